@@ -1,0 +1,117 @@
+"""Domain errors to HTTP, in each surface's own error body.
+
+A surface registers its path prefix, how it chooses a status code for a domain error,
+and how it writes the body. The handlers installed here pick the surface by path, so
+FastAPI's default ``{"detail": ...}`` never reaches a client.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+
+from caja.api.body import json_response
+from caja.core.errors import (
+    AccountConflict,
+    AlreadyResolved,
+    CajaError,
+    Forbidden,
+    IdempotencyConflict,
+    InvalidInput,
+    NoFunds,
+    NotFound,
+    PayloadTooLarge,
+    Unauthorized,
+    Unavailable,
+)
+
+__all__ = ["Surface", "code_message_body", "install_error_handlers", "ledger_status"]
+
+log = logging.getLogger("caja.api")
+
+StatusOf = Callable[[CajaError], int]
+Render = Callable[[CajaError, int], Response]
+
+
+@dataclass(frozen=True, slots=True)
+class Surface:
+    prefix: str
+    status_of: StatusOf
+    render: Render
+
+
+def code_message_body(error: CajaError, status_code: int) -> Response:
+    """The ledger surfaces' body: ``{"code": ..., "message": ...}``."""
+    return json_response({"code": error.code, "message": error.message}, status_code)
+
+
+_LEDGER_STATUS: list[tuple[type[CajaError], int]] = [
+    (InvalidInput, 422),
+    (NotFound, 422),
+    (IdempotencyConflict, 422),
+    (NoFunds, 402),
+    (AccountConflict, 409),
+    (AlreadyResolved, 409),
+    (Unauthorized, 401),
+    (Forbidden, 403),
+    (PayloadTooLarge, 413),
+    (Unavailable, 503),
+]
+
+
+def ledger_status(error: CajaError) -> int:
+    for kind, status_code in _LEDGER_STATUS:
+        if isinstance(error, kind):
+            return status_code
+    return 500
+
+
+_DEFAULT = Surface("/", ledger_status, code_message_body)
+_HTTP_CODES = {404: "NotFound", 405: "MethodNotAllowed"}
+
+
+def install_error_handlers(app: FastAPI, surfaces: list[Surface]) -> None:
+    by_length = sorted(surfaces, key=lambda surface: len(surface.prefix), reverse=True)
+
+    def surface_of(request: Request) -> Surface:
+        path = request.url.path
+        for surface in by_length:
+            if path.startswith(surface.prefix):
+                return surface
+        return _DEFAULT
+
+    async def on_domain_error(request: Request, error: Exception) -> Response:
+        assert isinstance(error, CajaError)
+        surface = surface_of(request)
+        return surface.render(error, surface.status_of(error))
+
+    async def on_validation_error(request: Request, error: Exception) -> Response:
+        assert isinstance(error, RequestValidationError)
+        first = error.errors()[0]
+        location = [str(part) for part in first.get("loc", ()) if part not in ("query", "path")]
+        domain = InvalidInput(".".join(location), str(first.get("msg", "is invalid")))
+        return await on_domain_error(request, domain)
+
+    async def on_http_error(request: Request, error: Exception) -> Response:
+        assert isinstance(error, HTTPException)
+        code = _HTTP_CODES.get(error.status_code, "HTTPError")
+        domain = CajaError(str(error.detail), code=code)
+        return surface_of(request).render(domain, error.status_code)
+
+    async def on_unexpected(request: Request, error: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        domain = CajaError(
+            "Internal server error; nothing was changed, it is safe to retry the request.",
+            code="InternalError",
+        )
+        return surface_of(request).render(domain, 500)
+
+    app.add_exception_handler(CajaError, on_domain_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(HTTPException, on_http_error)
+    app.add_exception_handler(Exception, on_unexpected)

@@ -1,0 +1,5 @@
+"""Legacy ledger: ``/api/ledger/v0`` with the key in the ``Authorization`` header."""
+
+from caja.api.ledger_v0.routes import PREFIX, router
+
+__all__ = ["PREFIX", "router"]

@@ -1,0 +1,248 @@
+"""Legacy ledger routes.
+
+Admins (a client key with ``ledger:admin``) create accounts; each new account gets its
+own key, which alone can read that account's balance and send money from it to another
+account of the same client, found by phone number.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response, Security
+from fastapi.security import APIKeyHeader
+from pydantic import Field, field_validator
+
+from caja.api.body import body_schema, json_response, read_json
+from caja.api.deps import DatabaseDep
+from caja.api.errors import Surface, code_message_body, ledger_status
+from caja.api.ledger_v1.render import account_json, transaction_json
+from caja.api.ledger_v1.schemas import (
+    ACCOUNT_EXAMPLE,
+    ERROR_EXAMPLE,
+    PHONE,
+    TRANSACTION_EXAMPLE,
+    AccountIn,
+    AccountOut,
+    Amount,
+    Body,
+    TransactionOut,
+    UniqueTransferToken,
+    not_blank,
+)
+from caja.api.openapi import Responses, error_response
+from caja.core.errors import AccountConflict, CajaError, Forbidden, Unauthorized
+from caja.db.tables import accounts
+from caja.services import ledger_accounts
+from caja.services.clients import Principal, authenticate
+from caja.services.ledger_accounts import OwnerData
+
+__all__ = ["PREFIX", "SURFACE", "router"]
+
+PREFIX = "/api/ledger/v0"
+
+
+def legacy_status(error: CajaError) -> int:
+    """As v1, except that an owner who already has another account is a 406."""
+    if isinstance(error, AccountConflict) and error.code == "OwnerHasAnotherAccount":
+        return 406
+    return ledger_status(error)
+
+
+SURFACE = Surface(PREFIX, legacy_status, code_message_body)
+
+_api_key = APIKeyHeader(
+    name="Authorization",
+    scheme_name="LegacyLedgerKey",
+    description="An admin client key for /account; an account's own key for /my/….",
+    auto_error=False,
+)
+
+
+async def _authenticated(database: DatabaseDep, key: str | None) -> Principal:
+    principal = await authenticate(database, key)
+    if principal is None:
+        raise Unauthorized()
+    return principal
+
+
+async def admin(database: DatabaseDep, key: Annotated[str | None, Security(_api_key)]) -> Principal:
+    principal = await _authenticated(database, key)
+    if principal.account_id is not None or not principal.has("ledger:admin"):
+        raise Forbidden()
+    return principal
+
+
+async def account_holder(
+    database: DatabaseDep, key: Annotated[str | None, Security(_api_key)]
+) -> Principal:
+    principal = await _authenticated(database, key)
+    if principal.account_id is None:
+        raise Forbidden()
+    return principal
+
+
+Admin = Annotated[Principal, Depends(admin)]
+Holder = Annotated[Principal, Depends(account_holder)]
+
+
+class LegacyAccountOut(AccountOut):
+    api_key: str | None = Field(
+        description="The account's own key for /my/balance and /my/transfer: returned once, "
+        "when the account is created (null when it already existed)"
+    )
+
+
+class LegacyTransferIn(Body):
+    destination_phone_number: str = Field(examples=["+573334444777"])
+    amount: Amount
+    description: str = Field(min_length=1, max_length=255)
+    unique_transfer_token: UniqueTransferToken
+
+    @field_validator("destination_phone_number")
+    @classmethod
+    def _phone(cls, value: str) -> str:
+        if not PHONE.fullmatch(value):
+            raise ValueError("must be an international number such as +573334444666")
+        return value
+
+    @field_validator("description")
+    @classmethod
+    def _description(cls, value: str) -> str:
+        return not_blank(value)
+
+
+_COMMON: Responses = {
+    401: error_response("Missing or wrong API key"),
+    403: error_response("The key lacks the permission for this action"),
+    422: error_response("Invalid data or a missing field"),
+    503: error_response("Temporary failure; nothing changed, it is safe to retry"),
+}
+
+router = APIRouter(prefix=PREFIX, tags=["Ledger (legacy)"])
+
+
+@router.post(
+    "/account",
+    summary="Create or retrieve an account (admins)",
+    status_code=201,
+    openapi_extra=body_schema(
+        AccountIn,
+        {
+            "phone_number": "+573334444666",
+            "owner_legal_id_type": "CC",
+            "owner_legal_id_number": "12333215",
+            "owner_full_name": "test name",
+            "owner_email": "test2@name.com",
+        },
+    ),
+    responses={
+        201: {
+            "model": LegacyAccountOut,
+            "description": "Created; the response carries the account's own API key, once",
+            "content": {"application/json": {"example": {**ACCOUNT_EXAMPLE, "api_key": "ak-…"}}},
+        },
+        200: {
+            "model": LegacyAccountOut,
+            "description": "This owner already has this account (api_key is null)",
+            "content": {"application/json": {"example": {**ACCOUNT_EXAMPLE, "api_key": None}}},
+        },
+        406: error_response(
+            "Account not created; the owner already has an account with a different phone",
+            {
+                "code": "OwnerHasAnotherAccount",
+                "message": "Account not created; the owner already has an account with a "
+                "different phone number.",
+            },
+        ),
+        409: error_response(
+            "Account not created; the phone number belongs to another owner",
+            {
+                "code": "PhoneNumberTaken",
+                "message": "Account not created; the phone number belongs to another "
+                "owner's account.",
+            },
+        ),
+        **_COMMON,
+    },
+)
+async def create_account(request: Request, database: DatabaseDep, principal: Admin) -> Response:
+    body = await read_json(request, AccountIn)
+    opened = await ledger_accounts.open_customer_account(
+        database,
+        principal.client_id,
+        body.phone_number,
+        OwnerData(
+            body.owner_legal_id_type,
+            body.owner_legal_id_number,
+            body.owner_full_name,
+            body.owner_email,
+        ),
+        issue_key=True,
+    )
+    payload = {**account_json(opened.customer), "api_key": opened.api_key}
+    return json_response(payload, 201 if opened.created else 200)
+
+
+@router.get(
+    "/my/balance",
+    summary="My account and its balance",
+    responses={
+        200: {
+            "model": AccountOut,
+            "description": "The account the key belongs to",
+            "content": {"application/json": {"example": ACCOUNT_EXAMPLE}},
+        },
+        **{code: _COMMON[code] for code in (401, 403, 503)},
+    },
+)
+async def my_balance(database: DatabaseDep, principal: Holder) -> Response:
+    assert principal.account_id is not None
+    customer = await ledger_accounts.account_for_key(database, principal.account_id)
+    return json_response(account_json(customer))
+
+
+@router.post(
+    "/my/transfer",
+    summary="Transfer from my account to another account, by phone number",
+    status_code=201,
+    openapi_extra=body_schema(
+        LegacyTransferIn,
+        {
+            "destination_phone_number": "+573334444777",
+            "amount": "1000.00",
+            "description": "lunch",
+            "unique_transfer_token": "order-1234",
+        },
+    ),
+    responses={
+        201: {
+            "model": TransactionOut,
+            "description": "Transferred",
+            "content": {"application/json": {"example": TRANSACTION_EXAMPLE}},
+        },
+        208: {
+            "model": TransactionOut,
+            "description": "Already transferred with this unique_transfer_token; returned as "
+            "stored, nothing moved again",
+        },
+        402: error_response("Not enough funds in the origin_account", ERROR_EXAMPLE),
+        **_COMMON,
+    },
+)
+async def my_transfer(request: Request, database: DatabaseDep, principal: Holder) -> Response:
+    assert principal.account_id is not None
+    body = await read_json(request, LegacyTransferIn)
+    result = await ledger_accounts.transfer(
+        database,
+        client_id=principal.client_id,
+        # Keys are per account here: each account key is its own caller.
+        surface=f"ledger_v0:{principal.account_id}",
+        origin=accounts.c.id == principal.account_id,
+        destination=accounts.c.phone_number == body.destination_phone_number,
+        amount_minor=body.amount,
+        description=body.description,
+        idempotency_key=body.unique_transfer_token,
+    )
+    assert result.transfer is not None
+    return json_response(transaction_json(result.transfer), 208 if result.replayed else 201)

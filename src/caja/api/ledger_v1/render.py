@@ -1,0 +1,44 @@
+"""Accounts and transactions as the ledger surfaces write them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from caja.api.body import money_number
+from caja.core.clock import iso_utc
+from caja.core.money import format_minor
+from caja.ledger.model import TransferView
+from caja.services.ledger_accounts import CustomerAccount
+
+__all__ = ["account_json", "transaction_json"]
+
+
+def account_json(customer: CustomerAccount) -> dict[str, Any]:
+    account, owner = customer.account, customer.owner
+    return {
+        "token": account.token,
+        "phone_number": account.phone_number,
+        "balance": format_minor(account.balance_minor, account.scale),
+        "owner": {
+            "token": customer.owner_token,
+            "legal_id_type": owner.legal_id_type,
+            "legal_id_number": owner.legal_id_number,
+            "full_name": owner.full_name,
+            "email": owner.email,
+        },
+    }
+
+
+def transaction_json(transfer: TransferView) -> dict[str, Any]:
+    balance = transfer.debit_balance_after_minor
+    assert balance is not None, "ledger transactions are posted"
+    return {
+        "token": transfer.token,
+        "date_created": iso_utc(transfer.created_at),
+        "origin_account": transfer.debit_token,
+        "origin_account_balance": money_number(balance, transfer.scale),
+        "destination_account": transfer.credit_token,
+        "amount": format_minor(transfer.amount_minor, transfer.scale),
+        "description": transfer.description,
+        "unique_transfer_token": transfer.idempotency_key,
+    }

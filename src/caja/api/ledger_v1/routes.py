@@ -1,0 +1,254 @@
+"""Ledger v1 routes."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, Security
+from fastapi.security import APIKeyHeader
+
+from caja.api.body import body_schema, json_response, read_json
+from caja.api.deps import DatabaseDep
+from caja.api.ledger_v1.render import account_json, transaction_json
+from caja.api.ledger_v1.schemas import (
+    ACCOUNT_EXAMPLE,
+    ERROR_EXAMPLE,
+    TRANSACTION_EXAMPLE,
+    TRANSFER_TOKEN_PATTERN,
+    AccountIn,
+    AccountOut,
+    TransactionIn,
+    TransactionOut,
+    TransactionsOut,
+)
+from caja.api.openapi import Responses, documented, error_response
+from caja.core.errors import Forbidden, Unauthorized
+from caja.db.tables import accounts
+from caja.services import ledger_accounts
+from caja.services.clients import Principal, authenticate
+from caja.services.ledger_accounts import OwnerData
+
+__all__ = ["PREFIX", "SURFACE", "router"]
+
+PREFIX = "/api/ledger/v1/public"
+SURFACE = "ledger_v1"
+
+_api_key = APIKeyHeader(
+    name="X-Account-api-key",
+    scheme_name="LedgerV1ApiKey",
+    description="The client's API key (`caja clients create --scope ledger`).",
+    auto_error=False,
+)
+
+
+async def _principal(database: DatabaseDep, key: str | None, scope: str) -> Principal:
+    principal = await authenticate(database, key)
+    if principal is None:
+        raise Unauthorized()
+    if principal.account_id is not None or not principal.has(scope):
+        raise Forbidden()
+    return principal
+
+
+async def ledger_client(
+    database: DatabaseDep, key: Annotated[str | None, Security(_api_key)]
+) -> Principal:
+    return await _principal(database, key, "ledger")
+
+
+async def ledger_admin(
+    database: DatabaseDep, key: Annotated[str | None, Security(_api_key)]
+) -> Principal:
+    return await _principal(database, key, "ledger:admin")
+
+
+Client = Annotated[Principal, Depends(ledger_client)]
+Admin = Annotated[Principal, Depends(ledger_admin)]
+AccountToken = Annotated[str, Path(max_length=40, description="The account's token (acc-…)")]
+
+
+_COMMON: Responses = {
+    401: error_response("Invalid authorization token was provided"),
+    403: error_response("The key lacks the permission for this action"),
+    503: error_response("Temporary failure; nothing changed, it is safe to retry"),
+}
+
+router = APIRouter(prefix=PREFIX, tags=["Ledger v1"])
+
+
+@router.post(
+    "/account",
+    summary="Create account",
+    status_code=201,
+    openapi_extra=body_schema(
+        AccountIn,
+        {
+            "phone_number": "+573334444666",
+            "owner_legal_id_type": "NIT",
+            "owner_legal_id_number": "12333215",
+            "owner_full_name": "test name",
+            "owner_email": "test2@name.com",
+        },
+    ),
+    responses={
+        200: documented(
+            AccountOut, "The account already exists (same owner, same phone)", ACCOUNT_EXAMPLE
+        ),
+        201: documented(AccountOut, "The account was created", ACCOUNT_EXAMPLE),
+        409: error_response(
+            "The owner has an account with another phone, or the phone belongs to another owner",
+            {
+                "code": "PhoneNumberTaken",
+                "message": "Account not created; the phone number belongs to another "
+                "owner's account.",
+            },
+        ),
+        422: error_response("Invalid data"),
+        **_COMMON,
+    },
+)
+async def create_account(request: Request, database: DatabaseDep, principal: Admin) -> Response:
+    """Open an account for an owner (needs the `ledger:admin` scope)."""
+    body = await read_json(request, AccountIn)
+    opened = await ledger_accounts.open_customer_account(
+        database,
+        principal.client_id,
+        body.phone_number,
+        OwnerData(
+            body.owner_legal_id_type,
+            body.owner_legal_id_number,
+            body.owner_full_name,
+            body.owner_email,
+        ),
+    )
+    return json_response(account_json(opened.customer), 201 if opened.created else 200)
+
+
+@router.get(
+    "/account/{account_token}",
+    summary="Get account information",
+    responses={
+        200: documented(AccountOut, "The account", ACCOUNT_EXAMPLE),
+        422: error_response(
+            "The token does not exist",
+            {"code": "AccountNotFound", "message": "The account does not exist."},
+        ),
+        **_COMMON,
+    },
+)
+async def get_account(
+    account_token: AccountToken, database: DatabaseDep, principal: Client
+) -> Response:
+    customer = await ledger_accounts.get_account(database, principal.client_id, account_token)
+    return json_response(account_json(customer))
+
+
+@router.post(
+    "/transaction",
+    summary="Create transaction",
+    status_code=201,
+    openapi_extra=body_schema(
+        TransactionIn,
+        {
+            "origin_account": "acc-sen2h7an42w2smdtpqhpscr6bwlh",
+            "destination_account": "acc-ttwhmsaaw9in276w37ev04t66ho5",
+            "amount": "1000",
+            "description": "test tx",
+            "unique_transfer_token": "unique_transfer_token",
+        },
+    ),
+    responses={
+        201: documented(TransactionOut, "The transaction was processed", TRANSACTION_EXAMPLE),
+        208: documented(
+            TransactionOut,
+            "A transaction with this unique_transfer_token already exists: it is returned "
+            "as stored, nothing moved again",
+            TRANSACTION_EXAMPLE,
+        ),
+        402: error_response("Not enough funds", ERROR_EXAMPLE),
+        422: error_response(
+            "Invalid data, an unknown account, or a unique_transfer_token already used for "
+            "a different transaction",
+            {
+                "code": "UniqueTransferTokenReused",
+                "message": "The unique_transfer_token was already used for a different "
+                "transaction; use a new token for a new transaction.",
+            },
+        ),
+        **_COMMON,
+    },
+)
+async def create_transaction(
+    request: Request, database: DatabaseDep, principal: Client
+) -> Response:
+    """Move money between two of your accounts. Retry with the same unique_transfer_token."""
+    body = await read_json(request, TransactionIn)
+    result = await ledger_accounts.transfer(
+        database,
+        client_id=principal.client_id,
+        surface=SURFACE,
+        origin=accounts.c.token == body.origin_account,
+        destination=accounts.c.token == body.destination_account,
+        amount_minor=body.amount,
+        description=body.description,
+        idempotency_key=body.unique_transfer_token,
+    )
+    assert result.transfer is not None
+    return json_response(transaction_json(result.transfer), 208 if result.replayed else 201)
+
+
+@router.get(
+    "/transaction/{unique_transfer_token}",
+    summary="Get transaction information",
+    responses={
+        200: documented(TransactionOut, "The transaction", TRANSACTION_EXAMPLE),
+        422: error_response(
+            "No transaction with this unique_transfer_token",
+            {"code": "TransactionNotFound", "message": "The transaction does not exist."},
+        ),
+        **_COMMON,
+    },
+)
+async def get_transaction(
+    unique_transfer_token: Annotated[str, Path(pattern=TRANSFER_TOKEN_PATTERN)],
+    database: DatabaseDep,
+    principal: Client,
+) -> Response:
+    transfer = await ledger_accounts.get_transfer(
+        database, principal.client_id, SURFACE, unique_transfer_token
+    )
+    return json_response(transaction_json(transfer))
+
+
+@router.get(
+    "/account/{account_token}/transactions",
+    summary="Get transactions history",
+    responses={
+        200: documented(
+            TransactionsOut,
+            "The account's transactions, newest first",
+            {"transactions": [TRANSACTION_EXAMPLE], "next_cursor": None},
+        ),
+        422: error_response(
+            "The token does not exist",
+            {"code": "AccountNotFound", "message": "The account does not exist."},
+        ),
+        **_COMMON,
+    },
+)
+async def get_history(
+    account_token: AccountToken,
+    database: DatabaseDep,
+    principal: Client,
+    limit: Annotated[int, Query(ge=1, le=500, description="Page size")] = 100,
+    cursor: Annotated[
+        str | None,
+        Query(max_length=40, description="`next_cursor` of the previous page"),
+    ] = None,
+) -> Response:
+    page, next_cursor = await ledger_accounts.history(
+        database, principal.client_id, account_token, limit=limit, cursor=cursor
+    )
+    return json_response(
+        {"transactions": [transaction_json(item) for item in page], "next_cursor": next_cursor}
+    )

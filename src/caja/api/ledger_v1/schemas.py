@@ -1,0 +1,189 @@
+"""Request and response bodies of the ledger surfaces, with the seed's examples."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator
+
+from caja.core.money import parse_amount
+
+__all__ = [
+    "ACCOUNT_EXAMPLE",
+    "ERROR_EXAMPLE",
+    "PHONE",
+    "TRANSACTION_EXAMPLE",
+    "TRANSFER_TOKEN_PATTERN",
+    "AccountIn",
+    "AccountOut",
+    "Amount",
+    "Body",
+    "ErrorOut",
+    "OwnerOut",
+    "TransactionIn",
+    "TransactionOut",
+    "TransactionsOut",
+    "UniqueTransferToken",
+    "not_blank",
+]
+
+PHONE = re.compile(r"\+[1-9][0-9]{6,14}")
+_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+")
+_LEGAL_ID = re.compile(r"[0-9A-Za-z-]{3,20}")
+TRANSFER_TOKEN_PATTERN = r"^[A-Za-z0-9._:~-]{1,64}$"
+
+
+def _cop(value: object) -> int:
+    return parse_amount(value, 2)
+
+
+Amount = Annotated[
+    int,
+    BeforeValidator(_cop),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": r"^[0-9]+(\.[0-9]{1,2})?$"},
+                {"type": "number", "exclusiveMinimum": 0, "multipleOf": 0.01},
+            ],
+            "description": "Pesos, a string or a number with at most two decimals.",
+            "examples": ["1000.00"],
+        }
+    ),
+]
+UniqueTransferToken = Annotated[
+    str,
+    Field(
+        pattern=TRANSFER_TOKEN_PATTERN,
+        description="Your unique id for this transfer: letters, digits and . _ : ~ -",
+    ),
+]
+Text = Annotated[str, Field(min_length=1, max_length=255)]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=False)
+
+
+def not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+class AccountIn(Body):
+    phone_number: str = Field(description="E.164, e.g. +573334444666", examples=["+573334444666"])
+    owner_legal_id_type: Literal["CC", "CE", "NIT", "TI", "PA", "PEP"]
+    owner_legal_id_number: str = Field(max_length=20)
+    owner_full_name: str = Field(min_length=1, max_length=150)
+    owner_email: str = Field(max_length=254)
+
+    @field_validator("phone_number")
+    @classmethod
+    def _phone(cls, value: str) -> str:
+        if not PHONE.fullmatch(value):
+            raise ValueError("must be an international number such as +573334444666")
+        return value
+
+    @field_validator("owner_legal_id_number")
+    @classmethod
+    def _legal_id(cls, value: str) -> str:
+        if not _LEGAL_ID.fullmatch(value):
+            raise ValueError("must have 3 to 20 letters, digits or hyphens")
+        return value
+
+    @field_validator("owner_full_name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return not_blank(value)
+
+    @field_validator("owner_email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        if not _EMAIL.fullmatch(value):
+            raise ValueError("must be an email address")
+        return value
+
+
+class TransactionIn(Body):
+    origin_account: str = Field(max_length=40)
+    destination_account: str = Field(max_length=40)
+    amount: Amount
+    description: Text
+    unique_transfer_token: UniqueTransferToken
+
+    @field_validator("description")
+    @classmethod
+    def _description(cls, value: str) -> str:
+        return not_blank(value)
+
+
+class OwnerOut(BaseModel):
+    token: str
+    legal_id_type: str
+    legal_id_number: str
+    full_name: str
+    email: str
+
+
+class AccountOut(BaseModel):
+    token: str
+    phone_number: str
+    balance: str = Field(description="Pesos with two decimals, as a string")
+    owner: OwnerOut
+
+
+class TransactionOut(BaseModel):
+    token: str
+    date_created: str
+    origin_account: str
+    origin_account_balance: float = Field(
+        description="The origin's balance right after this transaction: an exact number "
+        "with two decimals"
+    )
+    destination_account: str
+    amount: str
+    description: str
+    unique_transfer_token: str
+
+
+class TransactionsOut(BaseModel):
+    transactions: list[TransactionOut]
+    next_cursor: str | None = Field(
+        default=None,
+        description="Pass as `cursor` to get the next (older) page; null on the last page",
+    )
+
+
+class ErrorOut(BaseModel):
+    code: str
+    message: str
+
+
+ACCOUNT_EXAMPLE: dict[str, Any] = {
+    "token": "acc-sen2h7an42w2smdtpqhpscr6bwlh",
+    "phone_number": "+573334444666",
+    "balance": "0.00",
+    "owner": {
+        "token": "ow-5xmdi43z3b66c7l1doffwyibmdl19",
+        "legal_id_type": "NIT",
+        "legal_id_number": "12333215",
+        "full_name": "test name",
+        "email": "test2@name.com",
+    },
+}
+TRANSACTION_EXAMPLE: dict[str, Any] = {
+    "token": "tx-56o13n99xglijvcg3rvgb8tuz0ryi",
+    "date_created": "2022-12-21T11:26:46.621603Z",
+    "origin_account": "acc-sen2h7an42w2smdtpqhpscr6bwlh",
+    "origin_account_balance": 9000.00,
+    "destination_account": "acc-ttwhmsaaw9in276w37ev04t66ho5",
+    "amount": "1000.00",
+    "description": "test tx",
+    "unique_transfer_token": "unique_transfer_token",
+}
+ERROR_EXAMPLE: dict[str, Any] = {
+    "code": "NoFunds",
+    "message": "Not enough funds in the origin_account.",
+}

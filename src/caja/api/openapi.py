@@ -1,0 +1,26 @@
+"""Helpers for documenting responses with examples in the OpenAPI schema."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+__all__ = ["Responses", "documented", "error_response"]
+
+Responses = dict[int | str, dict[str, Any]]
+
+
+def documented(
+    model: type[BaseModel], description: str, example: Any | None = None
+) -> dict[str, Any]:
+    response: dict[str, Any] = {"model": model, "description": description}
+    if example is not None:
+        response["content"] = {"application/json": {"example": example}}
+    return response
+
+
+def error_response(description: str, example: dict[str, Any] | None = None) -> dict[str, Any]:
+    from caja.api.ledger_v1.schemas import ErrorOut
+
+    return documented(ErrorOut, description, example)

@@ -1,0 +1,231 @@
+"""The ``caja`` command."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shlex
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from caja.config import database_url
+from caja.core.errors import CajaError
+from caja.core.money import format_minor, parse_amount
+from caja.db import migrate
+from caja.db.engine import Database
+
+T = TypeVar("T")
+
+app = typer.Typer(help="caja: a payments core over one double-entry ledger.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+clients_app = typer.Typer(help="API clients and their keys.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(clients_app, name="clients")
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+
+
+def _run(work: Callable[[Database], Awaitable[T]]) -> T:
+    """Run ``work`` on the configured database; a domain error ends the command with 1."""
+
+    async def main() -> T:
+        database = Database(database_url())
+        try:
+            return await work(database)
+        finally:
+            await database.dispose()
+
+    try:
+        return asyncio.run(main())
+    except CajaError as error:
+        typer.echo(f"error: {error.message}", err=True)
+        raise typer.Exit(1) from None
+
+
+def _print(payload: dict[str, Any]) -> None:
+    typer.echo(json.dumps(payload))
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the database migrations."""
+    _run(migrate.upgrade)
+    typer.echo("database is up to date")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Server processes.")] = 1,
+) -> None:
+    """Apply migrations, then serve every surface."""
+    _run(migrate.upgrade)
+    _serve(host, port, workers)
+
+
+def _serve(host: str, port: int, workers: int) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        "caja.api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+    )
+
+
+def _max_loan_minor(value: str) -> int:
+    return 0 if value.strip() in ("0", "0.00") else parse_amount(value, 2, field="max_loan")
+
+
+@clients_app.command("create")
+def clients_create(
+    name: Annotated[str, typer.Option(help="Who the client is.")],
+    scope: Annotated[
+        list[str], typer.Option(help="ledger, ledger:admin, topup or deposit; repeatable.")
+    ],
+    max_loan: Annotated[str, typer.Option(help="Overdraft allowed, in pesos.")] = "0",
+    as_json: JsonFlag = False,
+) -> None:
+    """Create an API client; its key is printed only this once."""
+    from caja.services.clients import create_client
+
+    created = _run(lambda db: create_client(db, name, scope, _max_loan_minor(max_loan)))
+    payload = {
+        "client_id": created.client_id,
+        "name": created.name,
+        "scopes": created.scopes,
+        "max_loan_amount": format_minor(created.max_loan_minor, 2),
+        "api_key": created.api_key,
+    }
+    if as_json:
+        _print(payload)
+        return
+    typer.echo(f"client {created.client_id} ({created.name}) scopes: {' '.join(created.scopes)}")
+    typer.echo(f"api key (shown only now): {created.api_key}")
+
+
+@clients_app.command("list")
+def clients_list(as_json: JsonFlag = False) -> None:
+    """List API clients (never their keys)."""
+    from caja.services.clients import list_clients
+
+    found = _run(list_clients)
+    rows: list[dict[str, Any]] = [
+        {
+            "client_id": item.client_id,
+            "name": item.name,
+            "scopes": item.scopes,
+            "max_loan_amount": format_minor(item.max_loan_minor, 2),
+            "created_at": item.created_at,
+            "revoked": item.revoked,
+        }
+        for item in found
+    ]
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    for row in rows:
+        state = "revoked" if row["revoked"] else "active"
+        typer.echo(f"{row['client_id']}  {state:8} {' '.join(row['scopes']):30} {row['name']}")
+
+
+@clients_app.command("revoke")
+def clients_revoke(client_id: str) -> None:
+    """Revoke a client: all its keys stop working at once."""
+    from caja.services.clients import revoke_client
+
+    _run(lambda db: revoke_client(db, client_id))
+    typer.echo(f"client {client_id} revoked")
+
+
+@app.command()
+def fund(
+    target: Annotated[str, typer.Argument(help="Account token to credit (acc-…).")],
+    amount: Annotated[str, typer.Argument(help="Amount in pesos, e.g. 50000 or 50000.00.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Move AMOUNT from the funding system account to TARGET; print the new balance."""
+    from caja.services.funding import fund as fund_account
+
+    funded = _run(lambda db: fund_account(db, target, amount))
+    payload = {
+        "account": funded.account,
+        "transfer": funded.transfer,
+        "amount": format_minor(funded.amount_minor, funded.scale),
+        "balance": format_minor(funded.balance_minor, funded.scale),
+        "asset": funded.asset,
+    }
+    if as_json:
+        _print(payload)
+        return
+    typer.echo(f"{funded.account} balance {payload['balance']} {funded.asset}")
+
+
+@app.command()
+def verify() -> None:
+    """Check every ledger invariant; exit 1 on any violation."""
+    from caja.ledger.verify import verify as verify_ledger
+
+    async def work(database: Database) -> Any:
+        async with database.read() as connection:
+            return await verify_ledger(connection)
+
+    report = _run(work)
+    typer.echo(
+        f"{report.accounts} accounts, {report.transfers} transfers, {report.entries} entries"
+    )
+    for check in report.checks:
+        mark = "ok  " if check.violations == 0 else "FAIL"
+        typer.echo(f"{mark} {check.name}" + (f": {check.violations}" if check.violations else ""))
+        for example in check.examples:
+            typer.echo(f"       {example}")
+    if not report.ok:
+        typer.echo("ledger invariants violated", err=True)
+        raise typer.Exit(1)
+    typer.echo("ledger is consistent")
+
+
+@app.command()
+def demo(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Set up a demo client with two funded accounts, print how to try it, and serve."""
+    from caja.services.demo import create_demo
+
+    ready = _run(create_demo)
+    base = f"http://{host}:{port}"
+    body = json.dumps(
+        {
+            "origin_account": ready.first_account,
+            "destination_account": ready.second_account,
+            "amount": "1000.00",
+            "description": "demo transfer",
+            "unique_transfer_token": ready.transfer_token,
+        }
+    )
+    header = shlex.quote(f"X-Account-api-key: {ready.api_key}")
+    lines = [
+        f"caja demo on {base}  (database: {database_url()})",
+        f"  API key   {ready.api_key}",
+        f"  accounts  {ready.first_account} {ready.first_balance}",
+        f"            {ready.second_account} {ready.second_balance}",
+        "Try a transfer (run it twice: the second answer is a 208 replay):",
+        f"  curl -s -X POST {base}/api/ledger/v1/public/transaction -H {header} "
+        f"-H 'Content-Type: application/json' -d {shlex.quote(body)}",
+        "Then the history:",
+        f"  curl -s {base}/api/ledger/v1/public/account/{ready.first_account}/transactions "
+        f"-H {header}",
+        f"API docs: {base}/docs",
+        "",
+    ]
+    typer.echo("\n".join(lines))
+    sys.stdout.flush()
+    _serve(host, port, 1)

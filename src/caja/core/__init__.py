@@ -1,0 +1,1 @@
+"""Pure building blocks: money, tokens, clock and domain errors. No I/O."""

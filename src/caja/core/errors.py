@@ -1,0 +1,101 @@
+"""Domain errors. Each surface maps these to its own status codes and error body."""
+
+from __future__ import annotations
+
+__all__ = [
+    "AccountConflict",
+    "AlreadyResolved",
+    "CajaError",
+    "Forbidden",
+    "IdempotencyConflict",
+    "InvalidInput",
+    "NoFunds",
+    "NotFound",
+    "PayloadTooLarge",
+    "Unauthorized",
+    "Unavailable",
+]
+
+
+class CajaError(Exception):
+    """Base of every error a client can be told about."""
+
+    code = "Error"
+    message = "The request failed."
+
+    def __init__(self, message: str | None = None, *, code: str | None = None) -> None:
+        if message is not None:
+            self.message = message
+        if code is not None:
+            self.code = code
+        super().__init__(self.message)
+
+
+class InvalidInput(CajaError):
+    """A field is missing or malformed."""
+
+    code = "InvalidData"
+
+    def __init__(self, field: str, problem: str, *, code: str | None = None) -> None:
+        self.field = field
+        self.problem = problem
+        super().__init__(f"{field}: {problem}" if field else problem, code=code)
+
+
+class NotFound(CajaError):
+    """The thing does not exist, or belongs to another client (answered alike)."""
+
+    code = "NotFound"
+
+
+class NoFunds(CajaError):
+    code = "NoFunds"
+    message = "Not enough funds in the origin_account."
+
+
+class IdempotencyConflict(CajaError):
+    """A key already used for a request with a different body."""
+
+    code = "UniqueTransferTokenReused"
+    message = (
+        "The unique_transfer_token was already used for a different transaction; "
+        "use a new token for a new transaction."
+    )
+
+
+class AlreadyResolved(CajaError):
+    """A pending transfer already posted or voided, or a transfer already reversed."""
+
+    code = "AlreadyResolved"
+    message = "The transfer was already resolved."
+
+
+class AccountConflict(CajaError):
+    """Account data clashes with an existing owner or phone number."""
+
+    code = "AccountConflict"
+
+
+class Unauthorized(CajaError):
+    code = "Unauthorized"
+    message = "Invalid authorization token was provided."
+
+
+class Forbidden(CajaError):
+    code = "Forbidden"
+    message = (
+        "You do not have enough permissions to perform this action, "
+        "please contact the support team."
+    )
+
+
+class PayloadTooLarge(CajaError):
+    code = "PayloadTooLarge"
+    message = "The request body is too large."
+
+
+class Unavailable(CajaError):
+    """A temporary failure that changed nothing: the same request may be retried."""
+
+    code = "TemporarilyUnavailable"
+    message = "Temporary failure, nothing was changed; it is safe to retry the request."

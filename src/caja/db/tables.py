@@ -1,0 +1,171 @@
+"""The schema, as SQLAlchemy Core tables. Migrations in ``migrations/`` build it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+
+__all__ = [
+    "Id",
+    "UtcDateTime",
+    "accounts",
+    "api_keys",
+    "assets",
+    "clients",
+    "entries",
+    "metadata",
+    "owners",
+    "transfers",
+]
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Stores UTC without a zone and always hands back an aware UTC datetime."""
+
+    impl = DateTime(timezone=False)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC)
+
+
+clients = Table(
+    "clients",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("token", String(40), nullable=False, unique=True),
+    Column("name", String(100), nullable=False),
+    Column("scopes", String(200), nullable=False),
+    Column("max_loan_minor", BigInteger, nullable=False, default=0),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("revoked_at", UtcDateTime, nullable=True),
+)
+
+assets = Table(
+    "assets",
+    metadata,
+    Column("code", String(8), primary_key=True),
+    Column("scale", SmallInteger, nullable=False),
+)
+
+owners = Table(
+    "owners",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("token", String(40), nullable=False, unique=True),
+    Column("client_id", ForeignKey("clients.id"), nullable=False),
+    Column("legal_id_type", String(4), nullable=False),
+    Column("legal_id_number", String(20), nullable=False),
+    Column("full_name", String(150), nullable=False),
+    Column("email", String(254), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("client_id", "legal_id_type", "legal_id_number"),
+)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("token", String(40), nullable=False, unique=True),
+    Column("kind", String(16), nullable=False),
+    Column("asset", ForeignKey("assets.code"), nullable=False),
+    Column("client_id", ForeignKey("clients.id"), nullable=True),
+    Column("owner_id", ForeignKey("owners.id"), nullable=True),
+    Column("phone_number", String(16), nullable=True),
+    # System accounts are found by name (one per asset); customer accounts have none.
+    Column("name", String(40), nullable=True),
+    Column("balance_minor", BigInteger, nullable=False, default=0),
+    Column("pending_out_minor", BigInteger, nullable=False, default=0),
+    # How far below zero the available balance may go; NULL means unbounded (system).
+    Column("overdraft_minor", BigInteger, nullable=True),
+    Column("version", BigInteger, nullable=False, default=0),
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("client_id", "kind", "phone_number"),
+    UniqueConstraint("owner_id", "kind"),
+    UniqueConstraint("asset", "name"),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("digest", String(64), nullable=False, unique=True),
+    Column("client_id", ForeignKey("clients.id"), nullable=False),
+    # Set for a key that acts as one account (the legacy ledger's per-account keys).
+    Column("account_id", ForeignKey("accounts.id"), nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("revoked_at", UtcDateTime, nullable=True),
+)
+
+transfers = Table(
+    "transfers",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("token", String(40), nullable=False, unique=True),
+    Column("client_id", ForeignKey("clients.id"), nullable=True),
+    Column("surface", String(32), nullable=False),
+    Column("idempotency_key", String(64), nullable=True),
+    Column("request_digest", String(64), nullable=True),
+    # standard | pending | post_pending | void_pending | reversal
+    Column("kind", String(16), nullable=False),
+    # posted | pending | voided
+    Column("status", String(16), nullable=False),
+    Column("debit_account_id", ForeignKey("accounts.id"), nullable=False),
+    Column("credit_account_id", ForeignKey("accounts.id"), nullable=False),
+    Column("asset", ForeignKey("assets.code"), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("description", String(255), nullable=False),
+    Column("pending_id", ForeignKey("transfers.id"), nullable=True, unique=True),
+    Column("reverses_id", ForeignKey("transfers.id"), nullable=True, unique=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("client_id", "surface", "idempotency_key"),
+    Index("ix_transfers_debit_status", "debit_account_id", "status"),
+)
+
+entries = Table(
+    "entries",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("transfer_id", ForeignKey("transfers.id"), nullable=False),
+    Column("account_id", ForeignKey("accounts.id"), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("balance_after_minor", BigInteger, nullable=False),
+    UniqueConstraint("transfer_id", "account_id"),
+    Index("ix_entries_account_id_id", "account_id", "id"),
+)

@@ -1,0 +1,1 @@
+"""The double-entry engine: accounts, transfers, holds, reversals, batches."""

@@ -1,0 +1,71 @@
+"""Opening accounts, and finding the system accounts money enters and leaves through."""
+
+from __future__ import annotations
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from caja.core.clock import utcnow
+from caja.core.errors import NotFound
+from caja.core.tokens import new_token
+from caja.db.tables import accounts
+
+__all__ = ["AccountKind", "open_account", "system_account_id"]
+
+
+class AccountKind:
+    """Kinds of account; the kind fixes who may hold it and how low it may go."""
+
+    CUSTOMER = "customer"
+    SYSTEM = "system"
+
+
+async def open_account(
+    connection: AsyncConnection,
+    *,
+    kind: str,
+    asset: str,
+    client_id: int | None,
+    overdraft_minor: int | None,
+    owner_id: int | None = None,
+    phone_number: str | None = None,
+    token_prefix: str = "acc",
+) -> tuple[int, str]:
+    """Insert an empty account; returns its id and public token."""
+    token = new_token(token_prefix)
+    row = (
+        await connection.execute(
+            insert(accounts)
+            .values(
+                token=token,
+                kind=kind,
+                asset=asset,
+                client_id=client_id,
+                owner_id=owner_id,
+                phone_number=phone_number,
+                balance_minor=0,
+                pending_out_minor=0,
+                overdraft_minor=overdraft_minor,
+                version=0,
+                created_at=utcnow(),
+            )
+            .returning(accounts.c.id)
+        )
+    ).one()
+    return int(row.id), token
+
+
+async def system_account_id(connection: AsyncConnection, asset: str, name: str) -> int:
+    """The system account ``name`` of ``asset`` (created by the migrations)."""
+    account_id = (
+        await connection.execute(
+            select(accounts.c.id).where(
+                accounts.c.asset == asset,
+                accounts.c.name == name,
+                accounts.c.kind == AccountKind.SYSTEM,
+            )
+        )
+    ).scalar_one_or_none()
+    if account_id is None:
+        raise NotFound(f"No system account {name!r} for {asset}.", code="SystemAccountMissing")
+    return int(account_id)

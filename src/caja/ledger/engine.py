@@ -1,0 +1,498 @@
+"""The engine's one write entry point: post a batch of operations in one transaction.
+
+Every operation gets its own outcome; one underfunded transfer does not fail the others.
+Account rows are locked in ascending id order, so two batches touching the same accounts
+wait for each other instead of deadlocking. Idempotency keys are checked after the locks
+are held, so a racing request with the same key sees the winner's committed row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, bindparam, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from caja.core.clock import utcnow
+from caja.core.errors import (
+    AlreadyResolved,
+    CajaError,
+    IdempotencyConflict,
+    InvalidInput,
+    NoFunds,
+    NotFound,
+)
+from caja.core.invariant import invariant
+from caja.core.tokens import new_token
+from caja.db.engine import Database
+from caja.db.tables import accounts, entries, transfers
+from caja.ledger.model import (
+    NewTransfer,
+    Operation,
+    ResolvePending,
+    Result,
+    Reverse,
+    TransferKind,
+    TransferStatus,
+    TransferView,
+)
+from caja.ledger.queries import accounts_by_id, transfer_views
+
+__all__ = ["MAX_BATCH", "post"]
+
+MAX_BATCH = 1000
+
+_Key = tuple[int, str, str]
+
+
+@dataclass(slots=True)
+class _Account:
+    """An account's state while the batch is applied in memory."""
+
+    id: int
+    token: str
+    asset: str
+    scale: int
+    balance: int
+    pending_out: int
+    overdraft: int | None
+    version: int = 0
+    changed: bool = False
+
+    def can_hold(self, amount: int) -> bool:
+        if self.overdraft is None:
+            return True
+        return self.balance - self.pending_out - amount >= -self.overdraft
+
+
+@dataclass(slots=True)
+class _Plan:
+    """Rows to write, built in order, written at the end."""
+
+    now: datetime
+    transfer_rows: list[dict[str, Any]] = field(default_factory=list)
+    entry_rows: list[dict[str, Any]] = field(default_factory=list)
+    status_changes: list[dict[str, Any]] = field(default_factory=list)
+    # Index of each result that is a new transfer, to fill in its id after the insert.
+    pending_views: dict[str, int] = field(default_factory=dict)
+
+
+async def post(database: Database, operations: Sequence[Operation]) -> list[Result]:
+    """Apply ``operations`` atomically; each gets a :class:`Result` in the same order."""
+    if not operations:
+        return []
+    invariant(len(operations) <= MAX_BATCH, "a batch holds at most MAX_BATCH operations")
+    for operation in operations:
+        invariant(
+            operation.idempotency_key is None or operation.client_id is not None,
+            "an idempotency key needs a client",
+        )
+
+    async def work(connection: AsyncConnection) -> list[Result]:
+        return await _post(connection, operations)
+
+    return await database.write(work)
+
+
+async def _post(connection: AsyncConnection, operations: Sequence[Operation]) -> list[Result]:
+    referenced = await _referenced_transfers(connection, operations)
+    account_ids: set[int] = set()
+    for operation in operations:
+        if isinstance(operation, NewTransfer):
+            account_ids.update((operation.debit_account_id, operation.credit_account_id))
+        else:
+            target = referenced.get(_target_id(operation))
+            if target is not None:
+                account_ids.update((target.debit_account_id, target.credit_account_id))
+    locked = await accounts_by_id(connection, sorted(account_ids), lock=True)
+    state = {
+        view.id: _Account(
+            view.id,
+            view.token,
+            view.asset,
+            view.scale,
+            view.balance_minor,
+            view.pending_out_minor,
+            view.overdraft_minor,
+            view.version,
+        )
+        for view in locked.values()
+    }
+    stored = await _stored_by_key(connection, operations)
+    reversed_ids = await _already_reversed(connection, operations)
+
+    plan = _Plan(now=utcnow())
+    results: list[Result] = []
+    seen: dict[_Key, tuple[str | None, int]] = {}
+    resolved_in_batch: set[int] = set()
+    for operation in operations:
+        key = _key(operation)
+        if key is not None:
+            earlier = stored.get(key)
+            if earlier is not None:
+                results.append(_replay(earlier, operation.request_digest))
+                continue
+            if key in seen:
+                digest, index = seen[key]
+                prior = results[index]
+                if digest != operation.request_digest:
+                    results.append(Result(error=IdempotencyConflict()))
+                elif prior.error is not None:
+                    results.append(prior)
+                else:
+                    results.append(Result(transfer=prior.transfer, replayed=True))
+                continue
+        try:
+            if isinstance(operation, NewTransfer):
+                _apply_new(plan, state, operation)
+            elif isinstance(operation, ResolvePending):
+                _apply_resolve(plan, state, referenced, resolved_in_batch, operation)
+            else:
+                _apply_reverse(plan, state, referenced, reversed_ids, operation)
+        except CajaError as error:
+            results.append(Result(error=error))
+        else:
+            plan.pending_views[plan.transfer_rows[-1]["token"]] = len(results)
+            results.append(Result())
+        if key is not None:
+            seen[key] = (operation.request_digest, len(results) - 1)
+
+    for account in state.values():
+        invariant(account.pending_out >= 0, "held amounts are never negative")
+        invariant(
+            account.overdraft is None
+            or account.balance - account.pending_out >= -account.overdraft,
+            "no account ends past its limit",
+        )
+    return await _write(connection, plan, state, results)
+
+
+def _target_id(operation: ResolvePending | Reverse) -> int:
+    if isinstance(operation, ResolvePending):
+        return operation.pending_transfer_id
+    return operation.transfer_id
+
+
+def _key(operation: Operation) -> _Key | None:
+    if operation.idempotency_key is None or operation.client_id is None:
+        return None
+    return (operation.client_id, operation.surface, operation.idempotency_key)
+
+
+def _replay(stored: tuple[str | None, TransferView], digest: str | None) -> Result:
+    stored_digest, view = stored
+    if stored_digest != digest:
+        return Result(error=IdempotencyConflict())
+    return Result(transfer=view, replayed=True)
+
+
+async def _referenced_transfers(
+    connection: AsyncConnection, operations: Sequence[Operation]
+) -> dict[int, TransferView]:
+    ids = [_target_id(op) for op in operations if not isinstance(op, NewTransfer)]
+    if not ids:
+        return {}
+    # Lock the referenced transfers so two resolutions of one hold cannot interleave.
+    await connection.execute(
+        select(transfers.c.id).where(transfers.c.id.in_(sorted(set(ids)))).with_for_update()
+    )
+    return {view.id: view for view in await transfer_views(connection, transfers.c.id.in_(ids))}
+
+
+async def _stored_by_key(
+    connection: AsyncConnection, operations: Sequence[Operation]
+) -> dict[_Key, tuple[str | None, TransferView]]:
+    keys = {key for key in map(_key, operations) if key is not None}
+    if not keys:
+        return {}
+    by_scope: dict[tuple[int, str], list[str]] = {}
+    for client_id, surface, idempotency_key in keys:
+        by_scope.setdefault((client_id, surface), []).append(idempotency_key)
+    condition = or_(
+        *(
+            and_(
+                transfers.c.client_id == client_id,
+                transfers.c.surface == surface,
+                transfers.c.idempotency_key.in_(scope_keys),
+            )
+            for (client_id, surface), scope_keys in by_scope.items()
+        )
+    )
+    digests = {
+        row.id: (row.surface, row.request_digest)
+        for row in await connection.execute(
+            select(transfers.c.id, transfers.c.surface, transfers.c.request_digest).where(condition)
+        )
+    }
+    if not digests:
+        return {}
+    found: dict[_Key, tuple[str | None, TransferView]] = {}
+    for view in await transfer_views(connection, transfers.c.id.in_(list(digests))):
+        surface, digest = digests[view.id]
+        assert view.client_id is not None
+        assert view.idempotency_key is not None
+        found[(view.client_id, surface, view.idempotency_key)] = (digest, view)
+    return found
+
+
+async def _already_reversed(
+    connection: AsyncConnection, operations: Sequence[Operation]
+) -> set[int]:
+    ids = [op.transfer_id for op in operations if isinstance(op, Reverse)]
+    if not ids:
+        return set()
+    rows = await connection.execute(
+        select(transfers.c.reverses_id).where(transfers.c.reverses_id.in_(ids))
+    )
+    return {row.reverses_id for row in rows}
+
+
+def _accounts_for(
+    state: dict[int, _Account], debit_id: int, credit_id: int, field_prefix: str = ""
+) -> tuple[_Account, _Account]:
+    debit = state.get(debit_id)
+    credit = state.get(credit_id)
+    if debit is None:
+        raise NotFound("The origin account does not exist.", code="AccountNotFound")
+    if credit is None:
+        raise NotFound("The destination account does not exist.", code="AccountNotFound")
+    if debit.id == credit.id:
+        raise InvalidInput(
+            f"{field_prefix}destination_account", "must differ from the origin account"
+        )
+    if debit.asset != credit.asset:
+        raise InvalidInput(f"{field_prefix}destination_account", "holds another asset")
+    return debit, credit
+
+
+def _add_transfer(
+    plan: _Plan,
+    operation: Operation,
+    *,
+    kind: TransferKind,
+    status: TransferStatus,
+    debit: _Account,
+    credit: _Account,
+    amount: int,
+    pending_id: int | None = None,
+    reverses_id: int | None = None,
+) -> None:
+    plan.transfer_rows.append(
+        {
+            "token": new_token("tx"),
+            "client_id": operation.client_id,
+            "surface": operation.surface,
+            "idempotency_key": operation.idempotency_key,
+            "request_digest": operation.request_digest,
+            "kind": kind.value,
+            "status": status.value,
+            "debit_account_id": debit.id,
+            "credit_account_id": credit.id,
+            "asset": debit.asset,
+            "amount_minor": amount,
+            "description": operation.description,
+            "pending_id": pending_id,
+            "reverses_id": reverses_id,
+            "created_at": plan.now,
+        }
+    )
+
+
+def _move(plan: _Plan, debit: _Account, credit: _Account, amount: int) -> None:
+    """Post the last planned transfer's entries, carrying each account's running balance."""
+    token = plan.transfer_rows[-1]["token"]
+    for account, signed in ((debit, -amount), (credit, amount)):
+        account.balance += signed
+        account.version += 1
+        account.changed = True
+        plan.entry_rows.append(
+            {
+                "transfer_token": token,
+                "account_id": account.id,
+                "amount_minor": signed,
+                "balance_after_minor": account.balance,
+            }
+        )
+
+
+def _apply_new(plan: _Plan, state: dict[int, _Account], operation: NewTransfer) -> None:
+    amount = operation.amount_minor
+    invariant(amount > 0, "amounts are positive")
+    debit, credit = _accounts_for(state, operation.debit_account_id, operation.credit_account_id)
+    if not debit.can_hold(amount):
+        raise NoFunds()
+    if operation.pending:
+        _add_transfer(
+            plan,
+            operation,
+            kind=TransferKind.PENDING,
+            status=TransferStatus.PENDING,
+            debit=debit,
+            credit=credit,
+            amount=amount,
+        )
+        debit.pending_out += amount
+        debit.changed = True
+        return
+    _add_transfer(
+        plan,
+        operation,
+        kind=TransferKind.STANDARD,
+        status=TransferStatus.POSTED,
+        debit=debit,
+        credit=credit,
+        amount=amount,
+    )
+    _move(plan, debit, credit, amount)
+
+
+def _apply_resolve(
+    plan: _Plan,
+    state: dict[int, _Account],
+    referenced: dict[int, TransferView],
+    resolved_in_batch: set[int],
+    operation: ResolvePending,
+) -> None:
+    pending = referenced.get(operation.pending_transfer_id)
+    if pending is None or pending.kind is not TransferKind.PENDING:
+        raise NotFound("The pending transfer does not exist.", code="TransferNotFound")
+    if pending.status is not TransferStatus.PENDING or pending.id in resolved_in_batch:
+        raise AlreadyResolved()
+    resolved_in_batch.add(pending.id)
+    debit, credit = state[pending.debit_account_id], state[pending.credit_account_id]
+    amount = pending.amount_minor
+    debit.pending_out -= amount
+    debit.changed = True
+    new_status = TransferStatus.POSTED if operation.post else TransferStatus.VOIDED
+    plan.status_changes.append({"row_id": pending.id, "new_status": new_status.value})
+    _add_transfer(
+        plan,
+        operation,
+        kind=TransferKind.POST_PENDING if operation.post else TransferKind.VOID_PENDING,
+        status=TransferStatus.POSTED,
+        debit=debit,
+        credit=credit,
+        amount=amount,
+        pending_id=pending.id,
+    )
+    if operation.post:
+        _move(plan, debit, credit, amount)
+
+
+def _apply_reverse(
+    plan: _Plan,
+    state: dict[int, _Account],
+    referenced: dict[int, TransferView],
+    reversed_ids: set[int],
+    operation: Reverse,
+) -> None:
+    original = referenced.get(operation.transfer_id)
+    if original is None or original.kind not in (TransferKind.STANDARD, TransferKind.POST_PENDING):
+        raise NotFound("The transfer does not exist.", code="TransferNotFound")
+    if original.id in reversed_ids:
+        raise AlreadyResolved("The transfer was already reverted.", code="AlreadyReverted")
+    # The money goes back from whoever received it, within that account's limit.
+    debit, credit = state[original.credit_account_id], state[original.debit_account_id]
+    if not debit.can_hold(original.amount_minor):
+        raise NoFunds("The destination account no longer holds the amount to revert.")
+    reversed_ids.add(original.id)
+    _add_transfer(
+        plan,
+        operation,
+        kind=TransferKind.REVERSAL,
+        status=TransferStatus.POSTED,
+        debit=debit,
+        credit=credit,
+        amount=original.amount_minor,
+        reverses_id=original.id,
+    )
+    _move(plan, debit, credit, original.amount_minor)
+
+
+async def _write(
+    connection: AsyncConnection,
+    plan: _Plan,
+    state: dict[int, _Account],
+    results: list[Result],
+) -> list[Result]:
+    if not plan.transfer_rows:
+        return results
+    inserted = await connection.execute(
+        insert(transfers).returning(
+            transfers.c.id, transfers.c.token, sort_by_parameter_order=True
+        ),
+        plan.transfer_rows,
+    )
+    ids = {row.token: row.id for row in inserted}
+    if plan.entry_rows:
+        await connection.execute(
+            insert(entries),
+            [
+                {
+                    "transfer_id": ids[row["transfer_token"]],
+                    "account_id": row["account_id"],
+                    "amount_minor": row["amount_minor"],
+                    "balance_after_minor": row["balance_after_minor"],
+                }
+                for row in plan.entry_rows
+            ],
+        )
+    changed = [account for account in state.values() if account.changed]
+    if changed:
+        await connection.execute(
+            update(accounts)
+            .where(accounts.c.id == bindparam("row_id"))
+            .values(
+                balance_minor=bindparam("new_balance"),
+                pending_out_minor=bindparam("new_pending_out"),
+                version=bindparam("new_version"),
+            ),
+            [
+                {
+                    "row_id": account.id,
+                    "new_balance": account.balance,
+                    "new_pending_out": account.pending_out,
+                    "new_version": account.version,
+                }
+                for account in changed
+            ],
+        )
+    if plan.status_changes:
+        await connection.execute(
+            update(transfers)
+            .where(transfers.c.id == bindparam("row_id"))
+            .values(status=bindparam("new_status")),
+            plan.status_changes,
+        )
+    balances_after: dict[tuple[str, int], int] = {
+        (row["transfer_token"], row["account_id"]): row["balance_after_minor"]
+        for row in plan.entry_rows
+    }
+    for row in plan.transfer_rows:
+        debit, credit = state[row["debit_account_id"]], state[row["credit_account_id"]]
+        token = row["token"]
+        results[plan.pending_views[token]] = Result(
+            transfer=TransferView(
+                id=ids[token],
+                token=token,
+                kind=TransferKind(row["kind"]),
+                status=TransferStatus(row["status"]),
+                client_id=row["client_id"],
+                debit_account_id=debit.id,
+                credit_account_id=credit.id,
+                debit_token=debit.token,
+                credit_token=credit.token,
+                asset=row["asset"],
+                scale=debit.scale,
+                amount_minor=row["amount_minor"],
+                description=row["description"],
+                idempotency_key=row["idempotency_key"],
+                created_at=row["created_at"],
+                debit_balance_after_minor=balances_after.get((token, debit.id)),
+                credit_balance_after_minor=balances_after.get((token, credit.id)),
+            )
+        )
+    return results

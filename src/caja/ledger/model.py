@@ -1,0 +1,108 @@
+"""What the engine is asked to do, and what it answers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from caja.core.errors import CajaError
+
+__all__ = [
+    "NewTransfer",
+    "Operation",
+    "ResolvePending",
+    "Result",
+    "Reverse",
+    "TransferKind",
+    "TransferStatus",
+    "TransferView",
+]
+
+
+class TransferKind(StrEnum):
+    STANDARD = "standard"
+    PENDING = "pending"
+    POST_PENDING = "post_pending"
+    VOID_PENDING = "void_pending"
+    REVERSAL = "reversal"
+
+
+class TransferStatus(StrEnum):
+    POSTED = "posted"
+    PENDING = "pending"
+    VOIDED = "voided"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Request:
+    """Who asks, on which surface, and the client's idempotency key with its request digest.
+
+    Keys are unique per (client, surface); a key needs a client.
+    """
+
+    client_id: int | None = None
+    surface: str = "ledger"
+    idempotency_key: str | None = None
+    request_digest: str | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewTransfer(_Request):
+    """Debit one account and credit another; with ``pending`` only hold the amount."""
+
+    debit_account_id: int
+    credit_account_id: int
+    amount_minor: int
+    pending: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResolvePending(_Request):
+    """Post (move the held money) or void (release it) a pending transfer, at most once."""
+
+    pending_transfer_id: int
+    post: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reverse(_Request):
+    """A new transfer moving a posted transfer's amount back, at most once per transfer."""
+
+    transfer_id: int
+
+
+Operation = NewTransfer | ResolvePending | Reverse
+
+
+@dataclass(frozen=True, slots=True)
+class TransferView:
+    """A stored transfer as the surfaces read it, with the running balances of its entries."""
+
+    id: int
+    token: str
+    kind: TransferKind
+    status: TransferStatus
+    client_id: int | None
+    debit_account_id: int
+    credit_account_id: int
+    debit_token: str
+    credit_token: str
+    asset: str
+    scale: int
+    amount_minor: int
+    description: str
+    idempotency_key: str | None
+    created_at: datetime
+    debit_balance_after_minor: int | None
+    credit_balance_after_minor: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """One operation's outcome: a new transfer, a replayed one, or an error."""
+
+    transfer: TransferView | None = None
+    replayed: bool = False
+    error: CajaError | None = None

@@ -1,0 +1,166 @@
+"""Reads: accounts and transfers as the surfaces show them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from caja.db.tables import accounts, assets, entries, transfers
+from caja.ledger.model import TransferKind, TransferStatus, TransferView
+
+__all__ = [
+    "AccountView",
+    "account_history",
+    "accounts_by_id",
+    "find_account",
+    "transfer_views",
+]
+
+MAX_PAGE = 500
+
+
+@dataclass(frozen=True, slots=True)
+class AccountView:
+    id: int
+    token: str
+    kind: str
+    asset: str
+    scale: int
+    client_id: int | None
+    owner_id: int | None
+    phone_number: str | None
+    balance_minor: int
+    pending_out_minor: int
+    overdraft_minor: int | None
+    version: int
+
+    @property
+    def available_minor(self) -> int:
+        return self.balance_minor - self.pending_out_minor
+
+
+_ACCOUNT_COLUMNS = (
+    accounts.c.id,
+    accounts.c.token,
+    accounts.c.kind,
+    accounts.c.asset,
+    assets.c.scale,
+    accounts.c.client_id,
+    accounts.c.owner_id,
+    accounts.c.phone_number,
+    accounts.c.balance_minor,
+    accounts.c.pending_out_minor,
+    accounts.c.overdraft_minor,
+    accounts.c.version,
+)
+
+
+def _account_select() -> Select[Any]:
+    return select(*_ACCOUNT_COLUMNS).join(assets, assets.c.code == accounts.c.asset)
+
+
+async def find_account(
+    connection: AsyncConnection, *conditions: ColumnElement[bool]
+) -> AccountView | None:
+    row = (await connection.execute(_account_select().where(*conditions))).first()
+    return AccountView(*row) if row is not None else None
+
+
+async def accounts_by_id(
+    connection: AsyncConnection, ids: Sequence[int], *, lock: bool = False
+) -> dict[int, AccountView]:
+    """Accounts by id; with ``lock``, rows are locked in ascending id order."""
+    query = _account_select().where(accounts.c.id.in_(sorted(set(ids)))).order_by(accounts.c.id)
+    if lock:
+        query = query.with_for_update(of=accounts)
+    rows = (await connection.execute(query)).all()
+    return {row.id: AccountView(*row) for row in rows}
+
+
+_debit = accounts.alias("debit_account")
+_credit = accounts.alias("credit_account")
+_debit_entry = entries.alias("debit_entry")
+_credit_entry = entries.alias("credit_entry")
+
+
+def _transfer_select() -> Select[Any]:
+    return (
+        select(
+            transfers.c.id,
+            transfers.c.token,
+            transfers.c.kind,
+            transfers.c.status,
+            transfers.c.client_id,
+            transfers.c.debit_account_id,
+            transfers.c.credit_account_id,
+            _debit.c.token,
+            _credit.c.token,
+            transfers.c.asset,
+            assets.c.scale,
+            transfers.c.amount_minor,
+            transfers.c.description,
+            transfers.c.idempotency_key,
+            transfers.c.created_at,
+            _debit_entry.c.balance_after_minor,
+            _credit_entry.c.balance_after_minor,
+        )
+        .join(_debit, _debit.c.id == transfers.c.debit_account_id)
+        .join(_credit, _credit.c.id == transfers.c.credit_account_id)
+        .join(assets, assets.c.code == transfers.c.asset)
+        .outerjoin(
+            _debit_entry,
+            and_(
+                _debit_entry.c.transfer_id == transfers.c.id,
+                _debit_entry.c.account_id == transfers.c.debit_account_id,
+            ),
+        )
+        .outerjoin(
+            _credit_entry,
+            and_(
+                _credit_entry.c.transfer_id == transfers.c.id,
+                _credit_entry.c.account_id == transfers.c.credit_account_id,
+            ),
+        )
+    )
+
+
+def _view(row: Any) -> TransferView:
+    values = list(row)
+    values[2] = TransferKind(values[2])
+    values[3] = TransferStatus(values[3])
+    return TransferView(*values)
+
+
+async def transfer_views(
+    connection: AsyncConnection, *conditions: ColumnElement[bool]
+) -> list[TransferView]:
+    query = _transfer_select().where(*conditions).order_by(transfers.c.id)
+    return [_view(row) for row in (await connection.execute(query)).all()]
+
+
+async def account_history(
+    connection: AsyncConnection,
+    account_id: int,
+    *,
+    limit: int,
+    before_transfer_id: int | None = None,
+) -> list[TransferView]:
+    """Posted movements of one account, newest first, ``limit`` at most."""
+    limit = max(1, min(limit, MAX_PAGE))
+    query = _transfer_select().join(
+        entries,
+        and_(entries.c.transfer_id == transfers.c.id, entries.c.account_id == account_id),
+    )
+    if before_transfer_id is not None:
+        cursor_entry = (
+            select(entries.c.id)
+            .where(entries.c.transfer_id == before_transfer_id, entries.c.account_id == account_id)
+            .scalar_subquery()
+        )
+        query = query.where(entries.c.id < cursor_entry)
+    query = query.order_by(entries.c.id.desc()).limit(limit)
+    return [_view(row) for row in (await connection.execute(query)).all()]

@@ -1,0 +1,182 @@
+"""API clients, their scopes and keys."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from caja.core.clock import utcnow
+from caja.core.errors import InvalidInput, NotFound
+from caja.core.tokens import digest_key, new_api_key, new_token
+from caja.db.engine import Database
+from caja.db.tables import accounts, api_keys, clients
+
+__all__ = [
+    "SCOPES",
+    "ClientInfo",
+    "NewClient",
+    "Principal",
+    "authenticate",
+    "create_client",
+    "issue_account_key",
+    "list_clients",
+    "revoke_client",
+]
+
+SCOPES = frozenset({"ledger", "ledger:admin", "topup", "deposit"})
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: a client, or (legacy ledger) one account of a client."""
+
+    client_id: int
+    client_token: str
+    scopes: frozenset[str]
+    account_id: int | None = None
+
+    def has(self, scope: str) -> bool:
+        if scope == "ledger" and "ledger:admin" in self.scopes:
+            return True
+        return scope in self.scopes
+
+
+@dataclass(frozen=True, slots=True)
+class NewClient:
+    client_id: str
+    name: str
+    scopes: list[str]
+    max_loan_minor: int
+    api_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClientInfo:
+    client_id: str
+    name: str
+    scopes: list[str]
+    max_loan_minor: int
+    created_at: str
+    revoked: bool
+
+
+async def create_client(
+    database: Database, name: str, scopes: list[str], max_loan_minor: int = 0
+) -> NewClient:
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise InvalidInput("name", "must have 1 to 100 characters")
+    unknown = sorted(set(scopes) - SCOPES)
+    if unknown or not scopes:
+        raise InvalidInput("scope", f"must be among {', '.join(sorted(SCOPES))}")
+    if max_loan_minor < 0:
+        raise InvalidInput("max_loan", "must not be negative")
+    ordered = sorted(set(scopes))
+    token = new_token("cli")
+    api_key = new_api_key("ck")
+
+    async def work(connection: AsyncConnection) -> None:
+        now = utcnow()
+        client_id = (
+            await connection.execute(
+                insert(clients)
+                .values(
+                    token=token,
+                    name=name,
+                    scopes=" ".join(ordered),
+                    max_loan_minor=max_loan_minor,
+                    created_at=now,
+                )
+                .returning(clients.c.id)
+            )
+        ).scalar_one()
+        await connection.execute(
+            insert(api_keys).values(digest=digest_key(api_key), client_id=client_id, created_at=now)
+        )
+
+    await database.write(work)
+    return NewClient(token, name, ordered, max_loan_minor, api_key)
+
+
+async def issue_account_key(connection: AsyncConnection, client_id: int, account_id: int) -> str:
+    """A key that acts as one account (legacy ledger); shown once."""
+    api_key = new_api_key("ak")
+    await connection.execute(
+        insert(api_keys).values(
+            digest=digest_key(api_key),
+            client_id=client_id,
+            account_id=account_id,
+            created_at=utcnow(),
+        )
+    )
+    return api_key
+
+
+async def list_clients(database: Database) -> list[ClientInfo]:
+    async with database.read() as connection:
+        rows = await connection.execute(select(clients).order_by(clients.c.id))
+        return [
+            ClientInfo(
+                row.token,
+                row.name,
+                row.scopes.split(),
+                row.max_loan_minor,
+                row.created_at.isoformat(),
+                row.revoked_at is not None,
+            )
+            for row in rows
+        ]
+
+
+async def revoke_client(database: Database, client_token: str) -> None:
+    """Revoke a client and with it every key it holds, its accounts' keys included."""
+
+    async def work(connection: AsyncConnection) -> None:
+        now = utcnow()
+        result = await connection.execute(
+            update(clients)
+            .where(clients.c.token == client_token, clients.c.revoked_at.is_(None))
+            .values(revoked_at=now)
+            .returning(clients.c.id)
+        )
+        client_id = result.scalar_one_or_none()
+        if client_id is None:
+            raise NotFound(f"No active client {client_token}.", code="ClientNotFound")
+        await connection.execute(
+            update(api_keys)
+            .where(api_keys.c.client_id == client_id, api_keys.c.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+
+    await database.write(work)
+
+
+async def authenticate(database: Database, api_key: str | None) -> Principal | None:
+    """The principal a key stands for, or None for a missing, unknown or revoked key."""
+    if not api_key or len(api_key) > 200:
+        return None
+    digest = digest_key(api_key)
+    query = (
+        select(
+            api_keys.c.digest,
+            api_keys.c.account_id,
+            clients.c.id,
+            clients.c.token,
+            clients.c.scopes,
+        )
+        .join(clients, clients.c.id == api_keys.c.client_id)
+        .outerjoin(accounts, accounts.c.id == api_keys.c.account_id)
+        .where(
+            api_keys.c.digest == digest,
+            api_keys.c.revoked_at.is_(None),
+            clients.c.revoked_at.is_(None),
+        )
+    )
+    async with database.read() as connection:
+        row = (await connection.execute(query)).first()
+    if row is None or not hmac.compare_digest(row.digest, digest):
+        return None
+    return Principal(row.id, row.token, frozenset(row.scopes.split()), row.account_id)

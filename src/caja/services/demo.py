@@ -1,0 +1,57 @@
+"""A demo client with two funded accounts, for trying the server at once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from caja.core.money import format_minor
+from caja.core.tokens import new_token
+from caja.db import migrate
+from caja.db.engine import Database
+from caja.services.clients import create_client
+from caja.services.funding import fund
+from caja.services.ledger_accounts import OwnerData, open_customer_account
+
+__all__ = ["DemoReady", "create_demo"]
+
+
+@dataclass(frozen=True, slots=True)
+class DemoReady:
+    api_key: str
+    first_account: str
+    first_balance: str
+    second_account: str
+    second_balance: str
+    transfer_token: str
+
+
+async def create_demo(database: Database) -> DemoReady:
+    """Migrate, then a new demo client (its key is new each time) and two funded accounts."""
+    await migrate.upgrade(database)
+    client = await create_client(database, "demo", ["ledger:admin"])
+    from caja.services.clients import authenticate
+
+    principal = await authenticate(database, client.api_key)
+    assert principal is not None
+    opened = []
+    for phone, legal_id, name in (
+        ("+573000000001", "10000001", "Ana Demo"),
+        ("+573000000002", "10000002", "Luis Demo"),
+    ):
+        account = await open_customer_account(
+            database,
+            principal.client_id,
+            phone,
+            OwnerData("CC", legal_id, name, f"{name.split()[0].lower()}@demo.example"),
+        )
+        opened.append(account.customer.account.token)
+    first = await fund(database, opened[0], "100000.00")
+    second = await fund(database, opened[1], "25000.00")
+    return DemoReady(
+        client.api_key,
+        opened[0],
+        format_minor(first.balance_minor, first.scale),
+        opened[1],
+        format_minor(second.balance_minor, second.scale),
+        new_token("demo"),
+    )

@@ -1,0 +1,69 @@
+"""Putting money into an account from the funding system account (sandbox top-up)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from caja.core.errors import NotFound
+from caja.core.money import parse_amount
+from caja.db.engine import Database
+from caja.db.tables import accounts
+from caja.ledger import engine
+from caja.ledger.accounts import AccountKind, system_account_id
+from caja.ledger.model import NewTransfer
+from caja.ledger.queries import AccountView, find_account
+
+__all__ = ["Funded", "fund"]
+
+
+@dataclass(frozen=True, slots=True)
+class Funded:
+    account: str
+    transfer: str
+    amount_minor: int
+    balance_minor: int
+    scale: int
+    asset: str
+
+
+async def fund(database: Database, target: str, amount: str) -> Funded:
+    """Credit ``target`` (an account token) with ``amount`` taken from the funding account."""
+    async with database.read() as connection:
+        account = await _target(connection, target)
+        funding_id = await system_account_id(connection, account.asset, "funding")
+    amount_minor = parse_amount(amount, account.scale)
+    [result] = await engine.post(
+        database,
+        [
+            NewTransfer(
+                surface="funding",
+                description="funding",
+                debit_account_id=funding_id,
+                credit_account_id=account.id,
+                amount_minor=amount_minor,
+            )
+        ],
+    )
+    if result.error is not None:
+        raise result.error
+    assert result.transfer is not None
+    assert result.transfer.credit_balance_after_minor is not None
+    return Funded(
+        account.token,
+        result.transfer.token,
+        amount_minor,
+        result.transfer.credit_balance_after_minor,
+        account.scale,
+        account.asset,
+    )
+
+
+async def _target(connection: AsyncConnection, token: str) -> AccountView:
+    account = await find_account(
+        connection, accounts.c.token == token, accounts.c.kind != AccountKind.SYSTEM
+    )
+    if account is None:
+        raise NotFound(f"No account {token}.", code="AccountNotFound")
+    return account

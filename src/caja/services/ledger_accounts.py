@@ -1,0 +1,270 @@
+"""The ledger product: customer accounts with their owners, transfers and history.
+
+Both ledger surfaces (v1 and legacy) stand on these use cases. Every lookup is scoped to
+the calling client, so another client's account answers exactly like a missing one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from caja.core.clock import utcnow
+from caja.core.errors import AccountConflict, NotFound
+from caja.core.tokens import new_token, request_digest
+from caja.db.engine import Database
+from caja.db.tables import accounts, entries, owners, transfers
+from caja.ledger import engine
+from caja.ledger.accounts import AccountKind, open_account
+from caja.ledger.model import NewTransfer, Result, TransferView
+from caja.ledger.queries import AccountView, account_history, find_account, transfer_views
+from caja.services.clients import issue_account_key
+
+__all__ = [
+    "ASSET",
+    "CustomerAccount",
+    "Opened",
+    "OwnerData",
+    "account_for_key",
+    "get_account",
+    "get_transfer",
+    "history",
+    "open_customer_account",
+    "transfer",
+]
+
+ASSET = "COP"
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerData:
+    legal_id_type: str
+    legal_id_number: str
+    full_name: str
+    email: str
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerAccount:
+    account: AccountView
+    owner_token: str
+    owner: OwnerData
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    customer: CustomerAccount
+    created: bool
+    api_key: str | None = None
+
+
+async def _customer(
+    connection: AsyncConnection, *conditions: ColumnElement[bool]
+) -> CustomerAccount | None:
+    account = await find_account(connection, accounts.c.kind == AccountKind.CUSTOMER, *conditions)
+    if account is None or account.owner_id is None:
+        return None
+    owner = (await connection.execute(select(owners).where(owners.c.id == account.owner_id))).one()
+    data = OwnerData(owner.legal_id_type, owner.legal_id_number, owner.full_name, owner.email)
+    return CustomerAccount(account, owner.token, data)
+
+
+async def open_customer_account(
+    database: Database,
+    client_id: int,
+    phone_number: str,
+    owner: OwnerData,
+    *,
+    issue_key: bool = False,
+) -> Opened:
+    """Open an account with its owner, or return it when this owner already has this phone.
+
+    One owner (by legal id) has one account; one phone number belongs to one owner.
+    """
+
+    async def work(connection: AsyncConnection) -> Opened:
+        existing_owner = (
+            await connection.execute(
+                select(owners.c.id).where(
+                    owners.c.client_id == client_id,
+                    owners.c.legal_id_type == owner.legal_id_type,
+                    owners.c.legal_id_number == owner.legal_id_number,
+                )
+            )
+        ).scalar_one_or_none()
+        if existing_owner is not None:
+            current = await _customer(connection, accounts.c.owner_id == existing_owner)
+            if current is not None and current.account.phone_number == phone_number:
+                return Opened(current, created=False)
+            raise AccountConflict(
+                "Account not created; the owner already has an account with a different "
+                "phone number.",
+                code="OwnerHasAnotherAccount",
+            )
+        phone_taken = (
+            await connection.execute(
+                select(accounts.c.id).where(
+                    accounts.c.client_id == client_id,
+                    accounts.c.kind == AccountKind.CUSTOMER,
+                    accounts.c.phone_number == phone_number,
+                )
+            )
+        ).first()
+        if phone_taken is not None:
+            raise AccountConflict(
+                "Account not created; the phone number belongs to another owner's account.",
+                code="PhoneNumberTaken",
+            )
+        owner_token = new_token("ow")
+        owner_id = (
+            await connection.execute(
+                insert(owners)
+                .values(
+                    token=owner_token,
+                    client_id=client_id,
+                    legal_id_type=owner.legal_id_type,
+                    legal_id_number=owner.legal_id_number,
+                    full_name=owner.full_name,
+                    email=owner.email,
+                    created_at=utcnow(),
+                )
+                .returning(owners.c.id)
+            )
+        ).scalar_one()
+        account_id, _ = await open_account(
+            connection,
+            kind=AccountKind.CUSTOMER,
+            asset=ASSET,
+            client_id=client_id,
+            owner_id=owner_id,
+            phone_number=phone_number,
+            overdraft_minor=0,
+        )
+        api_key = await issue_account_key(connection, client_id, account_id) if issue_key else None
+        created = await _customer(connection, accounts.c.id == account_id)
+        assert created is not None
+        return Opened(created, created=True, api_key=api_key)
+
+    return await database.write(work)
+
+
+async def get_account(database: Database, client_id: int, token: str) -> CustomerAccount:
+    async with database.read() as connection:
+        found = await _customer(
+            connection, accounts.c.client_id == client_id, accounts.c.token == token
+        )
+    if found is None:
+        raise NotFound("The account does not exist.", code="AccountNotFound")
+    return found
+
+
+async def account_for_key(database: Database, account_id: int) -> CustomerAccount:
+    """The account a legacy account key acts as."""
+    async with database.read() as connection:
+        found = await _customer(connection, accounts.c.id == account_id)
+    if found is None:
+        raise NotFound("The account does not exist.", code="AccountNotFound")
+    return found
+
+
+async def _resolve(
+    connection: AsyncConnection, client_id: int, condition: ColumnElement[bool]
+) -> AccountView | None:
+    return await find_account(
+        connection,
+        accounts.c.client_id == client_id,
+        accounts.c.kind == AccountKind.CUSTOMER,
+        condition,
+    )
+
+
+async def transfer(
+    database: Database,
+    *,
+    client_id: int,
+    surface: str,
+    origin: ColumnElement[bool],
+    destination: ColumnElement[bool],
+    amount_minor: int,
+    description: str,
+    idempotency_key: str,
+) -> Result:
+    """Move money between two of the client's accounts; raises the outcome's error.
+
+    ``origin`` and ``destination`` select the accounts (by token, id or phone number).
+    """
+    async with database.read() as connection:
+        debit = await _resolve(connection, client_id, origin)
+        credit = await _resolve(connection, client_id, destination)
+    if debit is None:
+        raise NotFound("The origin_account does not exist.", code="AccountNotFound")
+    if credit is None:
+        raise NotFound("The destination_account does not exist.", code="AccountNotFound")
+    [result] = await engine.post(
+        database,
+        [
+            NewTransfer(
+                client_id=client_id,
+                surface=surface,
+                idempotency_key=idempotency_key,
+                request_digest=request_digest(debit.id, credit.id, amount_minor, description),
+                description=description,
+                debit_account_id=debit.id,
+                credit_account_id=credit.id,
+                amount_minor=amount_minor,
+            )
+        ],
+    )
+    if result.error is not None:
+        raise result.error
+    return result
+
+
+async def get_transfer(
+    database: Database, client_id: int, surface: str, idempotency_key: str
+) -> TransferView:
+    async with database.read() as connection:
+        found = await transfer_views(
+            connection,
+            transfers.c.client_id == client_id,
+            transfers.c.surface == surface,
+            transfers.c.idempotency_key == idempotency_key,
+        )
+    if not found:
+        raise NotFound("The transaction does not exist.", code="TransactionNotFound")
+    return found[0]
+
+
+async def history(
+    database: Database,
+    client_id: int,
+    account_token: str,
+    *,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[TransferView], str | None]:
+    """A page of an account's movements, newest first, and the cursor of the next page."""
+    async with database.read() as connection:
+        account = await _resolve(connection, client_id, accounts.c.token == account_token)
+        if account is None:
+            raise NotFound("The account does not exist.", code="AccountNotFound")
+        before: int | None = None
+        if cursor is not None:
+            before = (
+                await connection.execute(
+                    select(transfers.c.id)
+                    .join(entries, entries.c.transfer_id == transfers.c.id)
+                    .where(transfers.c.token == cursor, entries.c.account_id == account.id)
+                )
+            ).scalar_one_or_none()
+            if before is None:
+                raise NotFound(
+                    "The cursor is not a transaction of this account.", code="InvalidCursor"
+                )
+        page = await account_history(
+            connection, account.id, limit=limit + 1, before_transfer_id=before
+        )
+    next_cursor = page[limit - 1].token if len(page) > limit else None
+    return page[:limit], next_cursor
