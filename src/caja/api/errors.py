@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 
 from caja.api.body import json_response
@@ -103,6 +104,10 @@ def install_error_handlers(app: FastAPI, surfaces: list[Surface]) -> None:
         domain = CajaError(str(error.detail), code=code)
         return surface_of(request).render(domain, error.status_code)
 
+    async def on_database_error(request: Request, error: Exception) -> Response:
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, error)
+        return await on_domain_error(request, Unavailable())
+
     async def on_unexpected(request: Request, error: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         domain = CajaError(
@@ -114,4 +119,6 @@ def install_error_handlers(app: FastAPI, surfaces: list[Surface]) -> None:
     app.add_exception_handler(CajaError, on_domain_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(HTTPException, on_http_error)
+    app.add_exception_handler(DBAPIError, on_database_error)
+    app.add_exception_handler(OSError, on_database_error)
     app.add_exception_handler(Exception, on_unexpected)

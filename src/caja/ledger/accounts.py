@@ -10,7 +10,20 @@ from caja.core.errors import NotFound
 from caja.core.tokens import new_token
 from caja.db.tables import accounts
 
-__all__ = ["AccountKind", "open_account", "system_account_id"]
+__all__ = [
+    "SYSTEM_TOKEN_PREFIX",
+    "AccountKind",
+    "is_system_token",
+    "open_account",
+    "system_account_id",
+]
+
+# System accounts are made by the migrations with tokens such as ``sys-funding-cop``.
+SYSTEM_TOKEN_PREFIX = "sys-"
+
+
+def is_system_token(token: str) -> bool:
+    return token.startswith(SYSTEM_TOKEN_PREFIX)
 
 
 class AccountKind:

@@ -7,6 +7,7 @@ from typing import Any
 from caja.api.body import money_number
 from caja.core.clock import iso_utc
 from caja.core.money import format_minor
+from caja.ledger.accounts import is_system_token
 from caja.ledger.model import TransferView
 from caja.services.ledger_accounts import CustomerAccount
 
@@ -32,11 +33,15 @@ def account_json(customer: CustomerAccount) -> dict[str, Any]:
 def transaction_json(transfer: TransferView) -> dict[str, Any]:
     balance = transfer.debit_balance_after_minor
     assert balance is not None, "ledger transactions are posted"
+    # Money that came from a system account (funding): its balance is nobody's business.
+    origin_balance = (
+        None if is_system_token(transfer.debit_token) else money_number(balance, transfer.scale)
+    )
     return {
         "token": transfer.token,
         "date_created": iso_utc(transfer.created_at),
         "origin_account": transfer.debit_token,
-        "origin_account_balance": money_number(balance, transfer.scale),
+        "origin_account_balance": origin_balance,
         "destination_account": transfer.credit_token,
         "amount": format_minor(transfer.amount_minor, transfer.scale),
         "description": transfer.description,

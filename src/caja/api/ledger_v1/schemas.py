@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator
@@ -138,10 +139,17 @@ class TransactionOut(BaseModel):
     token: str
     date_created: str
     origin_account: str
-    origin_account_balance: float = Field(
-        description="The origin's balance right after this transaction: an exact number "
-        "with two decimals"
-    )
+    origin_account_balance: Annotated[
+        Decimal | None,
+        WithJsonSchema(
+            {
+                "type": ["number", "null"],
+                "description": "The origin's balance right after this transaction, an exact "
+                "number with two decimals; null when the origin is a system account (funding)",
+                "examples": [9000.00],
+            }
+        ),
+    ]
     destination_account: str
     amount: str
     description: str

@@ -1,0 +1,91 @@
+"""A small client for the tests: make API clients and accounts, fund, transfer."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import httpx
+from sqlalchemy import func, select
+
+from caja.db.engine import Database
+from caja.db.tables import accounts, entries, transfers
+from caja.ledger.verify import Report, verify
+from caja.services.clients import create_client
+from caja.services.funding import fund
+
+V1 = "/api/ledger/v1/public"
+V0 = "/api/ledger/v0"
+_serial = itertools.count(1)
+
+
+def account_body(**overrides: Any) -> dict[str, Any]:
+    """A valid account-creation body, unique per call unless overridden."""
+    n = next(_serial)
+    body = {
+        "phone_number": f"+57300{n:07d}",
+        "owner_legal_id_type": "CC",
+        "owner_legal_id_number": f"{10_000_000 + n}",
+        "owner_full_name": f"Owner {n}",
+        "owner_email": f"owner{n}@example.com",
+    }
+    body.update(overrides)
+    return body
+
+
+def transfer_body(
+    origin: str, destination: str, amount: Any = "1000.00", **overrides: Any
+) -> dict[str, Any]:
+    body = {
+        "origin_account": origin,
+        "destination_account": destination,
+        "amount": amount,
+        "description": "test tx",
+        "unique_transfer_token": f"utt-{next(_serial)}",
+    }
+    body.update(overrides)
+    return body
+
+
+class Caja:
+    def __init__(self, database: Database, http: httpx.AsyncClient) -> None:
+        self.database = database
+        self.http = http
+
+    async def client_key(self, *scopes: str, name: str = "acme") -> str:
+        created = await create_client(self.database, name, list(scopes or ("ledger:admin",)))
+        return created.api_key
+
+    async def account(self, key: str, **overrides: Any) -> dict[str, Any]:
+        """Create an account through v1 and return its JSON."""
+        response = await self.http.post(
+            f"{V1}/account", json=account_body(**overrides), headers={"X-Account-api-key": key}
+        )
+        assert response.status_code == 201, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
+    async def fund(self, token: str, amount: str) -> None:
+        await fund(self.database, token, amount)
+
+    async def transfer(self, key: str, body: dict[str, Any]) -> httpx.Response:
+        return await self.http.post(
+            f"{V1}/transaction", json=body, headers={"X-Account-api-key": key}
+        )
+
+    async def balance(self, key: str, token: str) -> str:
+        response = await self.http.get(f"{V1}/account/{token}", headers={"X-Account-api-key": key})
+        assert response.status_code == 200, response.text
+        return str(response.json()["balance"])
+
+    async def counts(self) -> tuple[int, int, int]:
+        """Rows in transfers, entries and accounts."""
+        async with self.database.read() as connection:
+            return tuple(  # type: ignore[return-value]
+                (await connection.execute(select(func.count()).select_from(table))).scalar_one()
+                for table in (transfers, entries, accounts)
+            )
+
+    async def verify(self) -> Report:
+        async with self.database.read() as connection:
+            return await verify(connection)
