@@ -81,10 +81,11 @@ class Caja:
     async def counts(self) -> tuple[int, int, int]:
         """Rows in transfers, entries and accounts."""
         async with self.database.read() as connection:
-            return tuple(  # type: ignore[return-value]
+            transfer_count, entry_count, account_count = [
                 (await connection.execute(select(func.count()).select_from(table))).scalar_one()
                 for table in (transfers, entries, accounts)
-            )
+            ]
+        return transfer_count, entry_count, account_count
 
     async def verify(self) -> Report:
         async with self.database.read() as connection:

@@ -102,6 +102,9 @@ class Database:
                     try:
                         await connection.commit()
                     except Exception as error:
+                        # The driver connection's state is unknown now: drop it, which
+                        # rolls back whatever it still holds, rather than pool it.
+                        await connection.invalidate()
                         raise Unavailable() from error
                     return result
             await asyncio.sleep(random.uniform(0, 0.002 * 2**attempt))

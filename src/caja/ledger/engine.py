@@ -78,6 +78,8 @@ class _Plan:
     status_changes: list[dict[str, Any]] = field(default_factory=list)
     # Index of each result that is a new transfer, to fill in its id after the insert.
     pending_views: dict[str, int] = field(default_factory=dict)
+    # (index of a replay, index of the earlier result in this batch it repeats)
+    replays: list[tuple[int, int]] = field(default_factory=list)
 
 
 async def post(database: Database, operations: Sequence[Operation]) -> list[Result]:
@@ -143,7 +145,9 @@ async def _post(connection: AsyncConnection, operations: Sequence[Operation]) ->
                 elif prior.error is not None:
                     results.append(prior)
                 else:
-                    results.append(Result(transfer=prior.transfer, replayed=True))
+                    # The earlier transfer's view exists only after the insert.
+                    plan.replays.append((len(results), index))
+                    results.append(Result(replayed=True))
                 continue
         try:
             if isinstance(operation, NewTransfer):
@@ -495,4 +499,6 @@ async def _write(
                 credit_balance_after_minor=balances_after.get((token, credit.id)),
             )
         )
+    for index, source in plan.replays:
+        results[index] = Result(transfer=results[source].transfer, replayed=True)
     return results
