@@ -113,7 +113,7 @@ async def test_racing_transfers_in_both_directions_do_not_deadlock(caja: Caja) -
 
 
 async def test_a_client_cannot_read_or_move_another_clients_account(caja: Caja) -> None:
-    owner_key, origin, destination = await _pair(caja, "5000.00")
+    owner_key, origin, _destination = await _pair(caja, "5000.00")
     intruder_key = await caja.client_key("ledger:admin", name="intruder")
     intruder_account = (await caja.account(intruder_key))["token"]
     headers = {"X-Account-api-key": intruder_key}

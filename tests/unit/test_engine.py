@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from caja.core.errors import AlreadyResolved, IdempotencyConflict, NoFunds, NotFound
 from caja.db.engine import Database
-from caja.db.tables import accounts
+from caja.db.tables import accounts, clients
 from caja.ledger import engine
 from caja.ledger.accounts import AccountKind, open_account, system_account_id
 from caja.ledger.model import (
@@ -287,9 +287,11 @@ async def test_keys_replay_within_and_across_batches_and_refuse_other_bodies(
 
     token = _transfer(first).token
     assert not first.replayed
-    assert replay.replayed and _transfer(replay).token == token
+    assert replay.replayed
+    assert _transfer(replay).token == token
     assert isinstance(conflict.error, IdempotencyConflict)
-    assert later_replay.replayed and _transfer(later_replay).token == token
+    assert later_replay.replayed
+    assert _transfer(later_replay).token == token
     assert _transfer(later_replay).debit_balance_after_minor == 9_000
     assert isinstance(later_conflict.error, IdempotencyConflict)
     assert await _balances(database, rich, poor) == [(9_000, 0), (1_000, 0)]
@@ -304,7 +306,8 @@ async def test_transfers_to_a_missing_or_the_same_account_are_refused(
     same = await _post_one(database, _move(rich, rich, 100))
 
     assert isinstance(missing.error, NotFound)
-    assert same.error is not None and same.error.code == "InvalidData"
+    assert same.error is not None
+    assert same.error.code == "InvalidData"
     assert await _balances(database, rich) == [(10_000, 0)]
 
 
