@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from caja.core.errors import AlreadyResolved, IdempotencyConflict, NoFunds, NotFound
 from caja.db.engine import Database
-from caja.db.tables import accounts, clients
+from caja.db.tables import accounts
 from caja.ledger import engine
 from caja.ledger.accounts import AccountKind, open_account, system_account_id
 from caja.ledger.model import (
