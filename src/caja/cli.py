@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
 import typer
+from sqlalchemy.exc import DBAPIError
 
 from caja.config import database_url
 from caja.core.errors import CajaError
@@ -42,6 +43,10 @@ def _run(work: Callable[[Database], Awaitable[T]]) -> T:
         return asyncio.run(main())
     except CajaError as error:
         typer.echo(f"error: {error.message}", err=True)
+        raise typer.Exit(1) from None
+    except DBAPIError as error:
+        typer.echo(f"error: database: {error.orig}", err=True)
+        typer.echo("(is the schema there? `caja db upgrade` creates it)", err=True)
         raise typer.Exit(1) from None
 
 
@@ -81,7 +86,7 @@ def _serve(host: str, port: int, workers: int) -> None:
 
 
 def _max_loan_minor(value: str) -> int:
-    return 0 if value.strip() in ("0", "0.00") else parse_amount(value, 2, field="max_loan")
+    return parse_amount(value, 2, field="max_loan", allow_zero=True)
 
 
 @clients_app.command("create")

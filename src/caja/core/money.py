@@ -14,7 +14,9 @@ MAX_AMOUNT_MINOR = 10**15
 _AMOUNT_TEXT = re.compile(r"[0-9]{1,16}(\.[0-9]{1,16})?")
 
 
-def parse_amount(value: object, scale: int, field: str = "amount") -> int:
+def parse_amount(
+    value: object, scale: int, field: str = "amount", *, allow_zero: bool = False
+) -> int:
     """Turn a client's amount (a decimal string, an int or a Decimal) into minor units.
 
     A JSON number must reach this function as a Decimal (parse the body with
@@ -38,8 +40,10 @@ def parse_amount(value: object, scale: int, field: str = "amount") -> int:
     exponent = number.as_tuple().exponent
     if isinstance(exponent, int) and exponent < -scale:
         raise InvalidInput(field, f"must have at most {scale} decimals")
-    if number <= 0:
-        raise InvalidInput(field, "must be greater than zero")
+    if number < 0 or (number == 0 and not allow_zero):
+        raise InvalidInput(
+            field, "must not be negative" if allow_zero else "must be greater than zero"
+        )
     try:
         minor = int(number.scaleb(scale))
     except (InvalidOperation, OverflowError) as exc:

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from caja.core.errors import Unavailable
@@ -94,9 +94,11 @@ class Database:
                 try:
                     await connection.begin()
                     result = await work(connection)
-                except (OperationalError, IntegrityError, DBAPIError) as error:
+                except DBAPIError as error:
                     await connection.rollback()
-                    if not self._is_retryable(error) or attempt == MAX_WRITE_ATTEMPTS - 1:
+                    if not self._is_retryable(error):
+                        raise
+                    if attempt == MAX_WRITE_ATTEMPTS - 1:
                         raise Unavailable() from error
                 else:
                     try:
