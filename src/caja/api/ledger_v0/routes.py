@@ -11,7 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response, Security
 from fastapi.security import APIKeyHeader
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from caja.api.body import body_schema, json_response, read_json
 from caja.api.deps import DatabaseDep
@@ -20,22 +20,21 @@ from caja.api.ledger_v1.render import account_json, transaction_json
 from caja.api.ledger_v1.schemas import (
     ACCOUNT_EXAMPLE,
     ERROR_EXAMPLE,
-    PHONE,
     TRANSACTION_EXAMPLE,
     AccountIn,
     AccountOut,
     Amount,
     Body,
+    Description,
+    Phone,
     TransactionOut,
     UniqueTransferToken,
-    not_blank,
 )
 from caja.api.openapi import Responses, error_response
 from caja.core.errors import AccountConflict, CajaError, Forbidden, Unauthorized
 from caja.db.tables import accounts
 from caja.services import ledger_accounts
 from caja.services.clients import Principal, authenticate
-from caja.services.ledger_accounts import OwnerData
 
 __all__ = ["PREFIX", "SURFACE", "router"]
 
@@ -94,22 +93,10 @@ class LegacyAccountOut(AccountOut):
 
 
 class LegacyTransferIn(Body):
-    destination_phone_number: str = Field(examples=["+573334444777"])
+    destination_phone_number: Phone
     amount: Amount
-    description: str = Field(min_length=1, max_length=255)
+    description: Description
     unique_transfer_token: UniqueTransferToken
-
-    @field_validator("destination_phone_number")
-    @classmethod
-    def _phone(cls, value: str) -> str:
-        if not PHONE.fullmatch(value):
-            raise ValueError("must be an international number such as +573334444666")
-        return value
-
-    @field_validator("description")
-    @classmethod
-    def _description(cls, value: str) -> str:
-        return not_blank(value)
 
 
 _COMMON: Responses = {
@@ -172,12 +159,7 @@ async def create_account(request: Request, database: DatabaseDep, principal: Adm
         database,
         principal.client_id,
         body.phone_number,
-        OwnerData(
-            body.owner_legal_id_type,
-            body.owner_legal_id_number,
-            body.owner_full_name,
-            body.owner_email,
-        ),
+        body.owner_data(),
         issue_key=True,
     )
     payload = {**account_json(opened.customer), "api_key": opened.api_key}

@@ -26,7 +26,6 @@ from caja.core.errors import Forbidden, Unauthorized
 from caja.db.tables import accounts
 from caja.services import ledger_accounts
 from caja.services.clients import Principal, authenticate
-from caja.services.ledger_accounts import OwnerData
 
 __all__ = ["PREFIX", "SURFACE", "router"]
 
@@ -114,12 +113,7 @@ async def create_account(request: Request, database: DatabaseDep, principal: Adm
         database,
         principal.client_id,
         body.phone_number,
-        OwnerData(
-            body.owner_legal_id_type,
-            body.owner_legal_id_number,
-            body.owner_full_name,
-            body.owner_email,
-        ),
+        body.owner_data(),
     )
     return json_response(account_json(opened.customer), 201 if opened.created else 200)
 

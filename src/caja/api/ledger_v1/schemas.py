@@ -6,14 +6,21 @@ import re
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+)
 
 from caja.core.money import parse_amount
+from caja.services.ledger_accounts import OwnerData
 
 __all__ = [
     "ACCOUNT_EXAMPLE",
     "ERROR_EXAMPLE",
-    "PHONE",
     "TRANSACTION_EXAMPLE",
     "TRANSFER_TOKEN_PATTERN",
     "AccountIn",
@@ -60,11 +67,6 @@ UniqueTransferToken = Annotated[
         description="Your unique id for this transfer: letters, digits and . _ : ~ -",
     ),
 ]
-Text = Annotated[str, Field(min_length=1, max_length=255)]
-
-
-class Body(BaseModel):
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=False)
 
 
 def not_blank(value: str) -> str:
@@ -73,51 +75,58 @@ def not_blank(value: str) -> str:
     return value
 
 
+def _phone(value: str) -> str:
+    if not PHONE.fullmatch(value):
+        raise ValueError("must be an international number such as +573334444666")
+    return value
+
+
+def _legal_id(value: str) -> str:
+    if not _LEGAL_ID.fullmatch(value):
+        raise ValueError("must have 3 to 20 letters, digits or hyphens")
+    return value
+
+
+def _email(value: str) -> str:
+    if not _EMAIL.fullmatch(value):
+        raise ValueError("must be an email address")
+    return value
+
+
+Phone = Annotated[
+    str,
+    Field(description="E.164, e.g. +573334444666", examples=["+573334444666"]),
+    AfterValidator(_phone),
+]
+Description = Annotated[str, Field(min_length=1, max_length=255), AfterValidator(not_blank)]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=False)
+
+
 class AccountIn(Body):
-    phone_number: str = Field(description="E.164, e.g. +573334444666", examples=["+573334444666"])
+    phone_number: Phone
     owner_legal_id_type: Literal["CC", "CE", "NIT", "TI", "PA", "PEP"]
-    owner_legal_id_number: str = Field(max_length=20)
-    owner_full_name: str = Field(min_length=1, max_length=150)
-    owner_email: str = Field(max_length=254)
+    owner_legal_id_number: Annotated[str, Field(max_length=20), AfterValidator(_legal_id)]
+    owner_full_name: Annotated[str, Field(min_length=1, max_length=150), AfterValidator(not_blank)]
+    owner_email: Annotated[str, Field(max_length=254), AfterValidator(_email)]
 
-    @field_validator("phone_number")
-    @classmethod
-    def _phone(cls, value: str) -> str:
-        if not PHONE.fullmatch(value):
-            raise ValueError("must be an international number such as +573334444666")
-        return value
-
-    @field_validator("owner_legal_id_number")
-    @classmethod
-    def _legal_id(cls, value: str) -> str:
-        if not _LEGAL_ID.fullmatch(value):
-            raise ValueError("must have 3 to 20 letters, digits or hyphens")
-        return value
-
-    @field_validator("owner_full_name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        return not_blank(value)
-
-    @field_validator("owner_email")
-    @classmethod
-    def _email(cls, value: str) -> str:
-        if not _EMAIL.fullmatch(value):
-            raise ValueError("must be an email address")
-        return value
+    def owner_data(self) -> OwnerData:
+        return OwnerData(
+            self.owner_legal_id_type,
+            self.owner_legal_id_number,
+            self.owner_full_name,
+            self.owner_email,
+        )
 
 
 class TransactionIn(Body):
     origin_account: str = Field(max_length=40)
     destination_account: str = Field(max_length=40)
     amount: Amount
-    description: Text
+    description: Description
     unique_transfer_token: UniqueTransferToken
-
-    @field_validator("description")
-    @classmethod
-    def _description(cls, value: str) -> str:
-        return not_blank(value)
 
 
 class OwnerOut(BaseModel):
