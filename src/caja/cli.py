@@ -117,7 +117,9 @@ def clients_create(
 
 
 @clients_app.command("list")
-def clients_list(as_json: JsonFlag = False) -> None:
+def clients_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON array.")] = False,
+) -> None:
     """List API clients (never their keys)."""
     from caja.services.clients import list_clients
 

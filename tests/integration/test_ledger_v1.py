@@ -17,7 +17,10 @@ from sqlalchemy.exc import OperationalError
 from caja.api.ledger_v1.schemas import TRANSFER_TOKEN_PATTERN
 from caja.core.tokens import new_token
 from caja.db.engine import Database
-from caja.services.clients import create_client, revoke_client
+from caja.ledger import engine
+from caja.ledger.model import NewTransfer
+from caja.services.clients import authenticate, create_client, revoke_client
+from caja.services.ledger_accounts import get_account
 from tests.helpers import V1, Caja, account_body, transfer_body
 
 pytestmark = pytest.mark.anyio
@@ -798,3 +801,31 @@ async def test_history_answers_422_to_a_bad_limit_or_cursor(
     response = await history(caja, w.key, w.origin, query)
 
     assert_error(response, 422, code, message)
+
+
+async def test_a_full_page_of_500_still_points_to_the_older_ones(caja: Caja) -> None:
+    key = await caja.client_key("ledger:admin")
+    origin = (await caja.account(key))["token"]
+    destination = (await caja.account(key))["token"]
+    principal = await authenticate(caja.database, key)
+    assert principal is not None
+    debit = (await get_account(caja.database, principal.client_id, origin)).account.id
+    credit = (await get_account(caja.database, principal.client_id, destination)).account.id
+    await caja.fund(origin, "1000.00")
+    moves = [
+        NewTransfer(debit_account_id=debit, credit_account_id=credit, amount_minor=1)
+        for _ in range(500)
+    ]
+    assert all(result.error is None for result in await engine.post(caja.database, moves))
+    headers = {"X-Account-api-key": key}
+
+    first = await caja.http.get(f"{V1}/account/{origin}/transactions?limit=500", headers=headers)
+    cursor = first.json()["next_cursor"]
+    rest = await caja.http.get(
+        f"{V1}/account/{origin}/transactions?limit=500&cursor={cursor}", headers=headers
+    )
+
+    assert len(first.json()["transactions"]) == 500
+    assert cursor is not None
+    assert [item["amount"] for item in rest.json()["transactions"]] == ["1000.00"]
+    assert rest.json()["next_cursor"] is None

@@ -18,8 +18,9 @@ from caja.db.engine import Database
 __all__ = ["create_app"]
 
 DESCRIPTION = """\
-caja serves five payment APIs over one double-entry ledger. Money is exact: amounts are
-parsed as decimals and kept as integers in minor units.
+caja serves payment APIs over one double-entry ledger; the two ledger surfaces below
+are built, the top-up, electronic-deposit and wallet surfaces are to come. Money is exact:
+amounts are parsed as decimals and kept as integers in minor units.
 
 * **Ledger v1** (`/api/ledger/v1/public`, header `X-Account-api-key`)
 * **Ledger (legacy)** (`/api/ledger/v0`, header `Authorization`)

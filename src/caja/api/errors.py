@@ -111,7 +111,7 @@ def install_error_handlers(app: FastAPI, surfaces: list[Surface]) -> None:
     async def on_unexpected(request: Request, error: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         domain = CajaError(
-            "Internal server error; nothing was changed, it is safe to retry the request.",
+            "Internal server error; it is safe to retry the request with the same token.",
             code="InternalError",
         )
         return surface_of(request).render(domain, 500)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -18,6 +19,7 @@ from caja.core.errors import Unavailable
 __all__ = ["MAX_WRITE_ATTEMPTS", "Database", "async_url"]
 
 T = TypeVar("T")
+log = logging.getLogger("caja.db")
 
 MAX_WRITE_ATTEMPTS = 8
 # PostgreSQL: serialization_failure, deadlock_detected, unique_violation (a racing insert
@@ -99,6 +101,7 @@ class Database:
                     if not self._is_retryable(error):
                         raise
                     if attempt == MAX_WRITE_ATTEMPTS - 1:
+                        log.warning("write gave up after %d conflicts: %s", attempt + 1, error)
                         raise Unavailable() from error
                 else:
                     try:
@@ -107,6 +110,7 @@ class Database:
                         # The driver connection's state is unknown now: drop it, which
                         # rolls back whatever it still holds, rather than pool it.
                         await connection.invalidate()
+                        log.warning("commit failed: %s", error)
                         raise Unavailable() from error
                     return result
             await asyncio.sleep(random.uniform(0, 0.002 * 2**attempt))

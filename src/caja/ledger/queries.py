@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from caja.core.invariant import invariant
 from caja.db.tables import accounts, assets, entries, transfers
 from caja.ledger.model import TransferKind, TransferStatus, TransferView
 
@@ -149,8 +150,11 @@ async def account_history(
     limit: int,
     before_transfer_id: int | None = None,
 ) -> list[TransferView]:
-    """Posted movements of one account, newest first, ``limit`` at most."""
-    limit = max(1, min(limit, MAX_PAGE))
+    """Posted movements of one account, newest first, ``limit`` at most.
+
+    Callers may ask for one row more than a page to learn whether another page follows.
+    """
+    invariant(1 <= limit <= MAX_PAGE + 1, "a history page is bounded")
     query = _transfer_select().join(
         entries,
         and_(entries.c.transfer_id == transfers.c.id, entries.c.account_id == account_id),

@@ -162,7 +162,9 @@ class TransactionOut(BaseModel):
     destination_account: str
     amount: str
     description: str
-    unique_transfer_token: str
+    unique_transfer_token: str | None = Field(
+        description="Null only for money that came from a system account (funding)"
+    )
 
 
 class TransactionsOut(BaseModel):
