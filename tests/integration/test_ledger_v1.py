@@ -829,3 +829,30 @@ async def test_a_full_page_of_500_still_points_to_the_older_ones(caja: Caja) -> 
     assert cursor is not None
     assert [item["amount"] for item in rest.json()["transactions"]] == ["1000.00"]
     assert rest.json()["next_cursor"] is None
+
+
+async def test_account_creation_whose_commit_fails_answers_503_and_creates_nothing(
+    caja: Caja,
+) -> None:
+    key = await caja.client_key("ledger:admin")
+    body = account_body()
+    before = await caja.counts()
+
+    def fail(_connection: Any) -> None:
+        raise RuntimeError("injected commit failure")
+
+    event.listen(caja.database.engine.sync_engine, "commit", fail)
+    try:
+        failed = await caja.http.post(f"{V1}/account", json=body, headers=headers(key))
+    finally:
+        event.remove(caja.database.engine.sync_engine, "commit", fail)
+    after_failure = await caja.counts()
+    retried = await caja.http.post(f"{V1}/account", json=body, headers=headers(key))
+    again = await caja.http.post(f"{V1}/account", json=body, headers=headers(key))
+
+    assert_error(failed, 503, *UNAVAILABLE)
+    assert after_failure == before
+    assert retried.status_code == 201
+    assert again.status_code == 200
+    assert again.json()["token"] == retried.json()["token"]
+    assert (await caja.counts())[2] == before[2] + 1
