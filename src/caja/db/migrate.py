@@ -7,6 +7,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from caja.db.engine import Database
 
@@ -29,10 +30,7 @@ def _upgrade(connection: Connection) -> None:
 async def upgrade(database: Database) -> None:
     """Bring the schema to the newest revision (a no-op when it is already there)."""
 
-    async def work(connection: object) -> None:
-        from sqlalchemy.ext.asyncio import AsyncConnection
-
-        assert isinstance(connection, AsyncConnection)
+    async def work(connection: AsyncConnection) -> None:
         await connection.run_sync(_upgrade)
 
     await database.write(work)

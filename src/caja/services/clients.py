@@ -12,7 +12,7 @@ from caja.core.clock import utcnow
 from caja.core.errors import InvalidInput, NotFound
 from caja.core.tokens import digest_key, new_api_key, new_token
 from caja.db.engine import Database
-from caja.db.tables import accounts, api_keys, clients
+from caja.db.tables import api_keys, clients
 
 __all__ = [
     "SCOPES",
@@ -168,7 +168,6 @@ async def authenticate(database: Database, api_key: str | None) -> Principal | N
             clients.c.scopes,
         )
         .join(clients, clients.c.id == api_keys.c.client_id)
-        .outerjoin(accounts, accounts.c.id == api_keys.c.account_id)
         .where(
             api_keys.c.digest == digest,
             api_keys.c.revoked_at.is_(None),
