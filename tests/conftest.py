@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from caja.api.app import create_app
+from caja.api.observe import request_log
 from caja.db import migrate
 from caja.db.engine import Database
 from tests.helpers import Caja
@@ -92,6 +93,13 @@ class Backend:
         return self._pg_url(name), drop
 
 
+@pytest.fixture(autouse=True)
+def _write_request_log() -> Iterator[None]:
+    """Write each test's request log lines while its output is still captured."""
+    yield
+    request_log.flush()
+
+
 @pytest.fixture(scope="session")
 def anyio_backend() -> str:
     return "asyncio"
@@ -126,9 +134,11 @@ async def database(database_url: str) -> AsyncIterator[Database]:
 
 @pytest.fixture
 async def http(database: Database) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_app(database))
+    app = create_app(database)
+    transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://caja.test") as client:
         yield client
+    await app.state.batcher.close()
 
 
 @pytest.fixture

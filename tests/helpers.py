@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import subprocess
+import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -90,3 +93,28 @@ class Caja:
     async def verify(self) -> Report:
         async with self.database.read() as connection:
             return await verify(connection)
+
+
+def wait_until_healthy(
+    server: subprocess.Popen[bytes], base: str, log: Path, timeout: float
+) -> None:
+    """Wait for a started ``caja serve`` to answer /healthz; fail with its log otherwise."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert server.poll() is None, log.read_text()
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise AssertionError(log.read_text())
+
+
+def stop_server(server: subprocess.Popen[bytes], timeout: float) -> None:
+    """Stop a ``caja serve`` the test started: SIGTERM, then SIGKILL after ``timeout``."""
+    server.terminate()
+    try:
+        server.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()

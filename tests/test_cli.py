@@ -8,7 +8,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -25,6 +24,7 @@ from caja.db.tables import clients
 from caja.services.clients import Principal, authenticate
 from caja.services.ledger_accounts import OwnerData, open_customer_account
 from tests.conftest import run_async
+from tests.helpers import stop_server, wait_until_healthy
 
 T = TypeVar("T")
 Cli = Callable[..., Result]
@@ -298,15 +298,7 @@ def test_serve_answers_health_docs_and_both_ledger_surfaces(
             stderr=subprocess.STDOUT,
         )
         try:
-            deadline = time.monotonic() + 20
-            healthy = False
-            while not healthy and time.monotonic() < deadline:
-                assert server.poll() is None, log_path.read_text()
-                try:
-                    healthy = httpx.get(f"{base}/healthz", timeout=1).status_code == 200
-                except httpx.TransportError:
-                    time.sleep(0.1)
-            assert healthy, log_path.read_text()
+            wait_until_healthy(server, base, log_path, timeout=20)
 
             with httpx.Client(base_url=base, timeout=10) as http:
                 assert http.get("/readyz").status_code == 200
@@ -326,9 +318,4 @@ def test_serve_answers_health_docs_and_both_ledger_surfaces(
                     "message": "Invalid authorization token was provided.",
                 }
         finally:
-            server.terminate()
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+            stop_server(server, timeout=10)

@@ -73,16 +73,40 @@ def serve(
 
 
 def _serve(host: str, port: int, workers: int) -> None:
+    """Serve with JSON logs; several workers share their metrics through a directory.
+
+    prometheus_client's multiprocess mode needs ``PROMETHEUS_MULTIPROC_DIR`` set before
+    a worker imports it: a fresh directory is made here (unless one is given) and
+    removed when the server stops.
+    """
+    import copy
+    import os
+    import shutil
+    import tempfile
+
     import uvicorn
 
-    uvicorn.run(
-        "caja.api.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="info",
-    )
+    from caja.logs import LOG_CONFIG
+
+    metrics_dir = None
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        metrics_dir = tempfile.mkdtemp(prefix="caja-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    try:
+        uvicorn.run(
+            "caja.api.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="info",
+            log_config=copy.deepcopy(LOG_CONFIG),
+            access_log=False,
+        )
+    finally:
+        if metrics_dir is not None:
+            del os.environ["PROMETHEUS_MULTIPROC_DIR"]
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def _max_loan_minor(value: str) -> int:

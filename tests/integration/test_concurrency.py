@@ -72,11 +72,11 @@ async def test_a_failed_commit_answers_503_leaves_nothing_and_the_retry_succeeds
     def fail(_connection: Any) -> None:
         raise RuntimeError("injected commit failure")
 
-    event.listen(caja.database.engine.sync_engine, "commit", fail)
+    event.listen(caja.database.writer, "commit", fail)
     try:
         failed = await caja.transfer(key, body)
     finally:
-        event.remove(caja.database.engine.sync_engine, "commit", fail)
+        event.remove(caja.database.writer, "commit", fail)
 
     assert failed.status_code == 503
     assert failed.json()["code"] == "TemporarilyUnavailable"
@@ -143,8 +143,8 @@ async def test_verify_passes_after_the_scenarios_and_fails_on_a_corrupted_balanc
         assert (await caja.transfer(key, transfer_body(origin, destination, amount))).is_success
     assert (await caja.verify()).ok
 
-    async def corrupt(connection: Any) -> None:
-        await connection.execute(
+    def corrupt(connection: Any) -> None:
+        connection.execute(
             update(accounts)
             .where(accounts.c.token == destination)
             .values(balance_minor=accounts.c.balance_minor + 1)

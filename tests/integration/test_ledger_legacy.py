@@ -72,11 +72,11 @@ def failing_commits(database: Database) -> Iterator[None]:
     def fail(conn: Any) -> None:
         raise RuntimeError("injected commit failure")
 
-    event.listen(database.engine.sync_engine, "commit", fail)
+    event.listen(database.writer, "commit", fail)
     try:
         yield
     finally:
-        event.remove(database.engine.sync_engine, "commit", fail)
+        event.remove(database.writer, "commit", fail)
 
 
 @contextmanager

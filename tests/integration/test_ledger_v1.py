@@ -160,11 +160,14 @@ def failing_database(database: Database) -> Iterator[None]:
     def fail(*args: Any, **kwargs: Any) -> None:
         raise OperationalError("SELECT 1", {}, Exception("injected"))
 
-    event.listen(database.engine.sync_engine, "before_cursor_execute", fail)
+    engines = (database.engine.sync_engine, database.writer)
+    for each in engines:
+        event.listen(each, "before_cursor_execute", fail)
     try:
         yield
     finally:
-        event.remove(database.engine.sync_engine, "before_cursor_execute", fail)
+        for each in engines:
+            event.remove(each, "before_cursor_execute", fail)
 
 
 # --- authentication, permissions, outages: every endpoint -----------------------------------
@@ -841,11 +844,11 @@ async def test_account_creation_whose_commit_fails_answers_503_and_creates_nothi
     def fail(_connection: Any) -> None:
         raise RuntimeError("injected commit failure")
 
-    event.listen(caja.database.engine.sync_engine, "commit", fail)
+    event.listen(caja.database.writer, "commit", fail)
     try:
         failed = await caja.http.post(f"{V1}/account", json=body, headers=headers(key))
     finally:
-        event.remove(caja.database.engine.sync_engine, "commit", fail)
+        event.remove(caja.database.writer, "commit", fail)
     after_failure = await caja.counts()
     retried = await caja.http.post(f"{V1}/account", json=body, headers=headers(key))
     again = await caja.http.post(f"{V1}/account", json=body, headers=headers(key))

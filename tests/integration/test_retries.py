@@ -36,11 +36,11 @@ def failing_transfer_inserts(database: Database, times: int) -> Iterator[list[in
             if len(calls) <= times:
                 raise OperationalError(statement, {}, _Conflict())
 
-    event.listen(database.engine.sync_engine, "before_cursor_execute", before)
+    event.listen(database.writer, "before_cursor_execute", before)
     try:
         yield calls
     finally:
-        event.remove(database.engine.sync_engine, "before_cursor_execute", before)
+        event.remove(database.writer, "before_cursor_execute", before)
 
 
 async def _setup(caja: Caja) -> tuple[str, str, str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from caja.core.errors import AlreadyResolved, IdempotencyConflict, NoFunds, NotFound
 from caja.db.engine import Database
@@ -27,8 +27,8 @@ pytestmark = pytest.mark.anyio
 
 
 async def _open(database: Database, overdraft_minor: int | None = 0) -> int:
-    async def work(connection: AsyncConnection) -> int:
-        account_id, _ = await open_account(
+    def work(connection: Connection) -> int:
+        account_id, _ = open_account(
             connection,
             kind=AccountKind.CUSTOMER,
             asset="COP",
@@ -42,7 +42,7 @@ async def _open(database: Database, overdraft_minor: int | None = 0) -> int:
 
 async def _funding(database: Database) -> int:
     async with database.read() as connection:
-        return await system_account_id(connection, "COP", "funding")
+        return await connection.run_sync(system_account_id, "COP", "funding")
 
 
 async def _balances(database: Database, *ids: int) -> list[tuple[int, int]]:

@@ -5,15 +5,19 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, Request, Response
+from starlette.routing import Route
 
 from caja import __version__
 from caja.api import ledger_v0, ledger_v1
-from caja.api.body import json_response
+from caja.api.body import json_response, read_object
 from caja.api.deps import DatabaseDep
 from caja.api.errors import Surface, code_message_body, install_error_handlers, ledger_status
-from caja.config import database_url
+from caja.api.observe import ObserveMiddleware
+from caja.config import access_log, batch_settings, bench_endpoint, database_url
+from caja.core import metrics
 from caja.db.engine import Database
+from caja.services.batching import Batcher
 
 __all__ = ["create_app"]
 
@@ -34,9 +38,12 @@ def create_app(database: Database | None = None) -> FastAPI:
     owned = database is None
     db = database if database is not None else Database(database_url())
 
+    batcher = Batcher(db, **batch_settings())
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        await batcher.close()
         if owned:
             await db.dispose()
 
@@ -45,10 +52,17 @@ def create_app(database: Database | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        # Prometheus metrics and JSON request logs are caja's own; FastAPI's OpenTelemetry
+        # hooks would cost every request a lookup for nothing.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.database = db
+    app.state.batcher = batcher
     app.include_router(ledger_v1.router)
     app.include_router(ledger_v0.router)
+    # The transfer endpoints skip FastAPI's per-request machinery; their FastAPI routes,
+    # matched after them, only document them.
+    app.router.routes[0:0] = [*ledger_v1.FAST_ROUTES, *ledger_v0.FAST_ROUTES]
     install_error_handlers(
         app,
         [
@@ -56,6 +70,13 @@ def create_app(database: Database | None = None) -> FastAPI:
             ledger_v0.routes.SURFACE,
         ],
     )
+
+    app.add_middleware(ObserveMiddleware, access_log=access_log())
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics_text() -> Response:
+        body, content_type = metrics.render()
+        return Response(body, headers={"Content-Type": content_type})
 
     @app.get("/healthz", tags=["Operations"], summary="The process is up")
     async def healthz() -> Response:
@@ -69,4 +90,16 @@ def create_app(database: Database | None = None) -> FastAPI:
             return json_response({"status": "unavailable"}, 503)
         return json_response({"status": "ok"})
 
+    if bench_endpoint():
+        # Served like the hot routes, so the benchmark compares like with like.
+        app.router.routes.insert(0, Route(EMPTY_PATH, _empty, methods=["POST"]))
     return app
+
+
+EMPTY_PATH = "/_bench/empty"
+
+
+async def _empty(request: Request) -> Response:
+    """Read and parse the JSON body, answer a small JSON object: nothing else."""
+    await read_object(request)
+    return json_response({"ok": True})

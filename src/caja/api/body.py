@@ -13,7 +13,15 @@ from pydantic import BaseModel, ValidationError
 from caja.core.errors import InvalidInput, PayloadTooLarge
 from caja.core.money import format_minor
 
-__all__ = ["MAX_BODY_BYTES", "body_schema", "json_response", "money_number", "read_json"]
+__all__ = [
+    "MAX_BODY_BYTES",
+    "body_schema",
+    "json_response",
+    "money_number",
+    "read_json",
+    "read_object",
+    "validate",
+]
 
 MAX_BODY_BYTES = 64 * 1024
 M = TypeVar("M", bound=BaseModel)
@@ -46,8 +54,8 @@ def _validation_error(error: ValidationError) -> InvalidInput:
     return InvalidInput(field, message)
 
 
-async def read_json(request: Request, model: type[M]) -> M:
-    """Parse a JSON object body into ``model``; numbers with a fraction become Decimal."""
+async def read_object(request: Request) -> dict[str, Any]:
+    """Parse a JSON object body; numbers with a fraction become Decimal, never float."""
     body = await _read_capped(request)
     try:
         data = json.loads(body, parse_float=Decimal, parse_constant=_refuse_constant)
@@ -57,10 +65,20 @@ async def read_json(request: Request, model: type[M]) -> M:
         raise InvalidInput("", "the body must be a JSON object", code="InvalidJSON") from error
     if not isinstance(data, dict):
         raise InvalidInput("", "the body must be a JSON object", code="InvalidJSON")
+    return data
+
+
+def validate(model: type[M], data: dict[str, Any]) -> M:
+    """``data`` as ``model``, or :class:`InvalidInput` naming the first bad field."""
     try:
         return model.model_validate(data)
     except ValidationError as error:
         raise _validation_error(error) from error
+
+
+async def read_json(request: Request, model: type[M]) -> M:
+    """Parse a JSON object body into ``model``."""
+    return validate(model, await read_object(request))
 
 
 def money_number(amount_minor: int, scale: int) -> orjson.Fragment:

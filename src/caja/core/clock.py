@@ -13,4 +13,4 @@ def utcnow() -> datetime:
 
 def iso_utc(moment: datetime) -> str:
     """ISO 8601 with microseconds and a ``Z``, as the ledger seed shows."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"

@@ -7,7 +7,6 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from caja.db.engine import Database
 
@@ -30,7 +29,4 @@ def _upgrade(connection: Connection) -> None:
 async def upgrade(database: Database) -> None:
     """Bring the schema to the newest revision (a no-op when it is already there)."""
 
-    async def work(connection: AsyncConnection) -> None:
-        await connection.run_sync(_upgrade)
-
-    await database.write(work)
+    await database.write(_upgrade)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import insert, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from caja.core.clock import utcnow
 from caja.core.errors import NotFound
@@ -33,8 +33,8 @@ class AccountKind:
     SYSTEM = "system"
 
 
-async def open_account(
-    connection: AsyncConnection,
+def open_account(
+    connection: Connection,
     *,
     kind: str,
     asset: str,
@@ -47,7 +47,7 @@ async def open_account(
     """Insert an empty account; returns its id and public token."""
     token = new_token(token_prefix)
     row = (
-        await connection.execute(
+        connection.execute(
             insert(accounts)
             .values(
                 token=token,
@@ -68,10 +68,10 @@ async def open_account(
     return int(row.id), token
 
 
-async def system_account_id(connection: AsyncConnection, asset: str, name: str) -> int:
+def system_account_id(connection: Connection, asset: str, name: str) -> int:
     """The system account ``name`` of ``asset`` (created by the migrations)."""
     account_id = (
-        await connection.execute(
+        connection.execute(
             select(accounts.c.id).where(
                 accounts.c.asset == asset,
                 accounts.c.name == name,

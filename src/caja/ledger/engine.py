@@ -8,13 +8,13 @@ are held, so a racing request with the same key sees the winner's committed row.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, insert, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.engine import Connection
 
 from caja.core.clock import utcnow
 from caja.core.errors import (
@@ -26,9 +26,10 @@ from caja.core.errors import (
     NotFound,
 )
 from caja.core.invariant import invariant
-from caja.core.tokens import new_token
+from caja.core.tokens import new_tokens
 from caja.db.engine import Database
-from caja.db.tables import accounts, entries, transfers
+from caja.db.tables import transfers
+from caja.ledger import store
 from caja.ledger.model import (
     NewTransfer,
     Operation,
@@ -39,9 +40,9 @@ from caja.ledger.model import (
     TransferStatus,
     TransferView,
 )
-from caja.ledger.queries import accounts_by_id, transfer_views
+from caja.ledger.queries import AccountView, transfer_views
 
-__all__ = ["MAX_BATCH", "post"]
+__all__ = ["MAX_BATCH", "apply", "post"]
 
 MAX_BATCH = 1000
 
@@ -73,6 +74,7 @@ class _Plan:
     """Rows to write, built in order, written at the end."""
 
     now: datetime
+    tokens: Iterator[str]
     transfer_rows: list[dict[str, Any]] = field(default_factory=list)
     entry_rows: list[dict[str, Any]] = field(default_factory=list)
     status_changes: list[dict[str, Any]] = field(default_factory=list)
@@ -86,21 +88,21 @@ async def post(database: Database, operations: Sequence[Operation]) -> list[Resu
     """Apply ``operations`` atomically; each gets a :class:`Result` in the same order."""
     if not operations:
         return []
+
+    return await database.write(lambda connection: apply(connection, operations))
+
+
+def apply(connection: Connection, operations: Sequence[Operation]) -> list[Result]:
+    """Apply ``operations`` inside the caller's write transaction (see :func:`post`)."""
+    if not operations:
+        return []
     invariant(len(operations) <= MAX_BATCH, "a batch holds at most MAX_BATCH operations")
     for operation in operations:
         invariant(
             operation.idempotency_key is None or operation.client_id is not None,
             "an idempotency key needs a client",
         )
-
-    async def work(connection: AsyncConnection) -> list[Result]:
-        return await _post(connection, operations)
-
-    return await database.write(work)
-
-
-async def _post(connection: AsyncConnection, operations: Sequence[Operation]) -> list[Result]:
-    referenced = await _referenced_transfers(connection, operations)
+    referenced = _referenced_transfers(connection, operations)
     account_ids: set[int] = set()
     for operation in operations:
         if isinstance(operation, NewTransfer):
@@ -109,7 +111,7 @@ async def _post(connection: AsyncConnection, operations: Sequence[Operation]) ->
             target = referenced.get(_target_id(operation))
             if target is not None:
                 account_ids.update((target.debit_account_id, target.credit_account_id))
-    locked = await accounts_by_id(connection, sorted(account_ids), lock=True)
+    locked = store.account_rows(connection, ids=sorted(account_ids), lock=True)
     state = {
         view.id: _Account(
             view.id,
@@ -121,12 +123,12 @@ async def _post(connection: AsyncConnection, operations: Sequence[Operation]) ->
             view.overdraft_minor,
             view.version,
         )
-        for view in locked.values()
+        for view in (AccountView(*row) for row in locked)
     }
-    stored = await _stored_by_key(connection, operations)
-    reversed_ids = await _already_reversed(connection, operations)
+    stored = _stored_by_key(connection, operations)
+    reversed_ids = _already_reversed(connection, operations)
 
-    plan = _Plan(now=utcnow())
+    plan = _Plan(now=utcnow(), tokens=iter(new_tokens("tx", len(operations))))
     results: list[Result] = []
     seen: dict[_Key, tuple[str | None, int]] = {}
     resolved_in_batch: set[int] = set()
@@ -171,7 +173,7 @@ async def _post(connection: AsyncConnection, operations: Sequence[Operation]) ->
             or account.balance - account.pending_out >= -account.overdraft,
             "no account ends past its limit",
         )
-    return await _write(connection, plan, state, results)
+    return _write(connection, plan, state, results)
 
 
 def _target_id(operation: ResolvePending | Reverse) -> int:
@@ -193,21 +195,21 @@ def _replay(stored: tuple[str | None, TransferView], digest: str | None) -> Resu
     return Result(transfer=view, replayed=True)
 
 
-async def _referenced_transfers(
-    connection: AsyncConnection, operations: Sequence[Operation]
+def _referenced_transfers(
+    connection: Connection, operations: Sequence[Operation]
 ) -> dict[int, TransferView]:
     ids = [_target_id(op) for op in operations if not isinstance(op, NewTransfer)]
     if not ids:
         return {}
     # Lock the referenced transfers so two resolutions of one hold cannot interleave.
-    await connection.execute(
+    connection.execute(
         select(transfers.c.id).where(transfers.c.id.in_(sorted(set(ids)))).with_for_update()
     )
-    return {view.id: view for view in await transfer_views(connection, transfers.c.id.in_(ids))}
+    return {view.id: view for view in transfer_views(connection, transfers.c.id.in_(ids))}
 
 
-async def _stored_by_key(
-    connection: AsyncConnection, operations: Sequence[Operation]
+def _stored_by_key(
+    connection: Connection, operations: Sequence[Operation]
 ) -> dict[_Key, tuple[str | None, TransferView]]:
     keys = {key for key in map(_key, operations) if key is not None}
     if not keys:
@@ -215,26 +217,15 @@ async def _stored_by_key(
     by_scope: dict[tuple[int, str], list[str]] = {}
     for client_id, surface, idempotency_key in keys:
         by_scope.setdefault((client_id, surface), []).append(idempotency_key)
-    condition = or_(
-        *(
-            and_(
-                transfers.c.client_id == client_id,
-                transfers.c.surface == surface,
-                transfers.c.idempotency_key.in_(scope_keys),
-            )
-            for (client_id, surface), scope_keys in by_scope.items()
-        )
-    )
     digests = {
-        row.id: (row.surface, row.request_digest)
-        for row in await connection.execute(
-            select(transfers.c.id, transfers.c.surface, transfers.c.request_digest).where(condition)
-        )
+        row[0]: (row[1], row[2])
+        for (client_id, surface), scope_keys in by_scope.items()
+        for row in store.stored_key_rows(connection, client_id, surface, sorted(scope_keys))
     }
     if not digests:
         return {}
     found: dict[_Key, tuple[str | None, TransferView]] = {}
-    for view in await transfer_views(connection, transfers.c.id.in_(list(digests))):
+    for view in transfer_views(connection, transfers.c.id.in_(list(digests))):
         surface, digest = digests[view.id]
         assert view.client_id is not None
         assert view.idempotency_key is not None
@@ -242,13 +233,11 @@ async def _stored_by_key(
     return found
 
 
-async def _already_reversed(
-    connection: AsyncConnection, operations: Sequence[Operation]
-) -> set[int]:
+def _already_reversed(connection: Connection, operations: Sequence[Operation]) -> set[int]:
     ids = [op.transfer_id for op in operations if isinstance(op, Reverse)]
     if not ids:
         return set()
-    rows = await connection.execute(
+    rows = connection.execute(
         select(transfers.c.reverses_id).where(transfers.c.reverses_id.in_(ids))
     )
     return {row.reverses_id for row in rows}
@@ -286,7 +275,7 @@ def _add_transfer(
 ) -> None:
     plan.transfer_rows.append(
         {
-            "token": new_token("tx"),
+            "token": next(plan.tokens),
             "client_id": operation.client_id,
             "surface": operation.surface,
             "idempotency_key": operation.idempotency_key,
@@ -416,56 +405,64 @@ def _apply_reverse(
     _move(plan, debit, credit, original.amount_minor)
 
 
-async def _write(
-    connection: AsyncConnection,
+def _write(
+    connection: Connection,
     plan: _Plan,
     state: dict[int, _Account],
     results: list[Result],
 ) -> list[Result]:
     if not plan.transfer_rows:
         return results
-    inserted = await connection.execute(
-        insert(transfers).returning(
-            transfers.c.id, transfers.c.token, sort_by_parameter_order=True
-        ),
-        plan.transfer_rows,
+    ids: dict[str, int] = {}
+    created_at = store.created_at(connection, plan.now)
+    rows = []
+    for row, new_id in zip(
+        plan.transfer_rows, store.new_transfer_ids(connection, len(plan.transfer_rows)), strict=True
+    ):
+        ids[row["token"]] = new_id
+        rows.append(
+            (
+                new_id,
+                row["token"],
+                row["client_id"],
+                row["surface"],
+                row["idempotency_key"],
+                row["request_digest"],
+                row["kind"],
+                row["status"],
+                row["debit_account_id"],
+                row["credit_account_id"],
+                row["asset"],
+                row["amount_minor"],
+                row["description"],
+                row["pending_id"],
+                row["reverses_id"],
+                created_at,
+            )
+        )
+    store.insert_transfers(connection, rows)
+    store.insert_entries(
+        connection,
+        [
+            (
+                ids[row["transfer_token"]],
+                row["account_id"],
+                row["amount_minor"],
+                row["balance_after_minor"],
+            )
+            for row in plan.entry_rows
+        ],
     )
-    ids = {row.token: row.id for row in inserted}
-    if plan.entry_rows:
-        await connection.execute(
-            insert(entries),
-            [
-                {
-                    "transfer_id": ids[row["transfer_token"]],
-                    "account_id": row["account_id"],
-                    "amount_minor": row["amount_minor"],
-                    "balance_after_minor": row["balance_after_minor"],
-                }
-                for row in plan.entry_rows
-            ],
-        )
-    changed = [account for account in state.values() if account.changed]
-    if changed:
-        await connection.execute(
-            update(accounts)
-            .where(accounts.c.id == bindparam("row_id"))
-            .values(
-                balance_minor=bindparam("new_balance"),
-                pending_out_minor=bindparam("new_pending_out"),
-                version=bindparam("new_version"),
-            ),
-            [
-                {
-                    "row_id": account.id,
-                    "new_balance": account.balance,
-                    "new_pending_out": account.pending_out,
-                    "new_version": account.version,
-                }
-                for account in changed
-            ],
-        )
+    store.update_accounts(
+        connection,
+        [
+            (account.balance, account.pending_out, account.version, account.id)
+            for account in state.values()
+            if account.changed
+        ],
+    )
     if plan.status_changes:
-        await connection.execute(
+        connection.execute(
             update(transfers)
             .where(transfers.c.id == bindparam("row_id"))
             .values(status=bindparam("new_status")),

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from caja.core.invariant import invariant
 from caja.db.tables import accounts, assets, entries, transfers
@@ -16,7 +15,6 @@ from caja.ledger.model import TransferKind, TransferStatus, TransferView
 __all__ = [
     "AccountView",
     "account_history",
-    "accounts_by_id",
     "find_account",
     "transfer_views",
 ]
@@ -64,22 +62,9 @@ def _account_select() -> Select[Any]:
     return select(*_ACCOUNT_COLUMNS).join(assets, assets.c.code == accounts.c.asset)
 
 
-async def find_account(
-    connection: AsyncConnection, *conditions: ColumnElement[bool]
-) -> AccountView | None:
-    row = (await connection.execute(_account_select().where(*conditions))).first()
+def find_account(connection: Connection, *conditions: ColumnElement[bool]) -> AccountView | None:
+    row = (connection.execute(_account_select().where(*conditions))).first()
     return AccountView(*row) if row is not None else None
-
-
-async def accounts_by_id(
-    connection: AsyncConnection, ids: Sequence[int], *, lock: bool = False
-) -> dict[int, AccountView]:
-    """Accounts by id; with ``lock``, rows are locked in ascending id order."""
-    query = _account_select().where(accounts.c.id.in_(sorted(set(ids)))).order_by(accounts.c.id)
-    if lock:
-        query = query.with_for_update(of=accounts)
-    rows = (await connection.execute(query)).all()
-    return {row.id: AccountView(*row) for row in rows}
 
 
 _debit = accounts.alias("debit_account")
@@ -136,15 +121,13 @@ def _view(row: Any) -> TransferView:
     return TransferView(*values)
 
 
-async def transfer_views(
-    connection: AsyncConnection, *conditions: ColumnElement[bool]
-) -> list[TransferView]:
+def transfer_views(connection: Connection, *conditions: ColumnElement[bool]) -> list[TransferView]:
     query = _transfer_select().where(*conditions).order_by(transfers.c.id)
-    return [_view(row) for row in (await connection.execute(query)).all()]
+    return [_view(row) for row in (connection.execute(query)).all()]
 
 
-async def account_history(
-    connection: AsyncConnection,
+def account_history(
+    connection: Connection,
     account_id: int,
     *,
     limit: int,
@@ -167,4 +150,4 @@ async def account_history(
         )
         query = query.where(entries.c.id < cursor_entry)
     query = query.order_by(entries.c.id.desc()).limit(limit)
-    return [_view(row) for row in (await connection.execute(query)).all()]
+    return [_view(row) for row in (connection.execute(query)).all()]

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import hmac
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from caja.core.clock import utcnow
 from caja.core.errors import InvalidInput, NotFound
 from caja.core.tokens import digest_key, new_api_key, new_token
 from caja.db.engine import Database
 from caja.db.tables import api_keys, clients
+from caja.ledger import store
 
 __all__ = [
     "SCOPES",
@@ -22,7 +23,9 @@ __all__ = [
     "authenticate",
     "create_client",
     "issue_account_key",
+    "key_digest",
     "list_clients",
+    "principals",
     "revoke_client",
 ]
 
@@ -78,10 +81,10 @@ async def create_client(
     token = new_token("cli")
     api_key = new_api_key("ck")
 
-    async def work(connection: AsyncConnection) -> None:
+    def work(connection: Connection) -> None:
         now = utcnow()
         client_id = (
-            await connection.execute(
+            connection.execute(
                 insert(clients)
                 .values(
                     token=token,
@@ -93,7 +96,7 @@ async def create_client(
                 .returning(clients.c.id)
             )
         ).scalar_one()
-        await connection.execute(
+        connection.execute(
             insert(api_keys).values(digest=digest_key(api_key), client_id=client_id, created_at=now)
         )
 
@@ -101,10 +104,10 @@ async def create_client(
     return NewClient(token, name, ordered, max_loan_minor, api_key)
 
 
-async def issue_account_key(connection: AsyncConnection, client_id: int, account_id: int) -> str:
+def issue_account_key(connection: Connection, client_id: int, account_id: int) -> str:
     """A key that acts as one account (legacy ledger); shown once."""
     api_key = new_api_key("ak")
-    await connection.execute(
+    connection.execute(
         insert(api_keys).values(
             digest=digest_key(api_key),
             client_id=client_id,
@@ -134,9 +137,9 @@ async def list_clients(database: Database) -> list[ClientInfo]:
 async def revoke_client(database: Database, client_token: str) -> None:
     """Revoke a client and with it every key it holds, its accounts' keys included."""
 
-    async def work(connection: AsyncConnection) -> None:
+    def work(connection: Connection) -> None:
         now = utcnow()
-        result = await connection.execute(
+        result = connection.execute(
             update(clients)
             .where(clients.c.token == client_token, clients.c.revoked_at.is_(None))
             .values(revoked_at=now)
@@ -145,7 +148,7 @@ async def revoke_client(database: Database, client_token: str) -> None:
         client_id = result.scalar_one_or_none()
         if client_id is None:
             raise NotFound(f"No active client {client_token}.", code="ClientNotFound")
-        await connection.execute(
+        connection.execute(
             update(api_keys)
             .where(api_keys.c.client_id == client_id, api_keys.c.revoked_at.is_(None))
             .values(revoked_at=now)
@@ -154,28 +157,31 @@ async def revoke_client(database: Database, client_token: str) -> None:
     await database.write(work)
 
 
-async def authenticate(database: Database, api_key: str | None) -> Principal | None:
-    """The principal a key stands for, or None for a missing, unknown or revoked key."""
+def key_digest(api_key: str | None) -> str | None:
+    """The stored form of a presented key, or None when it cannot be a key at all."""
     if not api_key or len(api_key) > 200:
         return None
-    digest = digest_key(api_key)
-    query = (
-        select(
-            api_keys.c.digest,
-            api_keys.c.account_id,
-            clients.c.id,
-            clients.c.token,
-            clients.c.scopes,
+    return digest_key(api_key)
+
+
+def principals(connection: Connection, digests: Iterable[str]) -> dict[str, Principal]:
+    """The active principal of each known key digest, in one query."""
+    wanted = sorted(set(digests))
+    if not wanted:
+        return {}
+    return {
+        digest: Principal(client_id, client_token, frozenset(scopes.split()), account_id)
+        for digest, account_id, client_id, client_token, scopes in store.key_rows(
+            connection, wanted
         )
-        .join(clients, clients.c.id == api_keys.c.client_id)
-        .where(
-            api_keys.c.digest == digest,
-            api_keys.c.revoked_at.is_(None),
-            clients.c.revoked_at.is_(None),
-        )
-    )
-    async with database.read() as connection:
-        row = (await connection.execute(query)).first()
-    if row is None or not hmac.compare_digest(row.digest, digest):
+    }
+
+
+async def authenticate(database: Database, api_key: str | None) -> Principal | None:
+    """The principal a key stands for, or None for a missing, unknown or revoked key."""
+    digest = key_digest(api_key)
+    if digest is None:
         return None
-    return Principal(row.id, row.token, frozenset(row.scopes.split()), row.account_id)
+    async with database.read() as connection:
+        found = await connection.run_sync(principals, [digest])
+    return found.get(digest)

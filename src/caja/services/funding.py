@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from caja.core.errors import NotFound
 from caja.core.money import parse_amount
@@ -31,8 +31,7 @@ class Funded:
 async def fund(database: Database, target: str, amount: str) -> Funded:
     """Credit ``target`` (an account token) with ``amount`` taken from the funding account."""
     async with database.read() as connection:
-        account = await _target(connection, target)
-        funding_id = await system_account_id(connection, account.asset, "funding")
+        account, funding_id = await connection.run_sync(_target, target)
     amount_minor = parse_amount(amount, account.scale)
     [result] = await engine.post(
         database,
@@ -60,10 +59,11 @@ async def fund(database: Database, target: str, amount: str) -> Funded:
     )
 
 
-async def _target(connection: AsyncConnection, token: str) -> AccountView:
-    account = await find_account(
+def _target(connection: Connection, token: str) -> tuple[AccountView, int]:
+    """The account to credit, and the funding account of its asset."""
+    account = find_account(
         connection, accounts.c.token == token, accounts.c.kind != AccountKind.SYSTEM
     )
     if account is None:
         raise NotFound(f"No account {token}.", code="AccountNotFound")
-    return account
+    return account, system_account_id(connection, account.asset, "funding")

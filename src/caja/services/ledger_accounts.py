@@ -6,24 +6,27 @@ the calling client, so another client's account answers exactly like a missing o
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, insert, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from caja.core.clock import utcnow
 from caja.core.errors import AccountConflict, NotFound
 from caja.core.tokens import new_token, request_digest
 from caja.db.engine import Database
 from caja.db.tables import accounts, entries, owners, transfers
-from caja.ledger import engine
 from caja.ledger.accounts import AccountKind, open_account
 from caja.ledger.model import NewTransfer, Result, TransferView
 from caja.ledger.queries import AccountView, account_history, find_account, transfer_views
-from caja.services.clients import issue_account_key
+from caja.services.batching import Batcher, Lookups, Order
+from caja.services.clients import Principal, issue_account_key
 
 __all__ = [
     "ASSET",
+    "AccountRef",
+    "Authorize",
     "CustomerAccount",
     "Opened",
     "OwnerData",
@@ -60,13 +63,11 @@ class Opened:
     api_key: str | None = None
 
 
-async def _customer(
-    connection: AsyncConnection, *conditions: ColumnElement[bool]
-) -> CustomerAccount | None:
-    account = await find_account(connection, accounts.c.kind == AccountKind.CUSTOMER, *conditions)
+def _customer(connection: Connection, *conditions: ColumnElement[bool]) -> CustomerAccount | None:
+    account = find_account(connection, accounts.c.kind == AccountKind.CUSTOMER, *conditions)
     if account is None or account.owner_id is None:
         return None
-    owner = (await connection.execute(select(owners).where(owners.c.id == account.owner_id))).one()
+    owner = connection.execute(select(owners).where(owners.c.id == account.owner_id)).one()
     data = OwnerData(owner.legal_id_type, owner.legal_id_number, owner.full_name, owner.email)
     return CustomerAccount(account, owner.token, data)
 
@@ -84,9 +85,9 @@ async def open_customer_account(
     One owner (by legal id) has one account; one phone number belongs to one owner.
     """
 
-    async def work(connection: AsyncConnection) -> Opened:
+    def work(connection: Connection) -> Opened:
         existing_owner = (
-            await connection.execute(
+            connection.execute(
                 select(owners.c.id).where(
                     owners.c.client_id == client_id,
                     owners.c.legal_id_type == owner.legal_id_type,
@@ -95,7 +96,7 @@ async def open_customer_account(
             )
         ).scalar_one_or_none()
         if existing_owner is not None:
-            current = await _customer(connection, accounts.c.owner_id == existing_owner)
+            current = _customer(connection, accounts.c.owner_id == existing_owner)
             if current is not None and current.account.phone_number == phone_number:
                 return Opened(current, created=False)
             raise AccountConflict(
@@ -104,7 +105,7 @@ async def open_customer_account(
                 code="OwnerHasAnotherAccount",
             )
         phone_taken = (
-            await connection.execute(
+            connection.execute(
                 select(accounts.c.id).where(
                     accounts.c.client_id == client_id,
                     accounts.c.kind == AccountKind.CUSTOMER,
@@ -119,7 +120,7 @@ async def open_customer_account(
             )
         owner_token = new_token("ow")
         owner_id = (
-            await connection.execute(
+            connection.execute(
                 insert(owners)
                 .values(
                     token=owner_token,
@@ -133,7 +134,7 @@ async def open_customer_account(
                 .returning(owners.c.id)
             )
         ).scalar_one()
-        account_id, _ = await open_account(
+        account_id, _ = open_account(
             connection,
             kind=AccountKind.CUSTOMER,
             asset=ASSET,
@@ -142,8 +143,8 @@ async def open_customer_account(
             phone_number=phone_number,
             overdraft_minor=0,
         )
-        api_key = await issue_account_key(connection, client_id, account_id) if issue_key else None
-        created = await _customer(connection, accounts.c.id == account_id)
+        api_key = issue_account_key(connection, client_id, account_id) if issue_key else None
+        created = _customer(connection, accounts.c.id == account_id)
         assert created is not None
         return Opened(created, created=True, api_key=api_key)
 
@@ -152,8 +153,8 @@ async def open_customer_account(
 
 async def get_account(database: Database, client_id: int, token: str) -> CustomerAccount:
     async with database.read() as connection:
-        found = await _customer(
-            connection, accounts.c.client_id == client_id, accounts.c.token == token
+        found = await connection.run_sync(
+            _customer, accounts.c.client_id == client_id, accounts.c.token == token
         )
     if found is None:
         raise NotFound("The account does not exist.", code="AccountNotFound")
@@ -163,16 +164,16 @@ async def get_account(database: Database, client_id: int, token: str) -> Custome
 async def account_for_key(database: Database, account_id: int) -> CustomerAccount:
     """The account a legacy account key acts as."""
     async with database.read() as connection:
-        found = await _customer(connection, accounts.c.id == account_id)
+        found = await connection.run_sync(_customer, accounts.c.id == account_id)
     if found is None:
         raise NotFound("The account does not exist.", code="AccountNotFound")
     return found
 
 
-async def _resolve(
-    connection: AsyncConnection, client_id: int, condition: ColumnElement[bool]
+def _resolve(
+    connection: Connection, client_id: int, condition: ColumnElement[bool]
 ) -> AccountView | None:
-    return await find_account(
+    return find_account(
         connection,
         accounts.c.client_id == client_id,
         accounts.c.kind == AccountKind.CUSTOMER,
@@ -180,42 +181,84 @@ async def _resolve(
     )
 
 
+Authorize = Callable[[Principal | None], Principal]
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRef:
+    """An account named in a request: by token, by phone number, or (neither) the account
+    the caller's key acts as."""
+
+    field: str
+    token: str | None = None
+    phone_number: str | None = None
+
+
+def _customer_account(
+    lookups: Lookups, principal: Principal, ref: AccountRef
+) -> AccountView | None:
+    if ref.token is not None:
+        found = lookups.account(ref.token)
+    elif ref.phone_number is not None:
+        found = lookups.account_by_phone(
+            principal.client_id, AccountKind.CUSTOMER, ref.phone_number
+        )
+    elif principal.account_id is not None:
+        found = lookups.account_by_id(principal.account_id)
+    else:
+        return None
+    if found is None or found.client_id != principal.client_id:
+        return None
+    return found if found.kind == AccountKind.CUSTOMER else None
+
+
 async def transfer(
-    database: Database,
+    batcher: Batcher,
     *,
-    client_id: int,
-    surface: str,
-    origin: ColumnElement[bool],
-    destination: ColumnElement[bool],
+    key_digest: str,
+    authorize: Authorize,
+    surface: str | Callable[[Principal], str],
+    origin: AccountRef,
+    destination: AccountRef,
     amount_minor: int,
     description: str,
     idempotency_key: str,
 ) -> Result:
-    """Move money between two of the client's accounts; raises the outcome's error.
+    """Move money between two of the caller's accounts; raises the outcome's error.
 
-    ``origin`` and ``destination`` select the accounts (by token, id or phone number).
+    The caller's key is checked, and the accounts found, inside the batch that posts the
+    transfer: ``authorize`` turns the key's principal (None for an unknown or revoked key)
+    into the caller or raises.
     """
-    async with database.read() as connection:
-        debit = await _resolve(connection, client_id, origin)
-        credit = await _resolve(connection, client_id, destination)
-    if debit is None:
-        raise NotFound("The origin_account does not exist.", code="AccountNotFound")
-    if credit is None:
-        raise NotFound("The destination_account does not exist.", code="AccountNotFound")
-    [result] = await engine.post(
-        database,
-        [
-            NewTransfer(
-                client_id=client_id,
-                surface=surface,
-                idempotency_key=idempotency_key,
-                request_digest=request_digest(debit.id, credit.id, amount_minor, description),
-                description=description,
-                debit_account_id=debit.id,
-                credit_account_id=credit.id,
-                amount_minor=amount_minor,
-            )
-        ],
+
+    def build(lookups: Lookups) -> NewTransfer:
+        principal = authorize(lookups.principal(key_digest))
+        debit = _customer_account(lookups, principal, origin)
+        credit = _customer_account(lookups, principal, destination)
+        for account, ref in ((debit, origin), (credit, destination)):
+            if account is None:
+                raise NotFound(f"The {ref.field} does not exist.", code="AccountNotFound")
+        assert debit is not None
+        assert credit is not None
+        return NewTransfer(
+            client_id=principal.client_id,
+            surface=surface if isinstance(surface, str) else surface(principal),
+            idempotency_key=idempotency_key,
+            request_digest=request_digest(debit.id, credit.id, amount_minor, description),
+            description=description,
+            debit_account_id=debit.id,
+            credit_account_id=credit.id,
+            amount_minor=amount_minor,
+        )
+
+    refs = (origin, destination)
+    result = await batcher.submit(
+        Order(
+            build,
+            key_digests=(key_digest,),
+            account_tokens=tuple(ref.token for ref in refs if ref.token is not None),
+            phone_numbers=tuple(ref.phone_number for ref in refs if ref.phone_number),
+        )
     )
     if result.error is not None:
         raise result.error
@@ -226,8 +269,8 @@ async def get_transfer(
     database: Database, client_id: int, surface: str, idempotency_key: str
 ) -> TransferView:
     async with database.read() as connection:
-        found = await transfer_views(
-            connection,
+        found = await connection.run_sync(
+            transfer_views,
             transfers.c.client_id == client_id,
             transfers.c.surface == surface,
             transfers.c.idempotency_key == idempotency_key,
@@ -247,7 +290,7 @@ async def history(
 ) -> tuple[list[TransferView], str | None]:
     """A page of an account's movements, newest first, and the cursor of the next page."""
     async with database.read() as connection:
-        account = await _resolve(connection, client_id, accounts.c.token == account_token)
+        account = await connection.run_sync(_resolve, client_id, accounts.c.token == account_token)
         if account is None:
             raise NotFound("The account does not exist.", code="AccountNotFound")
         before: int | None = None
@@ -263,8 +306,10 @@ async def history(
                 raise NotFound(
                     "The cursor is not a transaction of this account.", code="InvalidCursor"
                 )
-        page = await account_history(
-            connection, account.id, limit=limit + 1, before_transfer_id=before
+        page = await connection.run_sync(
+            lambda sync: account_history(
+                sync, account.id, limit=limit + 1, before_transfer_id=before
+            )
         )
     next_cursor = page[limit - 1].token if len(page) > limit else None
     return page[:limit], next_cursor

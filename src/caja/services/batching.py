@@ -1,0 +1,202 @@
+"""Group commit: concurrent ledger writes of one process share database transactions.
+
+Requests hand the batcher an *order*: the keys and accounts it names, and a function that
+turns what the batch looked up into one engine operation (or refuses it). The batcher
+gathers the orders that arrive while earlier batches are being written, up to
+``max_size`` of them (waiting at most ``max_wait`` seconds for more once one is there),
+and in one transaction looks up every key and account they name with one query each,
+builds their operations and posts them through the ledger engine. Each order gets its own
+outcome; an account is locked once per batch however many orders touch it.
+
+When the transaction fails as a whole (the database is unreachable, conflicts outlasted
+the retries, the commit failed), every order in it gets :class:`Unavailable`: nothing was
+written, and each client may retry with its idempotency key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy.engine import Connection
+
+from caja.core import metrics
+from caja.core.errors import CajaError, Unavailable
+from caja.db.engine import Database
+from caja.ledger import engine, store
+from caja.ledger.accounts import AccountKind
+from caja.ledger.model import Operation, Result
+from caja.ledger.queries import AccountView
+from caja.services.clients import Principal, principals
+
+__all__ = ["Batcher", "Lookups", "Order"]
+
+log = logging.getLogger("caja.batching")
+
+
+@dataclass(frozen=True, slots=True)
+class Lookups:
+    """What one batch found for the keys and accounts its orders name."""
+
+    principals: dict[str, Principal]
+    by_id: dict[int, AccountView]
+    by_token: dict[str, AccountView]
+    by_phone: dict[tuple[int | None, str, str], AccountView]
+
+    def principal(self, digest: str) -> Principal | None:
+        return self.principals.get(digest)
+
+    def account_by_id(self, account_id: int) -> AccountView | None:
+        return self.by_id.get(account_id)
+
+    def account(self, token: str) -> AccountView | None:
+        return self.by_token.get(token)
+
+    def account_by_phone(self, client_id: int, kind: str, phone_number: str) -> AccountView | None:
+        return self.by_phone.get((client_id, kind, phone_number))
+
+
+@dataclass(slots=True, eq=False)
+class Order:
+    """One request's part of a batch."""
+
+    build: Callable[[Lookups], Operation]
+    key_digests: tuple[str, ...] = ()
+    account_tokens: tuple[str, ...] = ()
+    phone_numbers: tuple[str, ...] = ()  # of customer accounts
+    outcome: asyncio.Future[Result] | None = field(default=None, init=False)
+
+
+def _lookups(connection: Connection, orders: Iterable[Order]) -> Lookups:
+    """Every key the orders carry, then every account they name or their keys act as."""
+    digests: set[str] = set()
+    tokens: set[str] = set()
+    phones: set[str] = set()
+    for order in orders:
+        digests.update(order.key_digests)
+        tokens.update(order.account_tokens)
+        phones.update(order.phone_numbers)
+    found_principals = principals(connection, digests)
+    ids = {p.account_id for p in found_principals.values() if p.account_id is not None}
+    client_ids = {p.client_id for p in found_principals.values()}
+    found = [
+        AccountView(*row)
+        for row in store.account_rows(
+            connection,
+            ids=sorted(ids),
+            tokens=sorted(tokens),
+            phones=(sorted(client_ids), AccountKind.CUSTOMER, sorted(phones)),
+        )
+    ]
+    return Lookups(
+        principals=found_principals,
+        by_id={account.id: account for account in found},
+        by_token={account.token: account for account in found},
+        by_phone={
+            (account.client_id, account.kind, account.phone_number): account
+            for account in found
+            if account.phone_number is not None
+        },
+    )
+
+
+class Batcher:
+    """Posts the orders of one process's event loop in shared transactions.
+
+    The first order to arrive schedules a batch on the loop (after the callbacks already
+    due, or ``max_wait`` seconds later); every order queued by then joins it, up to
+    ``max_size``. The batch runs to its commit on the loop itself, as blocking code: its
+    statements are the work the loop has to do anyway, and running them in one stretch
+    costs neither a turn of a busy loop per statement nor a thread switch. Requests that
+    arrive meanwhile wait in their sockets and make the next batch.
+    """
+
+    def __init__(self, database: Database, *, max_size: int = 256, max_wait: float = 0.0) -> None:
+        if not 1 <= max_size <= engine.MAX_BATCH:
+            raise ValueError(f"max_size must be between 1 and {engine.MAX_BATCH}")
+        self.database = database
+        self.max_size = max_size
+        self.max_wait = max_wait
+        self._queued: list[Order] = []
+        self._scheduled = False
+
+    async def submit(self, order: Order) -> Result:
+        """Queue ``order`` and wait for its outcome; raises when its batch failed."""
+        loop = asyncio.get_running_loop()
+        order.outcome = loop.create_future()
+        self._queued.append(order)
+        if not self._scheduled:
+            self._scheduled = True
+            if self.max_wait > 0 and len(self._queued) < self.max_size:
+                loop.call_later(self.max_wait, self._run)
+            else:
+                loop.call_soon(self._run)
+        return await order.outcome
+
+    def _run(self) -> None:
+        self._scheduled = False
+        while self._queued:
+            batch = [
+                order
+                for order in self._queued[: self.max_size]
+                if order.outcome is not None and not order.outcome.done()
+            ]
+            del self._queued[: self.max_size]
+            if batch:
+                self._post(batch)
+
+    async def close(self) -> None:
+        """Post what is still queued."""
+        self._run()
+
+    def _post(self, batch: list[Order]) -> None:
+        started = time.perf_counter()
+        try:
+            outcomes = self.database.write_blocking(lambda connection: _apply(connection, batch))
+        except Exception:
+            log.exception("a batch of %d orders failed; none was written", len(batch))
+            for order in batch:
+                _settle(order, Unavailable())
+            return
+        metrics.observe_batch(len(batch), time.perf_counter() - started)
+        posted = 0
+        for order, outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, Result) and outcome.transfer is not None:
+                posted += not outcome.replayed
+            _settle(order, outcome)
+        metrics.count_posted(posted)
+
+
+def _settle(order: Order, outcome: Result | Exception) -> None:
+    future = order.outcome
+    if future is None or future.done():  # its request went away
+        return
+    if isinstance(outcome, Result):
+        future.set_result(outcome)
+    else:
+        future.set_exception(outcome)
+
+
+def _apply(connection: Connection, batch: list[Order]) -> list[Result | Exception]:
+    lookups = _lookups(connection, batch)
+    outcomes: list[Result | Exception] = []
+    operations: list[Operation] = []
+    places: list[int] = []
+    for order in batch:
+        try:
+            operation = order.build(lookups)
+        except CajaError as error:
+            outcomes.append(Result(error=error))
+        except Exception as error:  # a fault in one order's own code fails that order only
+            log.exception("building an order failed")
+            outcomes.append(error)
+        else:
+            places.append(len(outcomes))
+            operations.append(operation)
+            outcomes.append(Result())
+    for place, result in zip(places, engine.apply(connection, operations), strict=True):
+        outcomes[place] = result
+    return outcomes
