@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -33,6 +34,19 @@ Every 5XX answer means nothing was changed: retry with the same idempotency toke
 """
 
 
+# Allocations between collections of the youngest generation (Python's default: 700).
+GC_THRESHOLD = (20_000, 20, 20)
+
+
+def settle_garbage_collector() -> None:
+    """Leave the objects of a started server out of garbage collection, and collect less
+    often: a transfer allocates many short-lived objects, and with the default settings
+    the collector's passes cost a busy server about a third of its time."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLD)
+
+
 def create_app(database: Database | None = None) -> FastAPI:
     """Build the app on ``database``, or on ``CAJA_DATABASE_URL`` when none is given."""
     owned = database is None
@@ -42,6 +56,7 @@ def create_app(database: Database | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        settle_garbage_collector()
         yield
         await batcher.close()
         if owned:
