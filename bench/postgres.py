@@ -1,0 +1,121 @@
+"""A throwaway, durable PostgreSQL cluster for one bench run, and its databases.
+
+The cluster keeps PostgreSQL's durable defaults (fsync, synchronous_commit and
+full_page_writes on), so the figures are those of a server that loses no committed
+transfer. It listens on 127.0.0.1 only, on a free port, with its socket and data in a
+temporary directory. PostgreSQL refuses to run as root, so as root it runs as the
+``postgres`` user.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from bench import programs
+from bench.programs import free_port
+from caja.db.engine import async_url
+
+__all__ = [
+    "create_database",
+    "database_url",
+    "is_loopback",
+    "pg_binary",
+    "throwaway_cluster",
+]
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+SERVER_SETTINGS = {
+    "listen_addresses": "127.0.0.1",
+    "max_connections": "300",
+    "shared_buffers": "256MB",
+    "fsync": "on",
+    "synchronous_commit": "on",
+    "full_page_writes": "on",
+}
+COMMAND_TIMEOUT_SECONDS = 120
+
+
+def pg_binary(name: str) -> str:
+    """A PostgreSQL program from PATH, else from the newest Debian server package."""
+    on_path = shutil.which(name)
+    if on_path is not None:
+        return on_path
+    installed = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
+    if installed:
+        return str(installed[-1])
+    raise RuntimeError(f"{name} not found: apt-get install postgresql, or pass --postgres-url")
+
+
+def _run_as_owner(arguments: list[str]) -> None:
+    """Run a server program, as ``postgres`` when we are root; raise with its output."""
+    prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    programs.run([*prefix, *arguments], COMMAND_TIMEOUT_SECONDS)
+
+
+@contextmanager
+def throwaway_cluster() -> Iterator[str]:
+    """Start a cluster; yield a superuser URL to its ``postgres`` database; then remove it."""
+    home = Path(tempfile.mkdtemp(prefix="caja-bench-pg-"))
+    data = home / "data"
+    try:
+        if os.geteuid() == 0:
+            shutil.chown(home, "postgres", "postgres")
+        initdb = [pg_binary("initdb"), "--pgdata", str(data), "--username", "postgres"]
+        _run_as_owner([*initdb, "--auth", "trust", "--encoding", "UTF8", "--no-sync"])
+        port = free_port()
+        settings = {**SERVER_SETTINGS, "port": str(port), "unix_socket_directories": str(home)}
+        with (data / "postgresql.conf").open("a") as conf:
+            conf.write("\n# caja bench\n")
+            conf.writelines(f"{name} = '{value}'\n" for name, value in settings.items())
+        pg_ctl = [pg_binary("pg_ctl"), "--pgdata", str(data)]
+        _run_as_owner([*pg_ctl, "start", "--wait", "--timeout", "60", "--log", str(home / "log")])
+        try:
+            yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        finally:
+            _stop(data)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _stop(data: Path) -> None:
+    """Stop the cluster at once: its data is removed next, so nothing needs a checkpoint."""
+    _run_as_owner([pg_binary("pg_ctl"), "stop", "--pgdata", str(data), "--mode", "immediate"])
+
+
+def database_url(server_url: str, name: str) -> str:
+    """``server_url`` with its database name replaced by ``name``."""
+    parts = urlsplit(server_url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def is_loopback(url: str) -> bool:
+    return (urlsplit(url).hostname or "") in LOOPBACK_HOSTS
+
+
+async def _create_database(server_url: str, name: str) -> None:
+    engine = create_async_engine(async_url(server_url), isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as connection:
+            exists = await connection.scalar(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+            )
+            if not exists:
+                await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        await engine.dispose()
+
+
+def create_database(server_url: str, name: str) -> str:
+    """Create database ``name`` on the server of ``server_url`` unless it exists; its URL."""
+    asyncio.run(_create_database(server_url, name))
+    return database_url(server_url, name)

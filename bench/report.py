@@ -1,0 +1,259 @@
+"""The figures of a bench run: what was measured, as a table, markdown or JSON."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.load import EMPTY, LoadRun
+from bench.pgbench import PgbenchRun
+
+__all__ = ["COLUMNS", "DatabaseResult", "Verify", "as_json", "markdown", "table"]
+
+COLUMNS = (
+    "db",
+    "workers",
+    "workload",
+    "conns",
+    "transfers/s",
+    "p50 ms",
+    "p99 ms",
+    "errors",
+    "vs empty",
+    "vs pgbench",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Verify:
+    exit_code: int
+    summary: str
+    output: str
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+
+@dataclass(slots=True)
+class DatabaseResult:
+    db: str
+    workers: int
+    accounts: int
+    open_seconds: float = 0.0
+    fund_seconds: float = 0.0
+    runs: list[LoadRun] = field(default_factory=list)
+    warmups: list[LoadRun] = field(default_factory=list)
+    pgbench_scale: int | None = None
+    pgbench_init_seconds: float | None = None
+    pgbench: list[PgbenchRun] = field(default_factory=list)
+    verify: Verify | None = None
+    # Transfers in the ledger after the run, when it started empty: funding plus every 201.
+    ledger_transfers: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def errors(self) -> int:
+        counted = sum(run.errors for run in [*self.runs, *self.warmups])
+        return counted + sum(run.failed for run in self.pgbench)
+
+    @property
+    def created(self) -> int:
+        """Transfers the server answered 201 for, warm-ups included."""
+        return sum(run.statuses.get(201, 0) for run in [*self.runs, *self.warmups])
+
+    @property
+    def unanswered_bound(self) -> int:
+        """At most one request per connection is still in flight when a wrk run ends:
+        the server may commit it, but no one reads its 201."""
+        transfers = [run for run in [*self.runs, *self.warmups] if run.workload != EMPTY]
+        return sum(run.connections for run in transfers)
+
+    @property
+    def accounted(self) -> bool | None:
+        """Whether the ledger holds the funding transfers, every 201 and at most the requests
+        left in flight; None when unknown (a database that was not fresh, or errors)."""
+        if self.ledger_transfers is None or self.errors:
+            return None
+        made = self.ledger_transfers - self.accounts
+        return self.created <= made <= self.created + self.unanswered_bound
+
+    @property
+    def failed(self) -> bool:
+        verified = self.verify is not None and self.verify.ok
+        return bool(self.errors) or not verified or self.accounted is False
+
+    def empty_rate(self, connections: int) -> float | None:
+        for run in self.runs:
+            if run.workload == EMPTY and run.connections == connections:
+                return run.per_second
+        return None
+
+    def pgbench_tps(self, connections: int) -> float | None:
+        for run in self.pgbench:
+            if run.connections == connections:
+                return run.tps
+        return None
+
+
+def _ratio(ours: float, baseline: float | None) -> str:
+    if not baseline:
+        return "-"
+    return f"{ours / baseline:.2f}x"
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def rows(result: DatabaseResult) -> list[list[str]]:
+    """One row per (workload, conns), then the empty endpoint's, then pgbench's."""
+    transfers = [run for run in result.runs if run.workload != EMPTY]
+    empties = [run for run in result.runs if run.workload == EMPTY]
+    found: list[list[str]] = []
+    for run in [*transfers, *empties]:
+        is_transfer = run.workload != EMPTY
+        found.append(
+            [
+                result.db,
+                str(result.workers),
+                run.workload,
+                str(run.connections),
+                f"{run.per_second:.0f}",
+                _ms(run.p50_ms),
+                _ms(run.p99_ms),
+                str(run.errors),
+                _ratio(run.per_second, result.empty_rate(run.connections)) if is_transfer else "-",
+                _ratio(run.per_second, result.pgbench_tps(run.connections)) if is_transfer else "-",
+            ]
+        )
+    for bench in result.pgbench:
+        found.append(
+            [
+                result.db,
+                "-",
+                "pgbench",
+                str(bench.connections),
+                f"{bench.tps:.0f}",
+                _ms(bench.p50_ms),
+                _ms(bench.p99_ms),
+                str(bench.failed),
+                "-",
+                "-",
+            ]
+        )
+    return found
+
+
+def _setup_line(result: DatabaseResult) -> str:
+    return (
+        f"setup: {result.accounts} accounts opened in {result.open_seconds:.1f} s, "
+        f"funded in {result.fund_seconds:.1f} s (not measured)"
+    )
+
+
+def _pgbench_line(result: DatabaseResult) -> str | None:
+    if result.pgbench_init_seconds is None:
+        return None
+    return (
+        f"pgbench -i --scale {result.pgbench_scale}: {result.pgbench_init_seconds:.1f} s "
+        "(not measured)"
+    )
+
+
+def _verify_line(result: DatabaseResult) -> str:
+    if result.verify is None:
+        return "caja verify: not run"
+    return f"caja verify: exit {result.verify.exit_code}: {result.verify.summary}"
+
+
+def _accounting_line(result: DatabaseResult) -> str | None:
+    if result.accounted is None:
+        return None
+    verdict = "as answered" if result.accounted else "MISMATCH"
+    assert result.ledger_transfers is not None
+    unanswered = result.ledger_transfers - result.accounts - result.created
+    return (
+        f"ledger transfers: {result.ledger_transfers}, {verdict}: {result.accounts} fundings "
+        f"+ {result.created} answered 201 + {unanswered} in flight when wrk stopped "
+        f"(at most {result.unanswered_bound})"
+    )
+
+
+def _lines_after(result: DatabaseResult) -> list[str]:
+    lines = [_setup_line(result)]
+    pgbench_line = _pgbench_line(result)
+    if pgbench_line is not None:
+        lines.append(pgbench_line)
+    lines.extend(result.notes)
+    warmup_errors = sum(run.errors for run in result.warmups)
+    if warmup_errors:
+        lines.append(f"warm-up errors: {warmup_errors} (not in the table; they fail the run)")
+    lines.append(_verify_line(result))
+    accounting = _accounting_line(result)
+    if accounting is not None:
+        lines.append(accounting)
+    return lines
+
+
+def table(result: DatabaseResult) -> str:
+    """The result as an aligned text table, numbers to the right, then its notes."""
+    all_rows = [list(COLUMNS), *rows(result)]
+    widths = [max(len(row[index]) for row in all_rows) for index in range(len(COLUMNS))]
+    text_columns = {0, 2}
+
+    def line(row: list[str]) -> str:
+        cells = (
+            cell.ljust(width) if index in text_columns else cell.rjust(width)
+            for index, (cell, width) in enumerate(zip(row, widths, strict=True))
+        )
+        return "  ".join(cells).rstrip()
+
+    printed = [line(all_rows[0]), "  ".join("-" * width for width in widths)]
+    printed.extend(line(row) for row in all_rows[1:])
+    printed.extend(_lines_after(result))
+    if result.verify is not None and not result.verify.ok:
+        printed.append(result.verify.output.rstrip())
+    return "\n".join(printed)
+
+
+def markdown(results: list[DatabaseResult], heading: str) -> str:
+    """All tables as one markdown document, for docs/performance.md."""
+    out = [f"{heading}\n"]
+    for result in results:
+        out.append("| " + " | ".join(COLUMNS) + " |")
+        out.append(
+            "|" + "|".join("---" if i in (0, 2) else "---:" for i in range(len(COLUMNS))) + "|"
+        )
+        out.extend("| " + " | ".join(row) + " |" for row in rows(result))
+        out.append("")
+        out.extend(f"- {line}" for line in _lines_after(result))
+        out.append("")
+    return "\n".join(out)
+
+
+def as_json(results: list[DatabaseResult], run: dict[str, Any]) -> dict[str, Any]:
+    """Every figure, with the derived ones (rates, errors, ratios) spelled out."""
+    databases = []
+    for result in results:
+        figures = dataclasses.asdict(result)
+        for run_figures, load in zip(figures["runs"], result.runs, strict=True):
+            run_figures["per_second"] = load.per_second
+            run_figures["expected_responses"] = load.expected
+            run_figures["errors"] = load.errors
+            run_figures["statuses"] = {str(k): v for k, v in load.statuses.items()}
+            if load.workload != EMPTY:
+                empty = result.empty_rate(load.connections)
+                tps = result.pgbench_tps(load.connections)
+                run_figures["vs_empty"] = load.per_second / empty if empty else None
+                run_figures["vs_pgbench"] = load.per_second / tps if tps else None
+        for warmup_figures, load in zip(figures["warmups"], result.warmups, strict=True):
+            warmup_figures["errors"] = load.errors
+            warmup_figures["statuses"] = {str(k): v for k, v in load.statuses.items()}
+        figures["verify_ok"] = None if result.verify is None else result.verify.ok
+        figures["answered_201"] = result.created
+        figures["accounted"] = result.accounted
+        figures["failed"] = result.failed
+        databases.append(figures)
+    return {**run, "databases": databases}

@@ -1,0 +1,152 @@
+"""One database's bench: fresh data, the server under load, caja verify, then pgbench."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import sys
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench import pgbench
+from bench.load import EMPTY, run_wrk, write_accounts_file
+from bench.postgres import create_database, throwaway_cluster
+from bench.report import DatabaseResult, Verify
+from bench.server import Server, run_caja
+from bench.setup_data import prepare
+
+__all__ = ["DEFAULT_WORKERS", "Plan", "Tags", "bench_database"]
+
+DEFAULT_WORKERS = {"sqlite": 1, "postgresql": 2}
+UPGRADE_TIMEOUT_SECONDS = 300
+VERIFY_TIMEOUT_SECONDS = 900
+PGBENCH_INIT_TIMEOUT_SECONDS = 900
+_LEDGER_COUNTS = re.compile(r"^(\d+) accounts, (\d+) transfers, (\d+) entries$", re.MULTILINE)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What to run, from the command line."""
+
+    databases: list[str]
+    postgres_url: str | None
+    workers: int | None
+    workloads: list[str]
+    connections: list[int]
+    duration: int
+    warmup: int
+    accounts: int
+    pgbench_scale: int
+    pgbench_init_steps: str | None
+
+    def workers_for(self, db: str) -> int:
+        return self.workers or DEFAULT_WORKERS[db]
+
+
+class Tags:
+    """Unique prefixes for unique_transfer_token: a random run id and a wrk-run counter."""
+
+    def __init__(self) -> None:
+        self.run_id = secrets.token_hex(6)
+        self._count = 0
+
+    def next(self) -> str:
+        self._count += 1
+        return f"{self.run_id}.{self._count}"
+
+
+_STARTED = time.monotonic()
+
+
+def say(text: str) -> None:
+    """Progress with the seconds since start, on standard error: stdout has the figures."""
+    print(f"[{time.monotonic() - _STARTED:6.1f} s] {text}", file=sys.stderr, flush=True)
+
+
+def _verify(url: str) -> tuple[Verify, int | None]:
+    """``caja verify``'s outcome, and the number of transfers it counted."""
+    finished = run_caja(["verify"], url, VERIFY_TIMEOUT_SECONDS)
+    output = (finished.stdout + finished.stderr).strip()
+    lines = output.splitlines()
+    summary = "; ".join(line for line in [*lines[:1], *lines[-1:]] if line) or "-"
+    counts = _LEDGER_COUNTS.search(finished.stdout)
+    return Verify(finished.returncode, summary, output), int(counts[2]) if counts else None
+
+
+def _load(
+    plan: Plan, server: Server, accounts_file: Path, tags: Tags, result: DatabaseResult
+) -> None:
+    """Every workload at every connection count: the empty endpoint first."""
+    for workload in [EMPTY, *plan.workloads]:
+        for connections in plan.connections:
+            say(f"  {result.db}: {workload} at {connections} connections")
+            for seconds, into in ((plan.warmup, result.warmups), (plan.duration, result.runs)):
+                if seconds:
+                    into.append(
+                        run_wrk(
+                            server.base_url,
+                            workload,
+                            connections,
+                            seconds,
+                            accounts_file,
+                            tags.next(),
+                        )
+                    )
+            server.check_alive()
+
+
+def _pgbench(plan: Plan, server_url: str, work: Path, result: DatabaseResult) -> None:
+    url = create_database(server_url, "pgbench")
+    say(f"  {result.db}: pgbench -i --scale {plan.pgbench_scale}")
+    result.pgbench_scale = plan.pgbench_scale
+    result.pgbench_init_seconds = pgbench.initialize(
+        url, plan.pgbench_scale, plan.pgbench_init_steps, PGBENCH_INIT_TIMEOUT_SECONDS
+    )
+    for connections in plan.connections:
+        say(f"  {result.db}: pgbench at {connections} connections")
+        result.pgbench.append(
+            pgbench.run(url, connections, plan.duration, work / f"pgbench-{connections}")
+        )
+    result.notes.append(
+        "pgbench: built-in TPC-B, default (simple) protocol, --jobs min(conns, 2), "
+        "database 'pgbench' of the same PostgreSQL server, run after the caja server stopped"
+    )
+
+
+def bench_database(db: str, plan: Plan, work: Path, logs: Path, tags: Tags) -> DatabaseResult:
+    """The whole bench on ``db`` (sqlite or postgresql); ``work`` is made and filled here."""
+    result = DatabaseResult(db=db, workers=plan.workers_for(db), accounts=plan.accounts)
+    work.mkdir()
+    with ExitStack() as stack:
+        server_url: str | None = None
+        if db == "sqlite":
+            url = f"sqlite:///{work / 'bench.db'}"
+        elif plan.postgres_url:
+            server_url = url = plan.postgres_url
+        else:
+            say("  postgresql: starting a throwaway cluster")
+            server_url = stack.enter_context(throwaway_cluster())
+            url = create_database(server_url, "caja")
+        upgraded = run_caja(["db", "upgrade"], url, UPGRADE_TIMEOUT_SECONDS)
+        if upgraded.returncode != 0:
+            raise RuntimeError(f"caja db upgrade failed: {upgraded.stderr.strip()}")
+        # The server starts while the accounts are made: it needs none of them to start.
+        server = stack.enter_context(Server(url, result.workers, logs / f"{db}-server.log"))
+        say(f"  {db}: opening and funding {plan.accounts} accounts")
+        prepared = prepare(url, plan.accounts)
+        result.open_seconds, result.fund_seconds = prepared.open_seconds, prepared.fund_seconds
+        accounts_file = work / "accounts.txt"
+        write_accounts_file(accounts_file, prepared.api_key, prepared.account_tokens)
+        server.wait_ready()
+        _load(plan, server, accounts_file, tags, result)
+        server.stop()
+        say(f"  {db}: caja verify")
+        result.verify, ledger_transfers = _verify(url)
+        if url != plan.postgres_url:
+            # A database made for this run: the ledger can be matched with the answers.
+            result.ledger_transfers = ledger_transfers
+        if server_url is not None:
+            _pgbench(plan, server_url, work, result)
+    return result
