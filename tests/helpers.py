@@ -5,11 +5,13 @@ from __future__ import annotations
 import itertools
 import subprocess
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from caja.db.engine import Database
 from caja.db.tables import accounts, entries, transfers
@@ -118,3 +120,17 @@ def stop_server(server: subprocess.Popen[bytes], timeout: float) -> None:
     except subprocess.TimeoutExpired:
         server.kill()
         server.wait()
+
+
+@contextmanager
+def listening(database: Database, name: str, listener: Callable[..., Any]) -> Iterator[None]:
+    """Call ``listener`` on ``name`` events of both engines that run statements: the
+    blocking one and the async one (PostgreSQL batches write through the latter)."""
+    engines = (database.writer, database.engine.sync_engine)
+    for engine in engines:
+        event.listen(engine, name, listener)
+    try:
+        yield
+    finally:
+        for engine in engines:
+            event.remove(engine, name, listener)

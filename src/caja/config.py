@@ -37,7 +37,8 @@ def batch_settings() -> dict[str, Any]:
 
     ``CAJA_BATCH_MAX_SIZE`` (default 256) operations at most per transaction;
     ``CAJA_BATCH_MAX_WAIT_MS`` (default 0) how long a batch waits for more once it has
-    one.
+    one; ``CAJA_BATCH_CONCURRENCY`` (default 2) batches in flight per process on
+    PostgreSQL (SQLite writes one at a time).
     """
     settings: dict[str, Any] = {}
     size = os.environ.get("CAJA_BATCH_MAX_SIZE")
@@ -46,4 +47,7 @@ def batch_settings() -> dict[str, Any]:
     wait = os.environ.get("CAJA_BATCH_MAX_WAIT_MS")
     if wait:
         settings["max_wait"] = int(wait) / 1000
+    concurrency = os.environ.get("CAJA_BATCH_CONCURRENCY")
+    if concurrency:
+        settings["concurrency"] = int(concurrency)
     return settings

@@ -9,11 +9,10 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import event
 
 from caja.db.engine import Database
 from caja.services.clients import create_client, revoke_client
-from tests.helpers import V0, V1, Caja, transfer_body
+from tests.helpers import V0, V1, Caja, listening, transfer_body
 
 pytestmark = pytest.mark.anyio
 
@@ -25,11 +24,8 @@ def counted_commits(database: Database) -> Iterator[list[int]]:
     def count(_connection: Any) -> None:
         commits.append(1)
 
-    event.listen(database.writer, "commit", count)
-    try:
+    with listening(database, "commit", count):
         yield commits
-    finally:
-        event.remove(database.writer, "commit", count)
 
 
 async def _accounts(caja: Caja, count: int, funds: str) -> tuple[str, list[str]]:
@@ -129,11 +125,8 @@ async def test_a_failed_commit_fails_the_whole_batch_and_writes_nothing(caja: Ca
     def fail(_connection: Any) -> None:
         raise RuntimeError("injected commit failure")
 
-    event.listen(caja.database.writer, "commit", fail)
-    try:
+    with listening(caja.database, "commit", fail):
         failed = await asyncio.gather(*(caja.transfer(key, body) for body in bodies))
-    finally:
-        event.remove(caja.database.writer, "commit", fail)
 
     assert {r.status_code for r in failed} == {503}
     assert await caja.counts() == before

@@ -7,10 +7,10 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from sqlalchemy import event, update
+from sqlalchemy import update
 
 from caja.db.tables import accounts
-from tests.helpers import V1, Caja, transfer_body
+from tests.helpers import V1, Caja, listening, transfer_body
 
 pytestmark = pytest.mark.anyio
 
@@ -72,11 +72,8 @@ async def test_a_failed_commit_answers_503_leaves_nothing_and_the_retry_succeeds
     def fail(_connection: Any) -> None:
         raise RuntimeError("injected commit failure")
 
-    event.listen(caja.database.writer, "commit", fail)
-    try:
+    with listening(caja.database, "commit", fail):
         failed = await caja.transfer(key, body)
-    finally:
-        event.remove(caja.database.writer, "commit", fail)
 
     assert failed.status_code == 503
     assert failed.json()["code"] == "TemporarilyUnavailable"

@@ -17,7 +17,7 @@ from sqlalchemy.sql import Select
 from caja.db.engine import Database
 from caja.db.tables import accounts, owners, transfers
 from caja.services.clients import create_client, revoke_client
-from tests.helpers import V0, Caja, account_body
+from tests.helpers import V0, Caja, account_body, listening
 
 pytestmark = pytest.mark.anyio
 
@@ -72,11 +72,8 @@ def failing_commits(database: Database) -> Iterator[None]:
     def fail(conn: Any) -> None:
         raise RuntimeError("injected commit failure")
 
-    event.listen(database.writer, "commit", fail)
-    try:
+    with listening(database, "commit", fail):
         yield
-    finally:
-        event.remove(database.writer, "commit", fail)
 
 
 @contextmanager

@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
 
 from caja.api.ledger_v1.schemas import TRANSFER_TOKEN_PATTERN
@@ -21,7 +20,7 @@ from caja.ledger import engine
 from caja.ledger.model import NewTransfer
 from caja.services.clients import authenticate, create_client, revoke_client
 from caja.services.ledger_accounts import get_account
-from tests.helpers import V1, Caja, account_body, transfer_body
+from tests.helpers import V1, Caja, account_body, listening, transfer_body
 
 pytestmark = pytest.mark.anyio
 
@@ -160,14 +159,8 @@ def failing_database(database: Database) -> Iterator[None]:
     def fail(*args: Any, **kwargs: Any) -> None:
         raise OperationalError("SELECT 1", {}, Exception("injected"))
 
-    engines = (database.engine.sync_engine, database.writer)
-    for each in engines:
-        event.listen(each, "before_cursor_execute", fail)
-    try:
+    with listening(database, "before_cursor_execute", fail):
         yield
-    finally:
-        for each in engines:
-            event.remove(each, "before_cursor_execute", fail)
 
 
 # --- authentication, permissions, outages: every endpoint -----------------------------------
@@ -844,11 +837,8 @@ async def test_account_creation_whose_commit_fails_answers_503_and_creates_nothi
     def fail(_connection: Any) -> None:
         raise RuntimeError("injected commit failure")
 
-    event.listen(caja.database.writer, "commit", fail)
-    try:
+    with listening(caja.database, "commit", fail):
         failed = await caja.http.post(f"{V1}/account", json=body, headers=headers(key))
-    finally:
-        event.remove(caja.database.writer, "commit", fail)
     after_failure = await caja.counts()
     retried = await caja.http.post(f"{V1}/account", json=body, headers=headers(key))
     again = await caja.http.post(f"{V1}/account", json=body, headers=headers(key))

@@ -7,11 +7,11 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from caja.db.engine import MAX_WRITE_ATTEMPTS, Database
-from tests.helpers import Caja, transfer_body
+from tests.helpers import Caja, listening, transfer_body
 
 pytestmark = pytest.mark.anyio
 
@@ -36,11 +36,8 @@ def failing_transfer_inserts(database: Database, times: int) -> Iterator[list[in
             if len(calls) <= times:
                 raise OperationalError(statement, {}, _Conflict())
 
-    event.listen(database.writer, "before_cursor_execute", before)
-    try:
+    with listening(database, "before_cursor_execute", before):
         yield calls
-    finally:
-        event.remove(database.writer, "before_cursor_execute", before)
 
 
 async def _setup(caja: Caja) -> tuple[str, str, str]:

@@ -124,13 +124,7 @@ class Database:
                     result = work(connection)
                 except DBAPIError as error:
                     connection.rollback()
-                    if not self._is_retryable(error):
-                        raise
-                    if attempt == MAX_WRITE_ATTEMPTS - 1:
-                        log.warning("write gave up after %d conflicts: %s", attempt + 1, error)
-                        metrics.count_write_failure("conflicts")
-                        raise Unavailable() from error
-                    metrics.count_retry()
+                    self._conflict(error, attempt)
                 else:
                     committing = time.perf_counter()
                     try:
@@ -139,13 +133,46 @@ class Database:
                         # The driver connection's state is unknown now: drop it, which
                         # rolls back whatever it still holds, rather than pool it.
                         connection.invalidate()
-                        log.warning("commit failed: %s", error)
-                        metrics.count_write_failure("commit")
-                        raise Unavailable() from error
+                        raise _commit_failed(error) from error
                     metrics.observe_commit(time.perf_counter() - committing)
                     return result
-            time.sleep(random.uniform(0, 0.002 * 2**attempt))
+            time.sleep(_pause(attempt))
         raise Unavailable()
+
+    async def write_async(self, work: Callable[[Connection], T]) -> T:
+        """:meth:`write_blocking` on the async engine: ``work`` runs through
+        ``AsyncConnection.run_sync``, so each statement awaits its answer instead of
+        blocking the event loop. For PostgreSQL, whose round trips are worth awaiting;
+        a SQLite write holds the one writer lock and is better done at once."""
+        for attempt in range(MAX_WRITE_ATTEMPTS):
+            async with self.engine.connect() as connection:
+                try:
+                    await connection.begin()
+                    result = await connection.run_sync(work)
+                except DBAPIError as error:
+                    await connection.rollback()
+                    self._conflict(error, attempt)
+                else:
+                    committing = time.perf_counter()
+                    try:
+                        await connection.commit()
+                    except Exception as error:
+                        await connection.invalidate()
+                        raise _commit_failed(error) from error
+                    metrics.observe_commit(time.perf_counter() - committing)
+                    return result
+            await asyncio.sleep(_pause(attempt))
+        raise Unavailable()
+
+    def _conflict(self, error: DBAPIError, attempt: int) -> None:
+        """Return when ``error`` (its transaction rolled back) may be retried; else raise."""
+        if not self._is_retryable(error):
+            raise error
+        if attempt == MAX_WRITE_ATTEMPTS - 1:
+            log.warning("write gave up after %d conflicts: %s", attempt + 1, error)
+            metrics.count_write_failure("conflicts")
+            raise Unavailable() from error
+        metrics.count_retry()
 
     @contextmanager
     def _writing(self) -> Iterator[None]:
@@ -177,6 +204,17 @@ class Database:
     async def ping(self) -> None:
         async with self.read() as connection:
             await connection.execute(text("SELECT 1"))
+
+
+def _pause(attempt: int) -> float:
+    """Seconds to wait before running a conflicted write again."""
+    return random.uniform(0, 0.002 * 2**attempt)
+
+
+def _commit_failed(error: Exception) -> Unavailable:
+    log.warning("commit failed: %s", error)
+    metrics.count_write_failure("commit")
+    return Unavailable()
 
 
 def _lock_path(url: str) -> str | None:

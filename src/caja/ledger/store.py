@@ -62,19 +62,24 @@ def _many(connection: Connection, sql: str, rows: list[tuple[Any, ...]]) -> None
         connection.exec_driver_sql(_native(sql, connection.dialect.paramstyle), rows)
 
 
-def _marks(count: int) -> str:
-    return ", ".join("?" * count)
+def _in(connection: Connection, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+    """``column`` among ``values``: one array parameter on PostgreSQL, so the statement's
+    text (and its prepared form) is the same for any number of values; a list of
+    placeholders on SQLite."""
+    if connection.dialect.name == "postgresql":
+        return f"{column} = ANY(?)", [list(values)]
+    return f"{column} IN ({', '.join('?' * len(values))})", list(values)
 
 
 def key_rows(connection: Connection, digests: Sequence[str]) -> list[Any]:
     """(digest, account_id, client id, client token, scopes) of each active key."""
+    among, parameters = _in(connection, "k.digest", digests)
     return _run(
         connection,
         "SELECT k.digest, k.account_id, c.id, c.token, c.scopes FROM api_keys k "
-        "JOIN clients c ON c.id = k.client_id "
-        f"WHERE k.digest IN ({_marks(len(digests))}) "
+        f"JOIN clients c ON c.id = k.client_id WHERE {among} "
         "AND k.revoked_at IS NULL AND c.revoked_at IS NULL",
-        digests,
+        parameters,
     )
 
 
@@ -93,19 +98,17 @@ def account_rows(
     """
     terms: list[str] = []
     parameters: list[Any] = []
-    if ids:
-        terms.append(f"a.id IN ({_marks(len(ids))})")
-        parameters.extend(ids)
-    if tokens:
-        terms.append(f"a.token IN ({_marks(len(tokens))})")
-        parameters.extend(tokens)
+    for column, values in (("a.id", ids), ("a.token", tokens)):
+        if values:
+            among, values_parameters = _in(connection, column, values)
+            terms.append(among)
+            parameters.extend(values_parameters)
     if phones is not None and phones[0] and phones[2]:
         client_ids, kind, numbers = phones
-        terms.append(
-            f"(a.client_id IN ({_marks(len(client_ids))}) AND a.kind = ? "
-            f"AND a.phone_number IN ({_marks(len(numbers))}))"
-        )
-        parameters.extend((*client_ids, kind, *numbers))
+        of_clients, client_parameters = _in(connection, "a.client_id", client_ids)
+        of_numbers, number_parameters = _in(connection, "a.phone_number", numbers)
+        terms.append(f"({of_clients} AND a.kind = ? AND {of_numbers})")
+        parameters.extend((*client_parameters, kind, *number_parameters))
     if not terms:
         return []
     sql = f"{_ACCOUNTS} WHERE {' OR '.join(terms)} ORDER BY a.id"
@@ -118,11 +121,12 @@ def stored_key_rows(
     connection: Connection, client_id: int, surface: str, keys: Sequence[str]
 ) -> list[Any]:
     """(id, surface, request_digest) of the transfers that hold these idempotency keys."""
+    among, parameters = _in(connection, "idempotency_key", keys)
     return _run(
         connection,
-        "SELECT id, surface, request_digest FROM transfers "
-        f"WHERE client_id = ? AND surface = ? AND idempotency_key IN ({_marks(len(keys))})",
-        (client_id, surface, *keys),
+        f"SELECT id, surface, request_digest FROM transfers "
+        f"WHERE client_id = ? AND surface = ? AND {among}",
+        (client_id, surface, *parameters),
     )
 
 

@@ -108,66 +108,118 @@ class Batcher:
 
     The first order to arrive schedules a batch on the loop (after the callbacks already
     due, or ``max_wait`` seconds later); every order queued by then joins it, up to
-    ``max_size``. The batch runs to its commit on the loop itself, as blocking code: its
-    statements are the work the loop has to do anyway, and running them in one stretch
-    costs neither a turn of a busy loop per statement nor a thread switch. Requests that
-    arrive meanwhile wait in their sockets and make the next batch.
+    ``max_size``. Orders that arrive while a batch is being written make the next one.
+
+    On SQLite a batch runs to its commit on the loop itself, as blocking code: the
+    database is in the process, its statements take microseconds, and running them in one
+    stretch costs neither a turn of a busy loop per statement nor a thread switch. On
+    PostgreSQL each statement is a round trip to the server: a batch awaits them on the
+    async engine, and up to ``concurrency`` batches are in flight at once.
     """
 
-    def __init__(self, database: Database, *, max_size: int = 256, max_wait: float = 0.0) -> None:
+    def __init__(
+        self,
+        database: Database,
+        *,
+        max_size: int = 256,
+        max_wait: float = 0.0,
+        concurrency: int = 2,
+    ) -> None:
         if not 1 <= max_size <= engine.MAX_BATCH:
             raise ValueError(f"max_size must be between 1 and {engine.MAX_BATCH}")
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
         self.database = database
         self.max_size = max_size
         self.max_wait = max_wait
+        self.concurrency = 1 if database.is_sqlite else concurrency
         self._queued: list[Order] = []
         self._scheduled = False
+        self._in_flight: set[asyncio.Task[None]] = set()
 
     async def submit(self, order: Order) -> Result:
         """Queue ``order`` and wait for its outcome; raises when its batch failed."""
-        loop = asyncio.get_running_loop()
-        order.outcome = loop.create_future()
+        order.outcome = asyncio.get_running_loop().create_future()
         self._queued.append(order)
-        if not self._scheduled:
-            self._scheduled = True
-            if self.max_wait > 0 and len(self._queued) < self.max_size:
-                loop.call_later(self.max_wait, self._run)
-            else:
-                loop.call_soon(self._run)
+        self._schedule()
         return await order.outcome
+
+    def _schedule(self) -> None:
+        if self._scheduled or not self._queued or len(self._in_flight) >= self.concurrency:
+            return
+        self._scheduled = True
+        loop = asyncio.get_running_loop()
+        if self.max_wait > 0 and len(self._queued) < self.max_size:
+            loop.call_later(self.max_wait, self._run)
+        else:
+            loop.call_soon(self._run)
+
+    def _next_batch(self) -> list[Order]:
+        batch = [
+            order
+            for order in self._queued[: self.max_size]
+            if order.outcome is not None and not order.outcome.done()
+        ]
+        del self._queued[: self.max_size]
+        return batch
 
     def _run(self) -> None:
         self._scheduled = False
-        while self._queued:
-            batch = [
-                order
-                for order in self._queued[: self.max_size]
-                if order.outcome is not None and not order.outcome.done()
-            ]
-            del self._queued[: self.max_size]
-            if batch:
+        while self._queued and len(self._in_flight) < self.concurrency:
+            batch = self._next_batch()
+            if not batch:
+                continue
+            if self.database.is_sqlite:
                 self._post(batch)
+                continue
+            task = asyncio.get_running_loop().create_task(self._post_async(batch))
+            self._in_flight.add(task)
+            task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        self._schedule()
 
     async def close(self) -> None:
-        """Post what is still queued."""
-        self._run()
+        """Post what is still queued and wait for the batches in flight."""
+        while self._queued or self._in_flight:
+            self._run()
+            if self._in_flight:
+                await asyncio.wait(set(self._in_flight))
 
     def _post(self, batch: list[Order]) -> None:
         started = time.perf_counter()
         try:
             outcomes = self.database.write_blocking(lambda connection: _apply(connection, batch))
         except Exception:
-            log.exception("a batch of %d orders failed; none was written", len(batch))
-            for order in batch:
-                _settle(order, Unavailable())
+            _fail(batch)
             return
-        metrics.observe_batch(len(batch), time.perf_counter() - started)
-        posted = 0
-        for order, outcome in zip(batch, outcomes, strict=True):
-            if isinstance(outcome, Result) and outcome.transfer is not None:
-                posted += not outcome.replayed
-            _settle(order, outcome)
-        metrics.count_posted(posted)
+        _settle_all(batch, outcomes, started)
+
+    async def _post_async(self, batch: list[Order]) -> None:
+        started = time.perf_counter()
+        try:
+            outcomes = await self.database.write_async(lambda connection: _apply(connection, batch))
+        except Exception:
+            _fail(batch)
+            return
+        _settle_all(batch, outcomes, started)
+
+
+def _fail(batch: list[Order]) -> None:
+    log.exception("a batch of %d orders failed; none was written", len(batch))
+    for order in batch:
+        _settle(order, Unavailable())
+
+
+def _settle_all(batch: list[Order], outcomes: list[Result | Exception], started: float) -> None:
+    metrics.observe_batch(len(batch), time.perf_counter() - started)
+    posted = 0
+    for order, outcome in zip(batch, outcomes, strict=True):
+        if isinstance(outcome, Result) and outcome.transfer is not None:
+            posted += not outcome.replayed
+        _settle(order, outcome)
+    metrics.count_posted(posted)
 
 
 def _settle(order: Order, outcome: Result | Exception) -> None:
