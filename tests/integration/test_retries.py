@@ -31,7 +31,7 @@ def failing_transfer_inserts(database: Database, times: int) -> Iterator[list[in
     calls: list[int] = []
 
     def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if statement.lstrip().upper().startswith("INSERT INTO TRANSFERS"):
+        if "INSERT INTO TRANSFERS" in statement.upper():
             calls.append(1)
             if len(calls) <= times:
                 raise OperationalError(statement, {}, _Conflict())

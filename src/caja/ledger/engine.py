@@ -413,16 +413,11 @@ def _write(
 ) -> list[Result]:
     if not plan.transfer_rows:
         return results
-    ids: dict[str, int] = {}
     created_at = store.created_at(connection, plan.now)
-    rows = []
-    for row, new_id in zip(
-        plan.transfer_rows, store.new_transfer_ids(connection, len(plan.transfer_rows)), strict=True
-    ):
-        ids[row["token"]] = new_id
-        rows.append(
+    ids = store.write_postings(
+        connection,
+        transfers=[
             (
-                new_id,
                 row["token"],
                 row["client_id"],
                 row["surface"],
@@ -439,24 +434,19 @@ def _write(
                 row["reverses_id"],
                 created_at,
             )
-        )
-    store.insert_transfers(connection, rows)
-    store.insert_entries(
-        connection,
-        [
+            for row in plan.transfer_rows
+        ],
+        entries=[
             (
-                ids[row["transfer_token"]],
+                row["transfer_token"],
                 row["account_id"],
                 row["amount_minor"],
                 row["balance_after_minor"],
             )
             for row in plan.entry_rows
         ],
-    )
-    store.update_accounts(
-        connection,
-        [
-            (account.balance, account.pending_out, account.version, account.id)
+        balances=[
+            (account.id, account.balance, account.pending_out, account.version)
             for account in state.values()
             if account.changed
         ],

@@ -24,12 +24,10 @@ from caja.db.tables import transfers
 __all__ = [
     "ACCOUNT_COLUMNS",
     "account_rows",
-    "insert_entries",
-    "insert_transfers",
+    "created_at",
     "key_rows",
-    "new_transfer_ids",
     "stored_key_rows",
-    "update_accounts",
+    "write_postings",
 ]
 
 # The columns of :class:`~caja.ledger.queries.AccountView`, in its order.
@@ -130,57 +128,116 @@ def stored_key_rows(
     )
 
 
-def new_transfer_ids(connection: Connection, count: int) -> list[int]:
-    """Ids for ``count`` new transfers, in increasing order.
+_TRANSFER_COLUMNS = (
+    "token, client_id, surface, idempotency_key, request_digest, kind, status, "
+    "debit_account_id, credit_account_id, asset, amount_minor, description, pending_id, "
+    "reverses_id, created_at"
+)
+_TRANSFER_TYPES = (
+    "text",
+    "bigint",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "bigint",
+    "bigint",
+    "text",
+    "bigint",
+    "text",
+    "bigint",
+    "bigint",
+    "timestamp",
+)
 
-    PostgreSQL draws them from the table's sequence. On SQLite the writer holds the whole
-    database, so the ids after the largest one are free until it commits.
+
+def _arrays(types: Sequence[str]) -> str:
+    return ", ".join(f"?::{kind}[]" for kind in types)
+
+
+# PostgreSQL: every row of a batch in one statement and one round trip. Rows travel as
+# arrays, one per column; WITH ORDINALITY and ORDER BY keep the order they were planned
+# in, so ids (and with them each account's entries) follow it.
+_POSTINGS_PG = f"""
+WITH new_transfers AS (
+    INSERT INTO transfers ({_TRANSFER_COLUMNS})
+    SELECT {_TRANSFER_COLUMNS}
+    FROM unnest({_arrays(_TRANSFER_TYPES)}) WITH ORDINALITY
+        AS t({_TRANSFER_COLUMNS}, n)
+    ORDER BY n
+    RETURNING id, token
+), new_entries AS (
+    INSERT INTO entries (transfer_id, account_id, amount_minor, balance_after_minor)
+    SELECT new_transfers.id, e.account_id, e.amount_minor, e.balance_after_minor
+    FROM unnest({_arrays(("text", "bigint", "bigint", "bigint"))}) WITH ORDINALITY
+        AS e(token, account_id, amount_minor, balance_after_minor, n)
+    JOIN new_transfers ON new_transfers.token = e.token
+    ORDER BY e.n
+), changed AS (
+    UPDATE accounts
+    SET balance_minor = c.balance_minor, pending_out_minor = c.pending_out_minor,
+        version = c.version
+    FROM unnest({_arrays(("bigint", "bigint", "bigint", "bigint"))})
+        AS c(id, balance_minor, pending_out_minor, version)
+    WHERE accounts.id = c.id
+)
+SELECT id, token FROM new_transfers
+"""
+
+
+def write_postings(
+    connection: Connection,
+    *,
+    transfers: list[tuple[Any, ...]],
+    entries: list[tuple[str, int, int, int]],
+    balances: list[tuple[int, int, int, int]],
+) -> dict[str, int]:
+    """Insert the batch's transfers and entries and set the changed accounts' balances;
+    returns each new transfer's id by token.
+
+    ``transfers``: (token, client_id, surface, idempotency_key, request_digest, kind,
+    status, debit_account_id, credit_account_id, asset, amount_minor, description,
+    pending_id, reverses_id, created_at); ``entries``: (transfer token, account_id,
+    amount_minor, balance_after_minor), in posting order; ``balances``: (account id,
+    balance_minor, pending_out_minor, version).
     """
+    if not transfers:
+        return {}
     if connection.dialect.name == "postgresql":
-        rows = _run(
-            connection,
-            "SELECT nextval(pg_get_serial_sequence('transfers', 'id')) FROM generate_series(1, ?)",
-            (count,),
-        )
-        return sorted(int(row[0]) for row in rows)
+        columns = [list(column) for column in zip(*transfers, strict=True)]
+        entry_columns = [list(column) for column in zip(*entries, strict=True)] or [[]] * 4
+        balance_columns = [list(column) for column in zip(*balances, strict=True)] or [[]] * 4
+        rows = _run(connection, _POSTINGS_PG, (*columns, *entry_columns, *balance_columns))
+        return {token: int(transfer_id) for transfer_id, token in rows}
+    # SQLite: the writer holds the whole database, so the ids after the largest one are
+    # free until it commits.
     [(largest,)] = _run(connection, "SELECT coalesce(max(id), 0) FROM transfers", ())
-    return list(range(int(largest) + 1, int(largest) + 1 + count))
+    ids = {row[0]: int(largest) + number for number, row in enumerate(transfers, start=1)}
+    _many(
+        connection,
+        f"INSERT INTO transfers (id, {_TRANSFER_COLUMNS}) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(ids[row[0]], *row) for row in transfers],
+    )
+    _many(
+        connection,
+        "INSERT INTO entries (transfer_id, account_id, amount_minor, balance_after_minor) "
+        "VALUES (?, ?, ?, ?)",
+        [(ids[token], *rest) for token, *rest in entries],
+    )
+    _many(
+        connection,
+        "UPDATE accounts SET balance_minor = ?, pending_out_minor = ?, version = ? WHERE id = ?",
+        [
+            (balance, pending_out, version, account_id)
+            for account_id, balance, pending_out, version in balances
+        ],
+    )
+    return ids
 
 
 def created_at(connection: Connection, now: datetime) -> Any:
     """``now`` as the driver stores the transfers' ``created_at``."""
     process = transfers.c.created_at.type.bind_processor(connection.dialect)
     return process(now) if process is not None else now
-
-
-def insert_transfers(connection: Connection, rows: list[tuple[Any, ...]]) -> None:
-    """Rows of (id, token, client_id, surface, idempotency_key, request_digest, kind,
-    status, debit_account_id, credit_account_id, asset, amount_minor, description,
-    pending_id, reverses_id, created_at)."""
-    _many(
-        connection,
-        "INSERT INTO transfers (id, token, client_id, surface, idempotency_key, "
-        "request_digest, kind, status, debit_account_id, credit_account_id, asset, "
-        "amount_minor, description, pending_id, reverses_id, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        rows,
-    )
-
-
-def insert_entries(connection: Connection, rows: list[tuple[int, int, int, int]]) -> None:
-    """Rows of (transfer_id, account_id, amount_minor, balance_after_minor)."""
-    _many(
-        connection,
-        "INSERT INTO entries (transfer_id, account_id, amount_minor, balance_after_minor) "
-        "VALUES (?, ?, ?, ?)",
-        rows,
-    )
-
-
-def update_accounts(connection: Connection, rows: list[tuple[int, int, int, int]]) -> None:
-    """Rows of (balance_minor, pending_out_minor, version, id)."""
-    _many(
-        connection,
-        "UPDATE accounts SET balance_minor = ?, pending_out_minor = ?, version = ? WHERE id = ?",
-        rows,
-    )
