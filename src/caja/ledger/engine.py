@@ -8,7 +8,7 @@ are held, so a racing request with the same key sees the winner's committed row.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -92,8 +92,17 @@ async def post(database: Database, operations: Sequence[Operation]) -> list[Resu
     return await database.write(lambda connection: apply(connection, operations))
 
 
-def apply(connection: Connection, operations: Sequence[Operation]) -> list[Result]:
-    """Apply ``operations`` inside the caller's write transaction (see :func:`post`)."""
+def apply(
+    connection: Connection,
+    operations: Sequence[Operation],
+    *,
+    locked: Mapping[int, AccountView] | None = None,
+) -> list[Result]:
+    """Apply ``operations`` inside the caller's write transaction (see :func:`post`).
+
+    ``locked`` holds accounts the caller has already read with their rows locked in this
+    transaction; the others are locked here.
+    """
     if not operations:
         return []
     invariant(len(operations) <= MAX_BATCH, "a batch holds at most MAX_BATCH operations")
@@ -111,7 +120,13 @@ def apply(connection: Connection, operations: Sequence[Operation]) -> list[Resul
             target = referenced.get(_target_id(operation))
             if target is not None:
                 account_ids.update((target.debit_account_id, target.credit_account_id))
-    locked = store.account_rows(connection, ids=sorted(account_ids), lock=True)
+    known = dict(locked or {})
+    missing = sorted(account_ids - known.keys())
+    if missing:
+        known.update(
+            (row[0], AccountView(*row))
+            for row in store.account_rows(connection, ids=missing, lock=True)
+        )
     state = {
         view.id: _Account(
             view.id,
@@ -123,7 +138,8 @@ def apply(connection: Connection, operations: Sequence[Operation]) -> list[Resul
             view.overdraft_minor,
             view.version,
         )
-        for view in (AccountView(*row) for row in locked)
+        for view in known.values()
+        if view.id in account_ids
     }
     stored = _stored_by_key(connection, operations)
     reversed_ids = _already_reversed(connection, operations)

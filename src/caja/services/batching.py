@@ -71,7 +71,10 @@ class Order:
 
 
 def _lookups(connection: Connection, orders: Iterable[Order]) -> Lookups:
-    """Every key the orders carry, then every account they name or their keys act as."""
+    """Every key the orders carry, then every account they name or their keys act as.
+
+    The accounts are read locked, in id order, so the engine need not lock them again.
+    """
     digests: set[str] = set()
     tokens: set[str] = set()
     phones: set[str] = set()
@@ -89,6 +92,7 @@ def _lookups(connection: Connection, orders: Iterable[Order]) -> Lookups:
             ids=sorted(ids),
             tokens=sorted(tokens),
             phones=(sorted(client_ids), AccountKind.CUSTOMER, sorted(phones)),
+            lock=True,
         )
     ]
     return Lookups(
@@ -249,6 +253,7 @@ def _apply(connection: Connection, batch: list[Order]) -> list[Result | Exceptio
             places.append(len(outcomes))
             operations.append(operation)
             outcomes.append(Result())
-    for place, result in zip(places, engine.apply(connection, operations), strict=True):
+    results = engine.apply(connection, operations, locked=lookups.by_id)
+    for place, result in zip(places, results, strict=True):
         outcomes[place] = result
     return outcomes
