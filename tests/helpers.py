@@ -124,9 +124,11 @@ def stop_server(server: subprocess.Popen[bytes], timeout: float) -> None:
 
 @contextmanager
 def listening(database: Database, name: str, listener: Callable[..., Any]) -> Iterator[None]:
-    """Call ``listener`` on ``name`` events of both engines that run statements: the
-    blocking one and the async one (PostgreSQL batches write through the latter)."""
-    engines = (database.writer, database.engine.sync_engine)
+    """Call ``listener`` on ``name`` events of every engine that runs statements: the
+    async one, and on SQLite the blocking one that writes."""
+    engines = [database.engine.sync_engine]
+    if database.writer is not None:
+        engines.append(database.writer)
     for engine in engines:
         event.listen(engine, name, listener)
     try:

@@ -7,10 +7,10 @@ import fcntl
 import logging
 import os
 import random
-import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+import weakref
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import create_engine, event, text
@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from caja.core import metrics
 from caja.core.errors import Unavailable
 
-__all__ = ["MAX_WRITE_ATTEMPTS", "Database", "async_url", "sync_url"]
+__all__ = ["MAX_WRITE_ATTEMPTS", "Database", "async_url"]
 
 T = TypeVar("T")
 log = logging.getLogger("caja.db")
@@ -42,14 +42,6 @@ def async_url(url: str) -> str:
     return url
 
 
-def sync_url(url: str) -> str:
-    """The documented URL forms with the blocking drivers, for writes."""
-    for prefix in ("postgresql:", "postgres:"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg:" + url.removeprefix(prefix)
-    return url
-
-
 def _sqlstate(error: DBAPIError) -> str | None:
     original: Any = error.orig
     for candidate in (original, getattr(original, "__cause__", None)):
@@ -60,50 +52,52 @@ def _sqlstate(error: DBAPIError) -> str | None:
 
 
 class Database:
-    """Reads on an async engine; writes, as blocking code, on an engine of their own.
+    """An async engine for reads, and the one way to write: :meth:`write`.
 
-    A write is a function of a connection, run by :meth:`write_blocking` in one
-    transaction (from a worker thread, or from :meth:`write` in the default executor),
-    and retried a bounded number of times when the database reports a conflict that
-    changed nothing (lock timeouts, deadlocks, serialization failures, racing inserts).
-    A failure of the commit itself is never retried here: it becomes
-    :class:`~caja.core.errors.Unavailable`, and the client's idempotency key makes its
-    own retry safe. Writing from blocking code keeps a transaction's statements off the
-    request loop: each costs a round trip to the database, not a turn of a busy loop.
+    A write is a plain function of a connection, run in one transaction and retried a
+    bounded number of times when the database reports a conflict that changed nothing
+    (lock timeouts, deadlocks, serialization failures, racing inserts). A failure of the
+    commit itself is never retried here: it becomes :class:`~caja.core.errors.Unavailable`,
+    and the client's idempotency key makes its own retry safe.
+
+    On PostgreSQL the function runs on the async engine (``AsyncConnection.run_sync``):
+    each statement awaits its round trip and the event loop goes on meanwhile. On SQLite,
+    which lives in the process, it runs at once on a blocking connection of its own,
+    under the one writer lock, and only the durable commit (an fsync) is awaited in a
+    thread.
     """
 
     def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         options: dict[str, Any] = {"echo": echo}
-        writer_options: dict[str, Any] = {"echo": echo}
-        if self.is_sqlite:
-            writer_options["connect_args"] = {"check_same_thread": False}
-        else:
+        if not self.is_sqlite:
             options.update(pool_size=pool_size, max_overflow=2 * pool_size, pool_timeout=30)
-            writer_options.update(pool_size=pool_size, max_overflow=pool_size, pool_timeout=30)
         self.engine: AsyncEngine = create_async_engine(async_url(url), **options)
-        self.writer: Engine = create_engine(sync_url(url), **writer_options)
-        # One SQLite writer at a time: a thread lock within the process, and an exclusive
-        # lock on a file beside the database across processes (``caja serve --workers``,
-        # the ``caja`` commands). Waiting on these wakes at once when the writer is done,
-        # where SQLite's own busy handler sleeps and polls. BEGIN IMMEDIATE and the busy
-        # timeout still guard against writers that take neither lock.
-        self._write_lock = threading.Lock() if self.is_sqlite else None
+        # SQLite only: the writing connection, and the writer lock. One writer at a time:
+        # an asyncio lock within the process, and an exclusive lock on a file beside the
+        # database across processes (``caja serve --workers``, the ``caja`` commands).
+        # Waiting on these wakes at once when the writer is done, where SQLite's own busy
+        # handler sleeps and polls; BEGIN IMMEDIATE and the busy timeout still guard
+        # against writers that take neither.
+        self.writer: Engine | None = None
+        self._write_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
         self._lock_path = _lock_path(url) if self.is_sqlite else None
         self._lock_file: int | None = None
         if self.is_sqlite:
+            self.writer = create_engine(url, echo=echo, connect_args={"check_same_thread": False})
             _configure_sqlite(self.engine.sync_engine, begin="BEGIN")
             _configure_sqlite(self.writer, begin="BEGIN IMMEDIATE")
 
     async def dispose(self) -> None:
         await self.engine.dispose()
-        self.writer.dispose()
-        if self._write_lock is not None:
-            with self._write_lock:
-                if self._lock_file is not None:
-                    os.close(self._lock_file)
-                    self._lock_file = None
+        if self.writer is not None:
+            self.writer.dispose()
+        if self._lock_file is not None:
+            os.close(self._lock_file)
+            self._lock_file = None
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -112,84 +106,88 @@ class Database:
             yield connection
 
     async def write(self, work: Callable[[Connection], T]) -> T:
-        """Run ``work`` in one transaction from a worker thread (see :meth:`write_blocking`)."""
-        return await asyncio.to_thread(self.write_blocking, work)
-
-    def write_blocking(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` in one transaction and commit it, retrying bounded conflicts."""
         for attempt in range(MAX_WRITE_ATTEMPTS):
-            with self._writing(), self.writer.connect() as connection:
+            try:
+                if self.writer is not None:
+                    return await self._write_sqlite(work, attempt, self.writer)
+                return await self._write_async(work, attempt)
+            except _Conflict:
+                await asyncio.sleep(_pause(attempt))
+        raise Unavailable()
+
+    async def _write_async(self, work: Callable[[Connection], T], attempt: int) -> T:
+        async with self.engine.connect() as connection:
+            try:
+                await connection.begin()
+                result = await connection.run_sync(work)
+            except DBAPIError as error:
+                await connection.rollback()
+                raise self._conflict(error, attempt) from error
+            committing = time.perf_counter()
+            try:
+                await connection.commit()
+            except Exception as error:
+                # The driver connection's state is unknown now: drop it, which rolls back
+                # whatever it still holds, rather than pool it.
+                await connection.invalidate()
+                raise _commit_failed(error) from error
+            metrics.observe_commit(time.perf_counter() - committing)
+            return result
+
+    async def _write_sqlite(
+        self, work: Callable[[Connection], T], attempt: int, writer: Engine
+    ) -> T:
+        async with self._sqlite_writer():
+            with writer.connect() as connection:
                 try:
                     connection.begin()
                     result = work(connection)
                 except DBAPIError as error:
                     connection.rollback()
-                    self._conflict(error, attempt)
-                else:
-                    committing = time.perf_counter()
-                    try:
-                        connection.commit()
-                    except Exception as error:
-                        # The driver connection's state is unknown now: drop it, which
-                        # rolls back whatever it still holds, rather than pool it.
-                        connection.invalidate()
-                        raise _commit_failed(error) from error
-                    metrics.observe_commit(time.perf_counter() - committing)
-                    return result
-            time.sleep(_pause(attempt))
-        raise Unavailable()
-
-    async def write_async(self, work: Callable[[Connection], T]) -> T:
-        """:meth:`write_blocking` on the async engine: ``work`` runs through
-        ``AsyncConnection.run_sync``, so each statement awaits its answer instead of
-        blocking the event loop. For PostgreSQL, whose round trips are worth awaiting;
-        a SQLite write holds the one writer lock and is better done at once."""
-        for attempt in range(MAX_WRITE_ATTEMPTS):
-            async with self.engine.connect() as connection:
+                    raise self._conflict(error, attempt) from error
+                committing = time.perf_counter()
                 try:
-                    await connection.begin()
-                    result = await connection.run_sync(work)
-                except DBAPIError as error:
-                    await connection.rollback()
-                    self._conflict(error, attempt)
-                else:
-                    committing = time.perf_counter()
-                    try:
-                        await connection.commit()
-                    except Exception as error:
-                        await connection.invalidate()
-                        raise _commit_failed(error) from error
-                    metrics.observe_commit(time.perf_counter() - committing)
-                    return result
-            await asyncio.sleep(_pause(attempt))
-        raise Unavailable()
+                    await asyncio.to_thread(connection.commit)
+                except Exception as error:
+                    connection.invalidate()
+                    raise _commit_failed(error) from error
+                metrics.observe_commit(time.perf_counter() - committing)
+                return result
 
-    def _conflict(self, error: DBAPIError, attempt: int) -> None:
-        """Return when ``error`` (its transaction rolled back) may be retried; else raise."""
-        if not self._is_retryable(error):
-            raise error
-        if attempt == MAX_WRITE_ATTEMPTS - 1:
-            log.warning("write gave up after %d conflicts: %s", attempt + 1, error)
-            metrics.count_write_failure("conflicts")
-            raise Unavailable() from error
-        metrics.count_retry()
-
-    @contextmanager
-    def _writing(self) -> Iterator[None]:
-        if self._write_lock is None:
-            yield
-            return
-        with self._write_lock:
+    @asynccontextmanager
+    async def _sqlite_writer(self) -> AsyncIterator[None]:
+        loop = asyncio.get_running_loop()
+        lock = self._write_locks.get(loop)
+        if lock is None:
+            lock = self._write_locks[loop] = asyncio.Lock()
+        async with lock:
             if self._lock_path is None:
                 yield
                 return
             if self._lock_file is None:
                 self._lock_file = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-            fcntl.flock(self._lock_file, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                # Another process is writing: wait for it without holding up the loop.
+                await asyncio.to_thread(fcntl.flock, self._lock_file, fcntl.LOCK_EX)
             try:
                 yield
             finally:
                 fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+
+    def _conflict(self, error: DBAPIError, attempt: int) -> Exception:
+        """What to raise for ``error`` (its transaction rolled back): a conflict to run
+        again, :class:`Unavailable` after the last attempt, or the error itself."""
+        if not self._is_retryable(error):
+            return error
+        if attempt == MAX_WRITE_ATTEMPTS - 1:
+            log.warning("write gave up after %d conflicts: %s", attempt + 1, error)
+            metrics.count_write_failure("conflicts")
+            return Unavailable()
+        metrics.count_retry()
+        return _Conflict()
 
     def _is_retryable(self, error: DBAPIError) -> bool:
         if self.is_sqlite:
@@ -204,6 +202,10 @@ class Database:
     async def ping(self) -> None:
         async with self.read() as connection:
             await connection.execute(text("SELECT 1"))
+
+
+class _Conflict(Exception):
+    """A write that changed nothing and may succeed if run again."""
 
 
 def _pause(attempt: int) -> float:

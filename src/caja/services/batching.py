@@ -114,11 +114,10 @@ class Batcher:
     due, or ``max_wait`` seconds later); every order queued by then joins it, up to
     ``max_size``. Orders that arrive while a batch is being written make the next one.
 
-    On SQLite a batch runs to its commit on the loop itself, as blocking code: the
-    database is in the process, its statements take microseconds, and running them in one
-    stretch costs neither a turn of a busy loop per statement nor a thread switch. On
-    PostgreSQL each statement is a round trip to the server: a batch awaits them on the
-    async engine, and up to ``concurrency`` batches are in flight at once.
+    A batch is one :meth:`Database.write`. On PostgreSQL up to ``concurrency`` batches
+    are in flight at once, each awaiting its round trips; on SQLite, which has one writer,
+    one batch at a time: its statements run at once on the loop and only its commit is
+    awaited, while the loop reads the requests that will make the next batch.
     """
 
     def __init__(
@@ -171,14 +170,10 @@ class Batcher:
         self._scheduled = False
         while self._queued and len(self._in_flight) < self.concurrency:
             batch = self._next_batch()
-            if not batch:
-                continue
-            if self.database.is_sqlite:
-                self._post(batch)
-                continue
-            task = asyncio.get_running_loop().create_task(self._post_async(batch))
-            self._in_flight.add(task)
-            task.add_done_callback(self._done)
+            if batch:
+                task = asyncio.get_running_loop().create_task(self._post(batch))
+                self._in_flight.add(task)
+                task.add_done_callback(self._done)
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._in_flight.discard(task)
@@ -191,19 +186,10 @@ class Batcher:
             if self._in_flight:
                 await asyncio.wait(set(self._in_flight))
 
-    def _post(self, batch: list[Order]) -> None:
+    async def _post(self, batch: list[Order]) -> None:
         started = time.perf_counter()
         try:
-            outcomes = self.database.write_blocking(lambda connection: _apply(connection, batch))
-        except Exception:
-            _fail(batch)
-            return
-        _settle_all(batch, outcomes, started)
-
-    async def _post_async(self, batch: list[Order]) -> None:
-        started = time.perf_counter()
-        try:
-            outcomes = await self.database.write_async(lambda connection: _apply(connection, batch))
+            outcomes = await self.database.write(lambda connection: _apply(connection, batch))
         except Exception:
             _fail(batch)
             return
