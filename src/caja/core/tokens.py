@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
+import time
 
 __all__ = ["digest_key", "new_api_key", "new_token", "new_tokens", "request_digest"]
 
@@ -18,12 +19,20 @@ def new_token(prefix: str) -> str:
 
 
 def new_tokens(prefix: str, count: int) -> list[str]:
-    """``count`` identifiers as :func:`new_token` makes them, from one read of the OS's
-    random source."""
-    pool = secrets.token_bytes(_TOKEN_BYTES * count)
+    """``count`` identifiers for rows written in bulk: the time in milliseconds (48 bits),
+    then 96 random bits from one read of the OS's random source.
+
+    Tokens made later sort later, so a unique index on them grows at its end instead of
+    touching a random page for every row; the time they show is no secret (the rows carry
+    it), and 96 random bits keep them unguessable.
+    """
+    stamp = time.time_ns() // 1_000_000 % 2**48
+    random_part = _TOKEN_BYTES - 6
+    pool = secrets.token_bytes(random_part * count)
+    head = stamp.to_bytes(6, "big")
     return [
-        _token(prefix, pool[start : start + _TOKEN_BYTES])
-        for start in range(0, len(pool), _TOKEN_BYTES)
+        _token(prefix, head + pool[start : start + random_part])
+        for start in range(0, len(pool), random_part)
     ]
 
 

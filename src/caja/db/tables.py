@@ -18,6 +18,7 @@ from sqlalchemy import (
     Table,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 
@@ -155,7 +156,13 @@ transfers = Table(
     Column("reverses_id", ForeignKey("transfers.id"), nullable=True, unique=True),
     Column("created_at", UtcDateTime, nullable=False),
     UniqueConstraint("client_id", "surface", "idempotency_key"),
-    Index("ix_transfers_debit_status", "debit_account_id", "status"),
+    # Holds still pending, by the account they hold money of (migration 0002).
+    Index(
+        "ix_transfers_pending_debit",
+        "debit_account_id",
+        postgresql_where=text("status = 'pending'"),
+        sqlite_where=text("status = 'pending'"),
+    ),
 )
 
 entries = Table(
