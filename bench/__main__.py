@@ -79,7 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     add(
         "--workers",
         type=_whole(1, 64),
-        help="caja serve --workers, for every database (default: 1 on SQLite, 2 on PostgreSQL)",
+        help="caja serve --workers, for every database (default: 2, one per core)",
     )
     add(
         "--workloads",

@@ -19,7 +19,7 @@ from bench.setup_data import prepare
 
 __all__ = ["DEFAULT_WORKERS", "Plan", "Tags", "bench_database"]
 
-DEFAULT_WORKERS = {"sqlite": 1, "postgresql": 2}
+DEFAULT_WORKERS = {"sqlite": 2, "postgresql": 2}
 UPGRADE_TIMEOUT_SECONDS = 300
 VERIFY_TIMEOUT_SECONDS = 900
 PGBENCH_INIT_TIMEOUT_SECONDS = 900
