@@ -37,7 +37,7 @@ def batch_settings() -> dict[str, Any]:
 
     ``CAJA_BATCH_MAX_SIZE`` (default 256) operations at most per transaction;
     ``CAJA_BATCH_MAX_WAIT_MS`` (default 0) how long a batch waits for more once it has
-    one; ``CAJA_BATCH_CONCURRENCY`` (default 2) batches in flight per process on
+    one; ``CAJA_BATCH_CONCURRENCY`` (default 1) batches in flight per process on
     PostgreSQL (SQLite writes one at a time).
     """
     settings: dict[str, Any] = {}

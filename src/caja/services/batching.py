@@ -126,7 +126,7 @@ class Batcher:
         *,
         max_size: int = 256,
         max_wait: float = 0.0,
-        concurrency: int = 2,
+        concurrency: int = 1,
     ) -> None:
         if not 1 <= max_size <= engine.MAX_BATCH:
             raise ValueError(f"max_size must be between 1 and {engine.MAX_BATCH}")
