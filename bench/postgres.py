@@ -41,6 +41,10 @@ SERVER_SETTINGS = {
     "fsync": "on",
     "synchronous_commit": "on",
     "full_page_writes": "on",
+    # Usual settings for a write-heavy server: checkpoints (and their full-page writes)
+    # every few minutes, not every few seconds of a run. pgbench runs on them too.
+    "max_wal_size": "4GB",
+    "checkpoint_timeout": "15min",
 }
 COMMAND_TIMEOUT_SECONDS = 120
 
