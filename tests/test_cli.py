@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
@@ -25,6 +24,7 @@ from caja.services.clients import Principal, authenticate
 from caja.services.ledger_accounts import OwnerData, open_customer_account
 from tests.conftest import run_async
 from tests.helpers import stop_server, wait_until_healthy
+from tests.postgres import free_port
 
 T = TypeVar("T")
 Cli = Callable[..., Result]
@@ -271,12 +271,6 @@ def test_verify_fails_naming_the_broken_check(cli: Cli, database_url: str, accou
     assert "ledger invariants violated" in result.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _caja_command() -> str:
     found = shutil.which("caja", path=str(Path(sys.executable).parent)) or shutil.which("caja")
     assert found is not None, "the caja console script is not installed"
@@ -287,7 +281,7 @@ def _caja_command() -> str:
 def test_serve_answers_health_docs_and_both_ledger_surfaces(
     database_url: str, tmp_path: Path
 ) -> None:
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     log_path = tmp_path / "serve.log"
     with log_path.open("wb") as log:

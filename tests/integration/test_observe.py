@@ -7,7 +7,6 @@ import logging
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -28,6 +27,7 @@ from caja.core.errors import Unavailable
 from caja.db.engine import MAX_WRITE_ATTEMPTS, Database
 from caja.logs import JsonFormatter
 from tests.helpers import V0, V1, Caja, stop_server, transfer_body, wait_until_healthy
+from tests.postgres import free_port
 
 pytestmark = pytest.mark.anyio
 
@@ -319,12 +319,6 @@ async def test_write_retries_failures_and_commits_are_counted(
     assert after[commits] == before[commits] + 1
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.mark.slow
 def test_serve_with_two_workers_logs_json_and_adds_up_metrics(
     database_url: str, tmp_path: Path
@@ -333,7 +327,7 @@ def test_serve_with_two_workers_logs_json_and_adds_up_metrics(
         pytest.skip("the same on every database")
     caja = shutil.which("caja", path=str(Path(sys.executable).parent)) or shutil.which("caja")
     assert caja is not None, "the caja console script is not installed"
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     temporary = tmp_path / "tmp"
     temporary.mkdir()
