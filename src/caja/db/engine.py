@@ -30,6 +30,7 @@ MAX_WRITE_ATTEMPTS = 8
 # SQLite: the commit that finds this many pages in the write-ahead log copies them back
 # into the database (in its thread, off the event loop). Between two checkpoints a page
 # changed many times is copied once, so a longer log costs fewer writes in all.
+SQLITE_PAGE_SIZE = int(os.environ.get("CAJA_SQLITE_PAGE_SIZE", "1024"))
 WAL_AUTOCHECKPOINT_PAGES = int(os.environ.get("CAJA_SQLITE_CHECKPOINT_PAGES", "10000"))
 # PostgreSQL: serialization_failure, deadlock_detected, unique_violation (a racing insert
 # of the same key: the next attempt sees the winner's row), lock_not_available.
@@ -239,6 +240,8 @@ def _configure_sqlite(engine: Engine, *, begin: str) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         for pragma in (
+            # Takes effect on a new, empty database only.
+            f"PRAGMA page_size={SQLITE_PAGE_SIZE}",
             "PRAGMA journal_mode=WAL",
             "PRAGMA synchronous=FULL",
             "PRAGMA busy_timeout=10000",
