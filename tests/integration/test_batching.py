@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from caja.db.engine import Database
-from caja.services.clients import create_client, revoke_client
+from caja.ledger import store
+from caja.services.clients import create_client, key_digest, principals, revoke_client
 from tests.helpers import V0, V1, Caja, listening, transfer_body
 
 pytestmark = pytest.mark.anyio
@@ -177,3 +178,25 @@ async def test_legacy_transfers_by_phone_share_the_batch_with_v1_transfers(caja:
     assert modern.status_code == 201, modern.text
     assert await caja.balance(admin, holder) == "47.00"
     assert await caja.balance(admin, receiver["token"]) == "53.00"
+
+
+async def test_a_batch_looks_up_only_accounts_of_clients_whose_keys_are_valid(
+    caja: Caja,
+) -> None:
+    key, (token,) = await _accounts(caja, 1, "1.00")
+    digest = key_digest(key)
+    assert digest is not None
+
+    def lookups(connection: Any) -> list[list[Any]]:
+        [principal] = principals(connection, [digest]).values()
+        return [
+            store.account_rows(connection, tokens=[token], of_clients=clients)
+            for clients in ([principal.client_id], [principal.client_id + 1000], [])
+        ]
+
+    async with caja.database.read() as connection:
+        own, foreign, nobody = await connection.run_sync(lookups)
+
+    assert [row[1] for row in own] == [token]
+    assert foreign == []
+    assert nobody == []

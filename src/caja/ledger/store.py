@@ -87,9 +87,11 @@ def account_rows(
     ids: Sequence[int] = (),
     tokens: Sequence[str] = (),
     phones: tuple[Sequence[int], str, Sequence[str]] | None = None,
+    of_clients: Sequence[int] | None = None,
     lock: bool = False,
 ) -> list[Any]:
-    """Accounts by id, by token, or by (client ids, kind, phone numbers), in id order.
+    """Accounts by id, by token, or by (client ids, kind, phone numbers), in id order;
+    with ``of_clients``, only accounts of those clients.
 
     With ``lock`` the rows are locked for the transaction (on PostgreSQL; a SQLite writer
     holds the whole database already).
@@ -103,13 +105,18 @@ def account_rows(
             parameters.extend(values_parameters)
     if phones is not None and phones[0] and phones[2]:
         client_ids, kind, numbers = phones
-        of_clients, client_parameters = _in(connection, "a.client_id", client_ids)
+        of_phone_clients, client_parameters = _in(connection, "a.client_id", client_ids)
         of_numbers, number_parameters = _in(connection, "a.phone_number", numbers)
-        terms.append(f"({of_clients} AND a.kind = ? AND {of_numbers})")
+        terms.append(f"({of_phone_clients} AND a.kind = ? AND {of_numbers})")
         parameters.extend((*client_parameters, kind, *number_parameters))
-    if not terms:
+    if not terms or (of_clients is not None and not of_clients):
         return []
-    sql = f"{_ACCOUNTS} WHERE {' OR '.join(terms)} ORDER BY a.id"
+    condition = " OR ".join(terms)
+    if of_clients is not None:
+        of_these, client_parameters = _in(connection, "a.client_id", of_clients)
+        condition = f"({condition}) AND {of_these}"
+        parameters.extend(client_parameters)
+    sql = f"{_ACCOUNTS} WHERE {condition} ORDER BY a.id"
     if lock and connection.dialect.name != "sqlite":
         sql += " FOR UPDATE OF a"
     return _run(connection, sql, parameters)

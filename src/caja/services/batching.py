@@ -92,6 +92,9 @@ def _lookups(connection: Connection, orders: Iterable[Order]) -> Lookups:
             ids=sorted(ids),
             tokens=sorted(tokens),
             phones=(sorted(client_ids), AccountKind.CUSTOMER, sorted(phones)),
+            # Only accounts of the clients whose keys are valid: a request with a bad key,
+            # or naming another client's account, locks nothing.
+            of_clients=sorted(client_ids),
             lock=True,
         )
     ]
