@@ -49,7 +49,7 @@ HTTP_REQUEST_DURATION = Histogram(
 BATCH_SIZE = Histogram(
     "caja_batch_size",
     "Operations per ledger batch.",
-    buckets=tuple(float(2**power) for power in range(11)),
+    buckets=tuple(2**power for power in range(11)),
 )
 _WRITE_BUCKETS = (0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)
 BATCH_SECONDS = Histogram(
