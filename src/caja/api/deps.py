@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
+from pydantic import BaseModel
 
+from caja.api.body import read_object, validate
+from caja.core.errors import CajaError, Unauthorized
 from caja.db.engine import Database
+from caja.services.clients import Principal, authenticate, key_digest
 
-__all__ = ["DatabaseDep", "get_database"]
+__all__ = ["DatabaseDep", "get_database", "keyed_body"]
+
+M = TypeVar("M", bound=BaseModel)
 
 
 def get_database(request: Request) -> Database:
@@ -18,3 +25,27 @@ def get_database(request: Request) -> Database:
 
 
 DatabaseDep = Annotated[Database, Depends(get_database)]
+
+
+async def keyed_body(
+    request: Request,
+    header: str,
+    model: type[M],
+    authorize: Callable[[Principal | None], Principal],
+) -> tuple[str, M]:
+    """The digest of the key in ``header`` and the body as ``model``, for routes whose
+    key is checked later, inside their batch.
+
+    A missing or impossible key is 401 at once. A body that cannot be read or validated
+    is refused only after the key is checked here, so a caller without a valid key
+    learns nothing but 401 or 403.
+    """
+    key = request.headers.get(header)
+    digest = key_digest(key)
+    if digest is None:
+        raise Unauthorized()
+    try:
+        return digest, validate(model, await read_object(request))
+    except CajaError:
+        authorize(await authenticate(get_database(request), key))
+        raise

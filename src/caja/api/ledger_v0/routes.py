@@ -14,10 +14,10 @@ from fastapi.security import APIKeyHeader
 from pydantic import Field
 from starlette.routing import Route
 
-from caja.api.body import body_schema, json_response, read_json, read_object, validate
-from caja.api.deps import DatabaseDep
+from caja.api.body import body_schema, json_response, read_json
+from caja.api.deps import DatabaseDep, keyed_body
 from caja.api.errors import Surface, code_message_body, ledger_status
-from caja.api.ledger_v1.render import account_json, transaction_json
+from caja.api.ledger_v1.render import account_json, transfer_response
 from caja.api.ledger_v1.schemas import (
     ACCOUNT_EXAMPLE,
     ERROR_EXAMPLE,
@@ -34,7 +34,7 @@ from caja.api.ledger_v1.schemas import (
 from caja.api.openapi import Responses, error_response
 from caja.core.errors import AccountConflict, CajaError, Forbidden, Unauthorized
 from caja.services import ledger_accounts
-from caja.services.clients import Principal, authenticate, key_digest
+from caja.services.clients import Principal, authenticate
 from caja.services.ledger_accounts import AccountRef
 
 __all__ = ["FAST_ROUTES", "PREFIX", "SURFACE", "router"]
@@ -232,15 +232,7 @@ def _holder_surface(principal: Principal) -> str:
 
 async def post_my_transfer(request: Request) -> Response:
     """The transfer endpoint as a plain route; the key is checked inside the batch."""
-    key = request.headers.get(KEY_HEADER)
-    digest = key_digest(key)
-    if digest is None:
-        raise Unauthorized()
-    try:
-        body = validate(LegacyTransferIn, await read_object(request))
-    except CajaError:
-        _holder(await authenticate(request.app.state.database, key))
-        raise
+    digest, body = await keyed_body(request, KEY_HEADER, LegacyTransferIn, _holder)
     result = await ledger_accounts.transfer(
         request.app.state.batcher,
         key_digest=digest,
@@ -252,8 +244,7 @@ async def post_my_transfer(request: Request) -> Response:
         description=body.description,
         idempotency_key=body.unique_transfer_token,
     )
-    assert result.transfer is not None
-    return json_response(transaction_json(result.transfer), 208 if result.replayed else 201)
+    return transfer_response(result)
 
 
 # Served ahead of the FastAPI route of the same path, which documents it in OpenAPI.

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from caja.api.body import money_number
+from fastapi import Response
+
+from caja.api.body import json_response, money_number
 from caja.core.clock import iso_utc
 from caja.core.money import format_minor
 from caja.ledger.accounts import is_system_token
-from caja.ledger.model import TransferView
+from caja.ledger.model import Result, TransferView
 from caja.services.ledger_accounts import CustomerAccount
 
-__all__ = ["account_json", "transaction_json"]
+__all__ = ["account_json", "transaction_json", "transfer_response"]
 
 
 def account_json(customer: CustomerAccount) -> dict[str, Any]:
@@ -47,3 +49,9 @@ def transaction_json(transfer: TransferView) -> dict[str, Any]:
         "description": transfer.description,
         "unique_transfer_token": transfer.idempotency_key,
     }
+
+
+def transfer_response(result: Result) -> Response:
+    """A transfer just posted (201) or replayed (208)."""
+    assert result.transfer is not None
+    return json_response(transaction_json(result.transfer), 208 if result.replayed else 201)

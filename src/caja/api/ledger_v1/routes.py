@@ -8,9 +8,9 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response, Security
 from fastapi.security import APIKeyHeader
 from starlette.routing import Route
 
-from caja.api.body import body_schema, json_response, read_json, read_object, validate
-from caja.api.deps import DatabaseDep
-from caja.api.ledger_v1.render import account_json, transaction_json
+from caja.api.body import body_schema, json_response, read_json
+from caja.api.deps import DatabaseDep, keyed_body
+from caja.api.ledger_v1.render import account_json, transaction_json, transfer_response
 from caja.api.ledger_v1.schemas import (
     ACCOUNT_EXAMPLE,
     ERROR_EXAMPLE,
@@ -23,9 +23,9 @@ from caja.api.ledger_v1.schemas import (
     TransactionsOut,
 )
 from caja.api.openapi import Responses, documented, error_response
-from caja.core.errors import CajaError, Forbidden, Unauthorized
+from caja.core.errors import Forbidden, Unauthorized
 from caja.services import ledger_accounts
-from caja.services.clients import Principal, authenticate, key_digest
+from caja.services.clients import Principal, authenticate
 from caja.services.ledger_accounts import AccountRef
 
 __all__ = ["FAST_ROUTES", "PREFIX", "SURFACE", "router"]
@@ -190,15 +190,7 @@ async def post_transaction(request: Request) -> Response:
     a body that fails validation is answered after checking the key, so a caller without
     a valid key learns nothing but 401 or 403.
     """
-    key = request.headers.get(KEY_HEADER)
-    digest = key_digest(key)
-    if digest is None:
-        raise Unauthorized()
-    try:
-        body = validate(TransactionIn, await read_object(request))
-    except CajaError:
-        _authorize_client(await authenticate(request.app.state.database, key))
-        raise
+    digest, body = await keyed_body(request, KEY_HEADER, TransactionIn, _authorize_client)
     result = await ledger_accounts.transfer(
         request.app.state.batcher,
         key_digest=digest,
@@ -210,8 +202,7 @@ async def post_transaction(request: Request) -> Response:
         description=body.description,
         idempotency_key=body.unique_transfer_token,
     )
-    assert result.transfer is not None
-    return json_response(transaction_json(result.transfer), 208 if result.replayed else 201)
+    return transfer_response(result)
 
 
 # Served ahead of the FastAPI routes of the same path, which document them in OpenAPI.
