@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 __all__ = [
@@ -11,6 +13,8 @@ __all__ = [
     "batch_settings",
     "bench_endpoint",
     "database_url",
+    "operator_settings",
+    "reconcile_settings",
 ]
 
 DEFAULT_DATABASE_URL = "sqlite:///caja.db"
@@ -51,3 +55,47 @@ def batch_settings() -> dict[str, Any]:
     if concurrency:
         settings["concurrency"] = int(concurrency)
     return settings
+
+
+def _whole(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    if not raw.isdigit():
+        raise ValueError(f"{name} must be a whole number, not {raw!r}")
+    return int(raw)
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorSettings:
+    url: str | None
+    timeout_seconds: float
+
+
+def operator_settings() -> OperatorSettings:
+    """``CAJA_OPERATOR_URL``: the mobile operator gateway; unset, the server runs the
+    sandbox operator itself, at ``/sandbox/operator``. ``CAJA_OPERATOR_TIMEOUT_MS``
+    (default 10000): how long a call may take before its outcome is unknown."""
+    return OperatorSettings(
+        os.environ.get("CAJA_OPERATOR_URL") or None,
+        _whole("CAJA_OPERATOR_TIMEOUT_MS", 10_000) / 1000,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileSettings:
+    interval_seconds: float
+    min_age: timedelta
+    not_found_after: timedelta
+
+
+def reconcile_settings() -> ReconcileSettings:
+    """How the server settles top-ups left open: every ``CAJA_RECONCILE_INTERVAL_MS``
+    (default 60000; 0 turns it off) it asks the operator about purchases older than
+    ``CAJA_RECONCILE_MIN_AGE_S`` (default 30); one the operator never received is
+    rejected after ``CAJA_RECONCILE_NOT_FOUND_S`` (default 120)."""
+    return ReconcileSettings(
+        _whole("CAJA_RECONCILE_INTERVAL_MS", 60_000) / 1000,
+        timedelta(seconds=_whole("CAJA_RECONCILE_MIN_AGE_S", 30)),
+        timedelta(seconds=_whole("CAJA_RECONCILE_NOT_FOUND_S", 120)),
+    )

@@ -197,9 +197,10 @@ async def test_every_endpoint_answers_403_to_a_key_without_the_scope(
     caja: Caja, endpoint: str, scope: str
 ) -> None:
     w = await world(caja)
+    key = await caja.client_key(scope, name="narrow")
     before = await caja.counts()
 
-    response = await send(caja, endpoint, w, headers(await caja.client_key(scope, name="narrow")))
+    response = await send(caja, endpoint, w, headers(key))
 
     assert_error(response, 403, *FORBIDDEN)
     assert await caja.counts() == before

@@ -2,35 +2,51 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
+import httpx
 from fastapi import FastAPI, Request, Response
 from starlette.routing import Route
 
 from caja import __version__
-from caja.api import ledger_v0, ledger_v1
+from caja.api import ledger_v0, ledger_v1, topup
 from caja.api.body import json_response, read_object
 from caja.api.deps import DatabaseDep
 from caja.api.errors import Surface, code_message_body, install_error_handlers, ledger_status
 from caja.api.observe import ObserveMiddleware
-from caja.config import access_log, batch_settings, bench_endpoint, database_url
+from caja.config import (
+    access_log,
+    batch_settings,
+    bench_endpoint,
+    database_url,
+    operator_settings,
+    reconcile_settings,
+)
 from caja.core import metrics
 from caja.db.engine import Database
+from caja.providers.operator import HttpOperator, OperatorGateway
+from caja.providers.sandbox_operator import SandboxOperator, create_sandbox_app
 from caja.services.batching import Batcher
+from caja.services.topups import reconcile_forever
 
 __all__ = ["create_app"]
 
 DESCRIPTION = """\
-caja serves payment APIs over one double-entry ledger; the two ledger surfaces below
-are built, the top-up, electronic-deposit and wallet surfaces are to come. Money is exact:
-amounts are parsed as decimals and kept as integers in minor units.
+caja serves payment APIs over one double-entry ledger; the surfaces below are built, the
+electronic-deposit and wallet surfaces are to come. Money is exact: amounts are parsed as
+decimals and kept as integers in minor units.
 
 * **Ledger v1** (`/api/ledger/v1/public`, header `X-Account-api-key`)
 * **Ledger (legacy)** (`/api/ledger/v0`, header `Authorization`)
+* **Top-ups and packages** (`/api/gateway_topup/v1`, also `/api/gateway_top-up/v1`;
+  header `Authorization: Basic base64(<key>)`)
 
-Every 5XX answer means nothing was changed: retry with the same idempotency token.
+On the ledger surfaces every 5XX answer means nothing was changed: retry with the same
+idempotency token. On the gateway, 502 and 503 tell what the operator did (unknown,
+rejected), 500 that the purchase is in process or that nothing was changed.
 """
 
 
@@ -47,18 +63,54 @@ def settle_garbage_collector() -> None:
     gc.set_threshold(*GC_THRESHOLD)
 
 
-def create_app(database: Database | None = None) -> FastAPI:
-    """Build the app on ``database``, or on ``CAJA_DATABASE_URL`` when none is given."""
+SANDBOX_PATH = "/sandbox/operator"
+
+
+def create_app(
+    database: Database | None = None, operator: OperatorGateway | None = None
+) -> FastAPI:
+    """Build the app on ``database``, or on ``CAJA_DATABASE_URL`` when none is given, with
+    ``operator`` as the mobile operator gateway, or the one configured (see
+    :func:`caja.config.operator_settings`)."""
     owned = database is None
     db = database if database is not None else Database(database_url())
 
     batcher = Batcher(db, **batch_settings())
+    sandbox: SandboxOperator | None = None
+    if operator is None:
+        settings = operator_settings()
+        transport = None
+        if settings.url is None:
+            sandbox = SandboxOperator()
+            transport = httpx.ASGITransport(app=create_sandbox_app(sandbox))
+        operator = HttpOperator(
+            settings.url or "http://sandbox-operator", timeout=settings.timeout_seconds,
+            transport=transport,
+        )  # fmt: skip
+    gateway = operator
+    reconciling = reconcile_settings()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         settle_garbage_collector()
+        reconciler = None
+        if reconciling.interval_seconds > 0:
+            reconciler = asyncio.create_task(
+                reconcile_forever(
+                    db,
+                    gateway,
+                    interval=reconciling.interval_seconds,
+                    min_age=reconciling.min_age,
+                    not_found_after=reconciling.not_found_after,
+                )
+            )
         yield
+        if reconciler is not None:
+            reconciler.cancel()
+            with suppress(asyncio.CancelledError):
+                await reconciler
         await batcher.close()
+        await gateway.close()
         if owned:
             await db.dispose()
 
@@ -73,8 +125,12 @@ def create_app(database: Database | None = None) -> FastAPI:
     )
     app.state.database = db
     app.state.batcher = batcher
+    app.state.operator = gateway
+    app.state.sandbox = sandbox
     app.include_router(ledger_v1.router)
     app.include_router(ledger_v0.router)
+    app.include_router(topup.router, prefix=topup.PREFIX)
+    app.include_router(topup.router, prefix=topup.ALIAS, include_in_schema=False)
     # The transfer endpoints skip FastAPI's per-request machinery; their FastAPI routes,
     # matched after them, only document them.
     app.router.routes[0:0] = [*ledger_v1.FAST_ROUTES, *ledger_v0.FAST_ROUTES]
@@ -83,8 +139,12 @@ def create_app(database: Database | None = None) -> FastAPI:
         [
             Surface(ledger_v1.PREFIX, ledger_status, code_message_body),
             ledger_v0.routes.SURFACE,
+            *topup.SURFACES,
         ],
     )
+    if sandbox is not None:
+        # The sandbox operator the server talks to, open for trying its control endpoints.
+        app.mount(SANDBOX_PATH, create_sandbox_app(sandbox))
 
     app.add_middleware(ObserveMiddleware, access_log=access_log())
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
-__all__ = ["iso_utc", "utcnow"]
+__all__ = ["BOGOTA", "bogota_days", "bogota_text", "iso_utc", "utcnow"]
+
+BOGOTA = ZoneInfo("America/Bogota")
 
 
 def utcnow() -> datetime:
@@ -14,3 +17,16 @@ def utcnow() -> datetime:
 def iso_utc(moment: datetime) -> str:
     """ISO 8601 with microseconds and a ``Z``, as the ledger seed shows."""
     return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+def bogota_text(moment: datetime) -> str:
+    """``2024-12-05 09:20:29``: the Bogotá wall-clock time, as the gateway seed shows it."""
+    return moment.astimezone(BOGOTA).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def bogota_days(first: date, last: date) -> tuple[datetime, datetime]:
+    """The UTC instants from the start of ``first`` to the end of ``last`` (exclusive), in
+    Bogotá days."""
+    start = datetime.combine(first, time(), BOGOTA)
+    end = datetime.combine(last + timedelta(days=1), time(), BOGOTA)
+    return start.astimezone(UTC), end.astimezone(UTC)

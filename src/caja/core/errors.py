@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 __all__ = [
+    "NO_VALUE",
     "AccountConflict",
     "AlreadyResolved",
     "CajaError",
+    "DuplicateRequest",
     "Forbidden",
     "IdempotencyConflict",
     "InvalidInput",
@@ -31,14 +33,20 @@ class CajaError(Exception):
         super().__init__(self.message)
 
 
+NO_VALUE = object()
+
+
 class InvalidInput(CajaError):
-    """A field is missing or malformed."""
+    """A field is missing or malformed; ``value`` is the offending value when it is shown."""
 
     code = "InvalidData"
 
-    def __init__(self, field: str, problem: str, *, code: str | None = None) -> None:
+    def __init__(
+        self, field: str, problem: str, *, code: str | None = None, value: object = NO_VALUE
+    ) -> None:
         self.field = field
         self.problem = problem
+        self.value = value
         super().__init__(f"{field}: {problem}" if field else problem, code=code)
 
 
@@ -61,6 +69,20 @@ class IdempotencyConflict(CajaError):
         "The unique_transfer_token was already used for a different transaction; "
         "use a new token for a new transaction."
     )
+
+
+class DuplicateRequest(CajaError):
+    """A request key already used: by a request still in flight, or by a finished one."""
+
+    code = "DuplicateRequest"
+
+    def __init__(self, *, in_flight: bool) -> None:
+        self.in_flight = in_flight
+        super().__init__(
+            "A request with this key is still being processed."
+            if in_flight
+            else "A request with this key was already answered."
+        )
 
 
 class AlreadyResolved(CajaError):

@@ -30,6 +30,8 @@ class AccountKind:
     """Kinds of account; the kind fixes who may hold it and how low it may go."""
 
     CUSTOMER = "customer"
+    # A top-up client's balance: whole pesos, down to minus the client's max loan.
+    MERCHANT = "merchant"
     SYSTEM = "system"
 
 

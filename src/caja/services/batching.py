@@ -67,6 +67,8 @@ class Order:
     key_digests: tuple[str, ...] = ()
     account_tokens: tuple[str, ...] = ()
     phone_numbers: tuple[str, ...] = ()  # of customer accounts
+    # Writes the order's own rows beside its new transfer, in the batch's transaction.
+    record: Callable[[Connection, Result], None] | None = None
     outcome: asyncio.Future[Result] | None = field(default=None, init=False)
 
 
@@ -245,4 +247,7 @@ def _apply(connection: Connection, batch: list[Order]) -> list[Result | Exceptio
     results = engine.apply(connection, operations, locked=lookups.by_id)
     for place, result in zip(places, results, strict=True):
         outcomes[place] = result
+        record = batch[place].record
+        if record is not None and result.transfer is not None and not result.replayed:
+            record(connection, result)
     return outcomes

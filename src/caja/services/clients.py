@@ -12,8 +12,9 @@ from caja.core.clock import utcnow
 from caja.core.errors import InvalidInput, NotFound
 from caja.core.tokens import digest_key, new_api_key, new_token
 from caja.db.engine import Database
-from caja.db.tables import api_keys, clients
+from caja.db.tables import accounts, api_keys, clients
 from caja.ledger import store
+from caja.ledger.accounts import AccountKind, open_account
 
 __all__ = [
     "SCOPES",
@@ -27,9 +28,12 @@ __all__ = [
     "list_clients",
     "principals",
     "revoke_client",
+    "set_max_loan",
 ]
 
 SCOPES = frozenset({"ledger", "ledger:admin", "topup", "deposit"})
+# Merchant accounts hold pesos; they only ever move whole pesos.
+MERCHANT_ASSET = "COP"
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,9 +103,59 @@ async def create_client(
         connection.execute(
             insert(api_keys).values(digest=digest_key(api_key), client_id=client_id, created_at=now)
         )
+        if "topup" in ordered:
+            open_account(
+                connection,
+                kind=AccountKind.MERCHANT,
+                asset=MERCHANT_ASSET,
+                client_id=client_id,
+                overdraft_minor=max_loan_minor,
+                token_prefix="mer",
+            )
 
     await database.write(work)
     return NewClient(token, name, ordered, max_loan_minor, api_key)
+
+
+async def set_max_loan(database: Database, client_token: str, max_loan_minor: int) -> None:
+    """Change how far below zero a top-up client's merchant account may go.
+
+    Refused when the merchant already uses more credit than the new limit allows.
+    """
+    if max_loan_minor < 0:
+        raise InvalidInput("max_loan", "must not be negative")
+
+    def work(connection: Connection) -> None:
+        client_id = connection.execute(
+            select(clients.c.id).where(clients.c.token == client_token)
+        ).scalar_one_or_none()
+        if client_id is None:
+            raise NotFound(f"No client {client_token}.", code="ClientNotFound")
+        merchant = connection.execute(
+            select(accounts.c.id, accounts.c.balance_minor, accounts.c.pending_out_minor)
+            .where(accounts.c.client_id == client_id, accounts.c.kind == AccountKind.MERCHANT)
+            .with_for_update()
+        ).first()
+        if merchant is None:
+            raise NotFound(
+                f"Client {client_token} has no merchant account (no topup scope).",
+                code="MerchantNotFound",
+            )
+        available = merchant.balance_minor - merchant.pending_out_minor
+        if available < -max_loan_minor:
+            raise InvalidInput(
+                "max_loan", "is below the credit the merchant already uses", code="LimitInUse"
+            )
+        connection.execute(
+            update(clients).where(clients.c.id == client_id).values(max_loan_minor=max_loan_minor)
+        )
+        connection.execute(
+            update(accounts)
+            .where(accounts.c.id == merchant.id)
+            .values(overdraft_minor=max_loan_minor)
+        )
+
+    await database.write(work)
 
 
 def issue_account_key(connection: Connection, client_id: int, account_id: int) -> str:

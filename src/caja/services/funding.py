@@ -1,15 +1,20 @@
-"""Putting money into an account from the funding system account (sandbox top-up)."""
+"""Putting money into an account from the funding system account (sandbox top-up).
+
+The target is an account token, or a top-up client's id (``cli-…``) for its merchant
+account, which moves whole pesos only.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from caja.core.errors import NotFound
 from caja.core.money import parse_amount
 from caja.db.engine import Database
-from caja.db.tables import accounts
+from caja.db.tables import accounts, clients
 from caja.ledger import engine
 from caja.ledger.accounts import AccountKind, system_account_id
 from caja.ledger.model import NewTransfer
@@ -32,7 +37,10 @@ async def fund(database: Database, target: str, amount: str) -> Funded:
     """Credit ``target`` (an account token) with ``amount`` taken from the funding account."""
     async with database.read() as connection:
         account, funding_id = await connection.run_sync(_target, target)
-    amount_minor = parse_amount(amount, account.scale)
+    if account.kind == AccountKind.MERCHANT:
+        amount_minor = parse_amount(amount, 0) * 10**account.scale
+    else:
+        amount_minor = parse_amount(amount, account.scale)
     [result] = await engine.post(
         database,
         [
@@ -61,9 +69,17 @@ async def fund(database: Database, target: str, amount: str) -> Funded:
 
 def _target(connection: Connection, token: str) -> tuple[AccountView, int]:
     """The account to credit, and the funding account of its asset."""
-    account = find_account(
-        connection, accounts.c.token == token, accounts.c.kind != AccountKind.SYSTEM
-    )
+    if token.startswith("cli-"):
+        account = find_account(
+            connection,
+            accounts.c.kind == AccountKind.MERCHANT,
+            accounts.c.client_id
+            == select(clients.c.id).where(clients.c.token == token).scalar_subquery(),
+        )
+    else:
+        account = find_account(
+            connection, accounts.c.token == token, accounts.c.kind != AccountKind.SYSTEM
+        )
     if account is None:
         raise NotFound(f"No account {token}.", code="AccountNotFound")
     return account, system_account_id(connection, account.asset, "funding")

@@ -1,0 +1,162 @@
+"""OpenAPI documentation of the gateway surface: bodies, examples and answers.
+
+The routes read and check their bodies themselves (to answer in the seed's words); the
+models here only describe them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from caja.api.openapi import Responses
+
+__all__ = [
+    "BALANCE_EXAMPLE",
+    "COMMON",
+    "OPERATORS_EXAMPLE",
+    "PACKAGES_EXAMPLE",
+    "PACKAGE_REQUEST",
+    "PROVIDERS_EXAMPLE",
+    "PURCHASE_RESPONSES",
+    "TOPUP_REQUEST",
+    "PackageIn",
+    "TopupIn",
+    "example",
+    "query_parameters",
+]
+
+
+class TopupIn(BaseModel):
+    destination_number: str = Field(max_length=20, description="10 or 12 digits.")
+    service_provider: str = Field(description="An operator slug from /service_providers.")
+    amount: int = Field(ge=1000, le=100000, multiple_of=100, description="Whole pesos.")
+    idempotency_token: str = Field(max_length=128)
+    payment_origin: str = Field(max_length=255)
+    payment_token: str = Field(max_length=64)
+
+
+class PackageIn(BaseModel):
+    idempotency_token: str = Field(max_length=128)
+    amount: int = Field(ge=1000, le=100000, description="The package's amount, whole pesos.")
+    provider_code: int | str
+    destination_number: str = Field(max_length=20, description="10 digits.")
+    payment_token: str = Field(max_length=64)
+    package_code: int | str
+    payment_origin: str | None = Field(default=None, max_length=255)
+
+
+class ErrorOut(BaseModel):
+    error_message: str
+    field: str | None = None
+    value: Any = None
+
+
+TOPUP_REQUEST = {
+    "idempotency_token": "my-itempotency-token-8",
+    "amount": 1000,
+    "service_provider": "etb",
+    "destination_number": "3110001111",
+    "payment_token": "wallet-11233dafd",
+    "payment_origin": "Tpaga wallet",
+}
+PACKAGE_REQUEST = {
+    "destination_number": "3024700057",
+    "provider_code": 58,
+    "amount": 7500,
+    "idempotency_token": "2022111817513334794X305120",
+    "payment_token": "wallet-11233dafd",
+    "package_code": 767,
+}
+BALANCE_EXAMPLE = {"balance": 0, "max_loan_amount": 0}
+OPERATORS_EXAMPLE = {
+    "service_providers": [
+        {"slug": "movistar", "name": "Movistar", "icon_url": "https://some-icon-url.com"}
+    ]
+}
+PROVIDERS_EXAMPLE = {
+    "service_providers": [
+        {
+            "name": "CLARO PAQUETES",
+            "provider_code": "58",
+            "operator_logo_url": "https://storage.googleapis.com/bucket-faas/suppliers/58.webp",
+            "enabled": True,
+        }
+    ]
+}
+PACKAGES_EXAMPLE = {
+    "packages": [
+        {
+            "name": "200 MINUTOS A TODO OPERADOR",
+            "description": "200 MNTS O 20DIAS",
+            "amount": 9900,
+            "validity": "20 DÍAS",
+            "package_code": "024",
+            "sku": "50015",
+            "category_code": "9",
+            "category_description": "HABLAR",
+            "provider_code": "58",
+        }
+    ]
+}
+
+
+def example(value: dict[str, Any], description: str = "Success") -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"example": value}}}
+
+
+def _error(description: str, message: str, field: str | None = None) -> dict[str, Any]:
+    value: dict[str, Any] = {"error_message": message}
+    if field is not None:
+        value["field"] = field
+    return {"model": ErrorOut, **example(value, description)}
+
+
+COMMON: Responses = {
+    401: _error("No valid key", "Invalid authorization token was provided."),
+    403: _error(
+        "The key has no topup scope",
+        "You do not have enough permissions to perform this action, "
+        "please contact the support team.",
+    ),
+    422: _error("Invalid parameters", "Este campo es requerido.", "idempotency_token"),
+    500: _error("Internal error; nothing was changed, safe to retry", "Temporary failure."),
+}  # fmt: skip
+
+PURCHASE_RESPONSES: Responses = {
+    200: {"description": "Authorized, or accepted and in progress (see `status`)"},
+    402: _error(
+        "Balance plus max loan does not cover the amount",
+        "You have no funds. Please top up your account and contact our support team to keep "
+        "operating. Thank you.",
+    ),
+    409: {"description": "Another request with this token is in flight, or the operator "
+          "reports one: the purchase is in progress"},
+    500: {"description": "The operator failed: the purchase is in progress, money held"},
+    502: {"description": "No answer from the operator: status unknown, money held"},
+    503: {"description": "The operator rejected the purchase: the money is back"},
+}  # fmt: skip
+
+_QUERY = {
+    "provider_identifier": ("A provider_code from the package providers list.", "string"),
+    "page": ("Page number, from 1 (default 1).", "integer"),
+    "per_page": ("Items per page (default 200, at most 1000).", "integer"),
+    "start_date": ("YYYY-MM-DD, Bogotá; with end_date.", "string"),
+    "end_date": ("YYYY-MM-DD, Bogotá, included; with start_date.", "string"),
+}
+
+
+def query_parameters(*names: str) -> dict[str, Any]:
+    return {
+        "parameters": [
+            {
+                "name": name,
+                "in": "query",
+                "required": False,
+                "description": _QUERY[name][0],
+                "schema": {"type": _QUERY[name][1]},
+            }
+            for name in names
+        ]
+    }

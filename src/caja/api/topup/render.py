@@ -1,0 +1,167 @@
+"""Purchases as the gateway's JSON shows them, and the surface's error body."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Response
+
+from caja.api.body import json_response
+from caja.core.clock import bogota_text
+from caja.core.errors import (
+    NO_VALUE,
+    CajaError,
+    DuplicateRequest,
+    Forbidden,
+    InvalidInput,
+    NoFunds,
+    NotFound,
+    PayloadTooLarge,
+    Unauthorized,
+)
+from caja.providers.operator import Outcome
+from caja.services.topups import Bought, Purchase, Status
+
+__all__ = [
+    "NO_FUNDS",
+    "SIMULTANEOUS",
+    "error_body",
+    "gateway_status",
+    "history_item",
+    "package_json",
+    "purchase_status",
+    "topup_json",
+]
+
+NO_FUNDS = (
+    "You have no funds. Please top up your account and contact our support team to keep "
+    "operating. Thank you."
+)
+SIMULTANEOUS = (
+    "Eally simultaneous top up request, skipping this one or top up request already answered"
+)
+_ANSWER_MESSAGES = {
+    200: None,
+    409: SIMULTANEOUS,
+    500: "There was an internal error at the operator; the purchase is in process.",
+    502: "Failure when performing mobile top up - top up in unknown status",
+    503: "The buy was rejected",
+}
+
+_STATUS = [
+    (InvalidInput, 422),
+    (NotFound, 422),
+    (NoFunds, 402),
+    (Unauthorized, 401),
+    (Forbidden, 403),
+    (PayloadTooLarge, 413),
+]
+
+
+def gateway_status(error: CajaError) -> int:
+    """On this surface 502 and 503 tell what the operator did, so a failure of ours that
+    changed nothing is a 500 ("safe to retry")."""
+    if isinstance(error, DuplicateRequest):
+        return 409 if error.in_flight else 422
+    for kind, status_code in _STATUS:
+        if isinstance(error, kind):
+            return status_code
+    return 500
+
+
+def error_body(error: CajaError, status_code: int) -> Response:
+    body: dict[str, Any] = {"error_message": error.message}
+    if isinstance(error, NoFunds):
+        body["error_message"] = NO_FUNDS
+    elif isinstance(error, InvalidInput):
+        body = {"error_message": error.problem, "field": error.field or "non_field_errors"}
+        if error.value is not NO_VALUE:
+            body["value"] = error.value
+    return json_response(body, status_code)
+
+
+def purchase_status(bought: Bought) -> int:
+    """The HTTP status of a purchase request: what the operator answered it."""
+    status = bought.purchase.status
+    if status == Status.AUTHORIZED:
+        return 200
+    if status == Status.REJECTED:
+        return 503
+    if status != Status.IN_PROGRESS:
+        return 502
+    return {Outcome.DUPLICATE: 409, Outcome.FAILED: 500}.get(bought.answer, 200)
+
+
+def _with_message(body: dict[str, Any], status_code: int) -> dict[str, Any]:
+    message = _ANSWER_MESSAGES.get(status_code)
+    if message is not None:
+        body["error_message"] = message
+    return body
+
+
+def topup_json(purchase: Purchase, status_code: int = 200) -> dict[str, Any]:
+    created = bogota_text(purchase.created_at)
+    return _with_message(
+        {
+            "token": purchase.token,
+            "idempotency_token": purchase.idempotency_token,
+            "destination_number": purchase.destination_number,
+            "service_provider": purchase.service_provider,
+            "amount": purchase.amount,
+            "payment_token": purchase.payment_token,
+            "payment_origin": purchase.payment_origin,
+            "route": purchase.route,
+            "external_gateway_auth_code": purchase.external_gateway_auth_code,
+            "gateway_topup_token": purchase.gateway_topup_token,
+            "status": purchase.status,
+            "result_code": purchase.result_code,
+            "date_created": created,
+        },
+        status_code,
+    )
+
+
+def package_json(purchase: Purchase, status_code: int = 200) -> dict[str, Any]:
+    return _with_message(
+        {
+            "token": purchase.token,
+            "idempotency_token": purchase.idempotency_token,
+            "destination_number": purchase.destination_number,
+            "amount": purchase.amount,
+            "payment_token": purchase.payment_token,
+            "payment_origin": purchase.payment_origin,
+            "package_code": purchase.package_code,
+            "provider_code": purchase.provider_code,
+            "route": purchase.route,
+            "external_gateway_auth_code": purchase.external_gateway_auth_code,
+            "gateway_topup_token": purchase.gateway_topup_token,
+            "status": purchase.status.upper(),
+            "result_code": purchase.result_code,
+            "created_at": bogota_text(purchase.created_at),
+        },
+        status_code,
+    )
+
+
+def history_item(purchase: Purchase) -> dict[str, Any]:
+    created = bogota_text(purchase.created_at)
+    if purchase.kind == "package":
+        return {
+            "idempotency_token": purchase.idempotency_token,
+            "destination_number": purchase.destination_number,
+            "amount": purchase.amount,
+            "package_code": purchase.package_code,
+            "provider_code": purchase.provider_code,
+            "status": purchase.status.upper(),
+            "created_at": created,
+        }
+    return {
+        "idempotency_token": purchase.idempotency_token,
+        "destination_number": purchase.destination_number,
+        "service_provider": purchase.service_provider,
+        "amount": purchase.amount,
+        "payment_origin": purchase.payment_origin,
+        "status": purchase.status,
+        "date_created": created,
+        "created_at": created,
+    }

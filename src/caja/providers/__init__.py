@@ -1,0 +1,1 @@
+"""Outside systems behind small interfaces: mobile operators and the bank core."""

@@ -1,0 +1,471 @@
+"""Mobile top-ups and data packages that merchants buy from the operators.
+
+A purchase moves money in two steps, never around a call to the operator:
+
+1. One transaction holds the merchant's money (a pending transfer to the operators'
+   system account, through the batcher like every ledger write) and records the purchase
+   as ``created``. The hold carries the purchase's idempotency token, so two requests with
+   one token make one purchase; the second learns whether the first is still in flight.
+2. The operator is asked. A second transaction records its answer: authorized posts the
+   hold, rejected voids it (the merchant has the money back), anything else leaves it
+   held, ``in_progress`` or ``unknown``, for :func:`reconcile` to settle later by asking
+   the operator again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, fields, replace
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from functools import partial
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.engine import Connection
+
+from caja.core.clock import bogota_days, utcnow
+from caja.core.errors import DuplicateRequest, Forbidden, NotFound, Unauthorized
+from caja.core.tokens import digest_key, new_token
+from caja.db.engine import Database
+from caja.db.tables import accounts, clients, entries, purchases
+from caja.ledger import engine
+from caja.ledger.accounts import AccountKind, system_account_id
+from caja.ledger.model import NewTransfer, ResolvePending, Result
+from caja.providers.operator import Answer, OperatorGateway, Outcome, PurchaseRequest
+from caja.services.batching import Batcher, Lookups, Order
+from caja.services.clients import MERCHANT_ASSET, Principal
+
+__all__ = [
+    "OPEN",
+    "Bought",
+    "Kind",
+    "Merchant",
+    "Purchase",
+    "PurchaseData",
+    "Reconciled",
+    "Status",
+    "balance",
+    "buy",
+    "get_purchase",
+    "history",
+    "merchant",
+    "reconcile",
+    "reconcile_forever",
+    "spent",
+]
+
+log = logging.getLogger("caja.topups")
+
+PESO = 100  # minor units of a peso in the ledger
+
+
+class Kind(StrEnum):
+    TOPUP = "topup"
+    PACKAGE = "package"
+
+
+class Status(StrEnum):
+    CREATED = "created"  # money held, the operator not answered yet
+    IN_PROGRESS = "in_progress"
+    UNKNOWN = "unknown"
+    AUTHORIZED = "authorized"
+    REJECTED = "rejected"
+
+
+OPEN = (Status.CREATED, Status.IN_PROGRESS, Status.UNKNOWN)
+_STATUS_OF = {
+    Outcome.AUTHORIZED: Status.AUTHORIZED,
+    Outcome.REJECTED: Status.REJECTED,
+    Outcome.PENDING: Status.IN_PROGRESS,
+    Outcome.DUPLICATE: Status.IN_PROGRESS,
+    Outcome.FAILED: Status.IN_PROGRESS,
+    Outcome.NO_ANSWER: Status.UNKNOWN,
+}
+# Any body reuses a token: the first request's purchase answers for it.
+_ANY_BODY = "purchase"
+
+
+@dataclass(frozen=True, slots=True)
+class Merchant:
+    client_id: int
+    key_digest: str
+    account_id: int
+    account_token: str
+    operators_account_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class PurchaseData:
+    """A validated purchase request; amounts in whole pesos."""
+
+    kind: Kind
+    idempotency_token: str
+    destination_number: str
+    amount: int
+    payment_token: str
+    payment_origin: str | None
+    route: str
+    service_provider: str | None = None
+    provider_code: str | None = None
+    package_code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Purchase:
+    """A stored purchase (one row of ``purchases``)."""
+
+    id: int
+    token: str
+    client_id: int
+    kind: str
+    idempotency_token: str
+    destination_number: str
+    service_provider: str | None
+    provider_code: str | None
+    package_code: str | None
+    amount: int
+    payment_token: str
+    payment_origin: str | None
+    route: str
+    status: str
+    result_code: int | None
+    external_gateway_auth_code: str | None
+    gateway_topup_token: str | None
+    hold_transfer_id: int
+    created_at: datetime
+    updated_at: datetime
+
+
+_COLUMNS = [purchases.c[f.name] for f in fields(Purchase)]
+
+
+def _purchase(row: Any) -> Purchase:
+    return Purchase(*row)
+
+
+@dataclass(frozen=True, slots=True)
+class Bought:
+    """A purchase as it stands after this request, and how the operator answered it."""
+
+    purchase: Purchase
+    answer: Outcome
+
+
+async def merchant(database: Database, principal: Principal | None, key_digest: str) -> Merchant:
+    """The merchant a key stands for; 401 without a valid key, 403 without the scope."""
+    if principal is None:
+        raise Unauthorized()
+    if principal.account_id is not None or not principal.has("topup"):
+        raise Forbidden()
+
+    def find(connection: Connection) -> Merchant:
+        row = connection.execute(
+            select(accounts.c.id, accounts.c.token).where(
+                accounts.c.client_id == principal.client_id,
+                accounts.c.kind == AccountKind.MERCHANT,
+            )
+        ).first()
+        if row is None:
+            raise Forbidden()
+        operators = system_account_id(connection, MERCHANT_ASSET, "operators")
+        return Merchant(principal.client_id, key_digest, row.id, row.token, operators)
+
+    async with database.read() as connection:
+        return await connection.run_sync(find)
+
+
+async def balance(database: Database, who: Merchant) -> tuple[int, int]:
+    """What the merchant can spend (its balance less held money) and its max loan, in
+    whole pesos."""
+    async with database.read() as connection:
+        row = (
+            await connection.execute(
+                select(
+                    accounts.c.balance_minor, accounts.c.pending_out_minor, clients.c.max_loan_minor
+                )
+                .join(clients, clients.c.id == accounts.c.client_id)
+                .where(accounts.c.id == who.account_id)
+            )
+        ).one()
+    return (row.balance_minor - row.pending_out_minor) // PESO, row.max_loan_minor // PESO
+
+
+def _hold_order(who: Merchant, data: PurchaseData, token: str, stored: list[int]) -> Order:
+    def build(lookups: Lookups) -> NewTransfer:
+        if lookups.principal(who.key_digest) is None:  # revoked since it was checked
+            raise Unauthorized()
+        return NewTransfer(
+            client_id=who.client_id,
+            surface=data.kind.value,
+            # Tokens may be longer than the ledger's keys: the key is the token's digest.
+            idempotency_key=digest_key(data.idempotency_token),
+            request_digest=_ANY_BODY,
+            description=f"{data.kind.value} {token}",
+            debit_account_id=who.account_id,
+            credit_account_id=who.operators_account_id,
+            amount_minor=data.amount * PESO,
+            pending=True,
+        )
+
+    def record(connection: Connection, result: Result) -> None:
+        assert result.transfer is not None
+        now = result.transfer.created_at
+        values = {f.name: getattr(data, f.name) for f in fields(PurchaseData)}
+        stored.append(
+            connection.execute(
+                insert(purchases)
+                .values(
+                    **values,
+                    token=token,
+                    client_id=who.client_id,
+                    status=Status.CREATED.value,
+                    hold_transfer_id=result.transfer.id,
+                    created_at=now,
+                    updated_at=now,
+                )
+                .returning(purchases.c.id)
+            ).scalar_one()
+        )
+
+    return Order(
+        build,
+        key_digests=(who.key_digest,),
+        account_tokens=(who.account_token,),
+        record=record,
+    )
+
+
+async def buy(
+    batcher: Batcher, gateway: OperatorGateway, who: Merchant, data: PurchaseData
+) -> Bought:
+    """Hold the money, ask the operator, record its answer.
+
+    Raises NoFunds (402) when balance plus max loan does not cover the amount, and
+    DuplicateRequest when the idempotency token was already used.
+    """
+    token = new_token("topup" if data.kind is Kind.TOPUP else "pkg")
+    stored: list[int] = []
+    result = await batcher.submit(_hold_order(who, data, token, stored))
+    if result.error is not None:
+        raise result.error
+    if result.replayed:
+        earlier = await get_purchase(
+            batcher.database, who.client_id, data.kind, data.idempotency_token
+        )
+        raise DuplicateRequest(in_flight=earlier.status == Status.CREATED)
+    [purchase_id] = stored
+    answer = await gateway.send(
+        PurchaseRequest(
+            reference=token,
+            kind=data.kind.value,
+            destination_number=data.destination_number,
+            amount=data.amount,
+            operator=data.service_provider,
+            provider_code=data.provider_code,
+            package_code=data.package_code,
+        )
+    )
+    try:
+        purchase = await batcher.database.write(lambda c: _settle(c, purchase_id, answer))
+    except Exception:
+        # The hold stands and the purchase stays "created": reconciliation settles it.
+        log.exception("recording the operator's answer for %s failed", token)
+        async with batcher.database.read() as connection:
+            row = (
+                await connection.execute(select(*_COLUMNS).where(purchases.c.id == purchase_id))
+            ).one()
+        return Bought(replace(_purchase(row), status=Status.UNKNOWN.value), Outcome.NO_ANSWER)
+    return Bought(purchase, answer.outcome)
+
+
+def _settle(connection: Connection, purchase_id: int, answer: Answer) -> Purchase:
+    """Record the operator's answer for an open purchase, and post or void its hold when
+    the answer is final. A purchase already settled is left as it is."""
+    row = connection.execute(
+        select(*_COLUMNS).where(purchases.c.id == purchase_id).with_for_update()
+    ).one()
+    purchase = _purchase(row)
+    status = _STATUS_OF.get(answer.outcome)
+    if purchase.status not in OPEN or status is None:
+        return purchase
+    if answer.final:
+        [resolved] = engine.apply(
+            connection,
+            [
+                ResolvePending(
+                    client_id=purchase.client_id,
+                    surface=purchase.kind,
+                    description=f"{purchase.kind} {purchase.token} {status.value}",
+                    pending_transfer_id=purchase.hold_transfer_id,
+                    post=answer.outcome is Outcome.AUTHORIZED,
+                )
+            ],
+        )
+        if resolved.error is not None:
+            raise resolved.error
+    changes: dict[str, Any] = {"status": status.value, "updated_at": utcnow()}
+    if answer.result_code is not None:
+        changes["result_code"] = answer.result_code
+    if answer.auth_code is not None:
+        changes["external_gateway_auth_code"] = answer.auth_code
+    if answer.operator_reference is not None:
+        changes["gateway_topup_token"] = answer.operator_reference
+    connection.execute(update(purchases).where(purchases.c.id == purchase_id).values(changes))
+    return replace(purchase, **changes)
+
+
+async def get_purchase(
+    database: Database, client_id: int, kind: Kind, idempotency_token: str
+) -> Purchase:
+    async with database.read() as connection:
+        row = (
+            await connection.execute(
+                select(*_COLUMNS).where(
+                    purchases.c.client_id == client_id,
+                    purchases.c.kind == kind.value,
+                    purchases.c.idempotency_token == idempotency_token,
+                )
+            )
+        ).first()
+    if row is None:
+        raise NotFound(
+            f"Objeto con idempotency_token={idempotency_token} no existe.",
+            code="PurchaseNotFound",
+        )
+    return _purchase(row)
+
+
+async def history(
+    database: Database,
+    client_id: int,
+    kind: Kind,
+    *,
+    page: int,
+    per_page: int,
+    days: tuple[date, date] | None,
+) -> tuple[int, list[Purchase]]:
+    """How many purchases match, and one page of them, oldest first; ``days`` is a range of
+    Bogotá dates, both included."""
+    conditions = [purchases.c.client_id == client_id, purchases.c.kind == kind.value]
+    if days is not None:
+        start, end = bogota_days(*days)
+        conditions += [purchases.c.created_at >= start, purchases.c.created_at < end]
+    async with database.read() as connection:
+        count = (
+            await connection.execute(select(func.count()).select_from(purchases).where(*conditions))
+        ).scalar_one()
+        rows = (
+            await connection.execute(
+                select(*_COLUMNS)
+                .where(*conditions)
+                .order_by(purchases.c.id)
+                .limit(per_page)
+                .offset((page - 1) * per_page)
+            )
+        ).all()
+    return count, [_purchase(row) for row in rows]
+
+
+async def spent(database: Database, who: Merchant) -> tuple[int, int]:
+    """Pesos the ledger moved out of the merchant account to the operators, and the sum of
+    the merchant's authorized purchases: the two always tie out."""
+    async with database.read() as connection:
+        moved = (
+            await connection.execute(
+                select(func.coalesce(func.sum(entries.c.amount_minor), 0)).where(
+                    entries.c.account_id == who.operators_account_id,
+                    entries.c.transfer_id.in_(
+                        select(entries.c.transfer_id).where(entries.c.account_id == who.account_id)
+                    ),
+                )
+            )
+        ).scalar_one()
+        authorized = (
+            await connection.execute(
+                select(func.coalesce(func.sum(purchases.c.amount), 0)).where(
+                    purchases.c.client_id == who.client_id,
+                    purchases.c.status == Status.AUTHORIZED.value,
+                )
+            )
+        ).scalar_one()
+    return int(moved) // PESO, int(authorized)
+
+
+@dataclass(frozen=True, slots=True)
+class Reconciled:
+    checked: int = 0
+    authorized: int = 0
+    rejected: int = 0
+    still_open: int = 0
+
+
+async def reconcile(
+    database: Database,
+    gateway: OperatorGateway,
+    *,
+    min_age: timedelta = timedelta(0),
+    not_found_after: timedelta = timedelta(minutes=2),
+    limit: int = 1000,
+) -> Reconciled:
+    """Ask the operator again about open purchases at least ``min_age`` old, oldest first.
+
+    Authorized posts the hold, rejected voids it. A purchase the operator says it never
+    received is rejected once it is ``not_found_after`` old (its request died before the
+    operator was asked); younger, its request may still be on the way, so it waits.
+    """
+    now = utcnow()
+    async with database.read() as connection:
+        rows = (
+            await connection.execute(
+                select(*_COLUMNS)
+                .where(
+                    purchases.c.status.in_([s.value for s in OPEN]),
+                    purchases.c.created_at <= now - min_age,
+                )
+                .order_by(purchases.c.id)
+                .limit(limit)
+            )
+        ).all()
+    counts = {Status.AUTHORIZED: 0, Status.REJECTED: 0}
+    still_open = 0
+    for purchase in map(_purchase, rows):
+        answer = await gateway.status(purchase.token)
+        if answer.outcome is Outcome.NOT_FOUND and purchase.created_at <= now - not_found_after:
+            answer = Answer(Outcome.REJECTED)
+        if not answer.final:
+            still_open += 1
+            continue
+        settled = await database.write(partial(_settle, purchase_id=purchase.id, answer=answer))
+        if settled.status != purchase.status and settled.status in counts:
+            counts[Status(settled.status)] += 1
+    return Reconciled(len(rows), counts[Status.AUTHORIZED], counts[Status.REJECTED], still_open)
+
+
+async def reconcile_forever(
+    database: Database,
+    gateway: OperatorGateway,
+    *,
+    interval: float,
+    min_age: timedelta,
+    not_found_after: timedelta,
+) -> None:
+    """Reconcile every ``interval`` seconds until cancelled; a failed round is logged."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            done = await reconcile(
+                database, gateway, min_age=min_age, not_found_after=not_found_after
+            )
+        except Exception:
+            log.exception("reconciliation round failed")
+            continue
+        if done.checked:
+            log.info(
+                "reconciled %d open purchases: %d authorized, %d rejected, %d still open",
+                done.checked,
+                done.authorized,
+                done.rejected,
+                done.still_open,
+            )
