@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import asyncpg
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from caja.api.app import create_app
 from caja.api.observe import request_log
@@ -133,8 +134,14 @@ async def database(database_url: str) -> AsyncIterator[Database]:
 
 
 @pytest.fixture
-async def http(database: Database) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(database)
+def app(database: Database) -> FastAPI:
+    """The app on the test's database, with the in-process sandbox operator
+    (``app.state.sandbox``)."""
+    return create_app(database)
+
+
+@pytest.fixture
+async def http(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://caja.test") as client:
         yield client
