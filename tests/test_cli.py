@@ -20,7 +20,11 @@ from typer.testing import CliRunner
 from caja.cli import app
 from caja.db.engine import Database
 from caja.db.tables import clients
-from caja.services.clients import Principal, authenticate
+from caja.ledger import engine
+from caja.ledger.accounts import system_account_id
+from caja.ledger.model import NewTransfer
+from caja.services import topups
+from caja.services.clients import Principal, authenticate, key_digest
 from caja.services.ledger_accounts import OwnerData, open_customer_account
 from tests.conftest import run_async
 from tests.helpers import stop_server, wait_until_healthy
@@ -135,6 +139,72 @@ def test_clients_create_refuses_a_bad_max_loan(cli: Cli, given: str) -> None:
 
     assert result.exit_code == 1
     assert "error: max_loan:" in result.stderr
+
+
+def merchant_balance(url: str, api_key: str) -> tuple[int, int]:
+
+    async def read(database: Database) -> tuple[int, int]:
+        digest = key_digest(api_key)
+        assert digest is not None
+        who = await topups.merchant(database, await authenticate(database, api_key), digest)
+        return await topups.balance(database, who)
+
+    return on_database(url, read)
+
+
+def test_a_topup_client_gets_a_merchant_account_funded_by_client_id(
+    cli: Cli, database_url: str
+) -> None:
+    created = json.loads(
+        cli(
+            "clients", "create", "--name", "M", "--scope", "topup", "--max-loan", "300", "--json"
+        ).stdout
+    )
+
+    funded = cli("fund", created["client_id"], "2500", "--json")
+
+    assert funded.exit_code == 0, funded.output
+    assert json.loads(funded.stdout)["balance"] == "2500.00"
+    assert merchant_balance(database_url, created["api_key"]) == (2500, 300)
+    fractional = cli("fund", created["client_id"], "10.50")
+    assert fractional.exit_code == 1
+    assert merchant_balance(database_url, created["api_key"]) == (2500, 300)
+
+
+def test_set_max_loan_changes_the_overdraft_but_never_below_what_is_used(
+    cli: Cli, database_url: str
+) -> None:
+    created = create_client(cli, "topup")
+    key = created["api_key"]
+
+    raised = cli("clients", "set-max-loan", created["client_id"], "5000")
+    assert raised.exit_code == 0, raised.output
+    assert merchant_balance(database_url, key) == (0, 5000)
+
+    async def spend(database: Database) -> None:
+        digest = key_digest(key)
+        assert digest is not None
+        who = await topups.merchant(database, await authenticate(database, key), digest)
+
+        async with database.read() as connection:
+            funding = await connection.run_sync(system_account_id, "COP", "funding")
+        [result] = await engine.post(
+            database,
+            [NewTransfer(debit_account_id=who.account_id, credit_account_id=funding,
+                         amount_minor=300_000)],
+        )  # fmt: skip
+        assert result.error is None
+
+    on_database(database_url, spend)
+    assert merchant_balance(database_url, key) == (-3000, 5000)
+    refused = cli("clients", "set-max-loan", created["client_id"], "2999")
+    assert refused.exit_code == 1
+    assert "error: max_loan:" in refused.stderr
+    assert merchant_balance(database_url, key) == (-3000, 5000)
+    assert cli("clients", "set-max-loan", created["client_id"], "3000").exit_code == 0
+    assert merchant_balance(database_url, key) == (-3000, 3000)
+    no_merchant = create_client(cli, "ledger")
+    assert cli("clients", "set-max-loan", no_merchant["client_id"], "10").exit_code == 1
 
 
 def test_a_command_on_a_database_without_schema_says_how_to_create_it(tmp_path: Path) -> None:

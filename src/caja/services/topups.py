@@ -268,7 +268,7 @@ async def buy(
         )
     )
     try:
-        purchase = await batcher.database.write(lambda c: _settle(c, purchase_id, answer))
+        purchase, _ = await batcher.database.write(lambda c: _settle(c, purchase_id, answer))
     except Exception:
         # The hold stands and the purchase stays "created": reconciliation settles it.
         log.exception("recording the operator's answer for %s failed", token)
@@ -280,16 +280,19 @@ async def buy(
     return Bought(purchase, answer.outcome)
 
 
-def _settle(connection: Connection, purchase_id: int, answer: Answer) -> Purchase:
+def _settle(connection: Connection, purchase_id: int, answer: Answer) -> tuple[Purchase, bool]:
     """Record the operator's answer for an open purchase, and post or void its hold when
-    the answer is final. A purchase already settled is left as it is."""
+    the answer is final. A purchase already settled is left as it is.
+
+    Returns the purchase as it stands, and whether this call changed it.
+    """
     row = connection.execute(
         select(*_COLUMNS).where(purchases.c.id == purchase_id).with_for_update()
     ).one()
     purchase = _purchase(row)
     status = _STATUS_OF.get(answer.outcome)
     if purchase.status not in OPEN or status is None:
-        return purchase
+        return purchase, False
     if answer.final:
         [resolved] = engine.apply(
             connection,
@@ -313,7 +316,7 @@ def _settle(connection: Connection, purchase_id: int, answer: Answer) -> Purchas
     if answer.operator_reference is not None:
         changes["gateway_topup_token"] = answer.operator_reference
     connection.execute(update(purchases).where(purchases.c.id == purchase_id).values(changes))
-    return replace(purchase, **changes)
+    return replace(purchase, **changes), True
 
 
 async def get_purchase(
@@ -437,8 +440,10 @@ async def reconcile(
         if not answer.final:
             still_open += 1
             continue
-        settled = await database.write(partial(_settle, purchase_id=purchase.id, answer=answer))
-        if settled.status != purchase.status and settled.status in counts:
+        settled, changed = await database.write(
+            partial(_settle, purchase_id=purchase.id, answer=answer)
+        )
+        if changed:
             counts[Status(settled.status)] += 1
     return Reconciled(len(rows), counts[Status.AUTHORIZED], counts[Status.REJECTED], still_open)
 

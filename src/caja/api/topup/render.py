@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
+import orjson
 from fastapi import Response
 
 from caja.api.body import json_response
@@ -69,6 +71,23 @@ def gateway_status(error: CajaError) -> int:
     return 500
 
 
+_INT64 = range(-(2**63), 2**64)  # what orjson writes as an integer
+
+
+def _shown(value: Any) -> Any:
+    """A request value as JSON shows it back: numbers orjson cannot write (fractions read
+    as Decimal, integers past 64 bits) are written as the client sent them."""
+    if isinstance(value, Decimal) or (
+        isinstance(value, int) and not isinstance(value, bool) and value not in _INT64
+    ):
+        return orjson.Fragment(str(value).encode())
+    if isinstance(value, list):
+        return [_shown(item) for item in value]
+    if isinstance(value, dict):
+        return {name: _shown(item) for name, item in value.items()}
+    return value
+
+
 def error_body(error: CajaError, status_code: int) -> Response:
     body: dict[str, Any] = {"error_message": error.message}
     if isinstance(error, NoFunds):
@@ -76,7 +95,7 @@ def error_body(error: CajaError, status_code: int) -> Response:
     elif isinstance(error, InvalidInput):
         body = {"error_message": error.problem, "field": error.field or "non_field_errors"}
         if error.value is not NO_VALUE:
-            body["value"] = error.value
+            body["value"] = _shown(error.value)
     return json_response(body, status_code)
 
 
