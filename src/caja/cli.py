@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import shlex
 import sys
@@ -271,17 +272,34 @@ def demo(
         }
     )
     header = shlex.quote(f"X-Account-api-key: {ready.api_key}")
+    basic = base64.b64encode(ready.api_key.encode()).decode()
+    gateway = f"{base}/api/gateway_topup/v1"
+    topup = json.dumps(
+        {
+            "idempotency_token": ready.transfer_token,
+            "amount": 5000,
+            "service_provider": "claro-movil",
+            "destination_number": "3110001111",
+            "payment_token": "demo-payment-1",
+            "payment_origin": "caja demo",
+        }
+    )
     lines = [
         f"caja demo on {base}  (database: {database_url()})",
         f"  API key   {ready.api_key}",
         f"  accounts  {ready.first_account} {ready.first_balance}",
         f"            {ready.second_account} {ready.second_balance}",
+        f"  merchant  balance {ready.merchant_balance}, max loan {ready.max_loan} (top-ups)",
         "Try a transfer (run it twice: the second answer is a 208 replay):",
         f"  curl -s -X POST {base}/api/ledger/v1/public/transaction -H {header} "
         f"-H 'Content-Type: application/json' -d {shlex.quote(body)}",
         "Then the history:",
         f"  curl -s {base}/api/ledger/v1/public/account/{ready.first_account}/transactions "
         f"-H {header}",
+        "Top up a phone (sandbox operator; 3110002222 times out, 3110005555 is rejected):",
+        f"  curl -s -X POST {gateway}/topup_account -H 'Authorization: Basic {basic}' "
+        f"-H 'Content-Type: application/json' -d {shlex.quote(topup)}",
+        f"  curl -s {gateway}/merchant/balance -H 'Authorization: Basic {basic}'",
         f"API docs: {base}/docs",
         "",
     ]

@@ -1,4 +1,5 @@
-"""A demo client with two funded accounts, for trying the server at once."""
+"""A demo client with two funded accounts and a funded merchant account, for trying the
+server at once."""
 
 from __future__ import annotations
 
@@ -8,11 +9,14 @@ from caja.core.money import format_minor
 from caja.core.tokens import new_token
 from caja.db import migrate
 from caja.db.engine import Database
-from caja.services.clients import create_client
+from caja.services.clients import authenticate, create_client
 from caja.services.funding import fund
 from caja.services.ledger_accounts import OwnerData, open_customer_account
 
 __all__ = ["DemoReady", "create_demo"]
+
+DEMO_MERCHANT_FUNDS = 200_000  # whole pesos
+DEMO_MAX_LOAN = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,14 +27,18 @@ class DemoReady:
     second_account: str
     second_balance: str
     transfer_token: str
+    merchant_balance: int
+    max_loan: int
 
 
 async def create_demo(database: Database) -> DemoReady:
-    """Migrate, then a new demo client (its key is new each time) and two funded accounts."""
+    """Migrate, then a new demo client (its key is new each time) with two funded ledger
+    accounts and, for top-ups, a merchant account with a balance and a max loan."""
     await migrate.upgrade(database)
-    client = await create_client(database, "demo", ["ledger:admin"])
-    from caja.services.clients import authenticate
-
+    client = await create_client(
+        database, "demo", ["ledger:admin", "topup"], max_loan_minor=DEMO_MAX_LOAN * 100
+    )
+    merchant = await fund(database, client.client_id, str(DEMO_MERCHANT_FUNDS))
     principal = await authenticate(database, client.api_key)
     assert principal is not None
     opened = []
@@ -54,4 +62,6 @@ async def create_demo(database: Database) -> DemoReady:
         opened[1],
         format_minor(second.balance_minor, second.scale),
         new_token("demo"),
+        merchant.balance_minor // 100,
+        DEMO_MAX_LOAN,
     )
