@@ -11,7 +11,8 @@ from datetime import timedelta
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
+from sqlalchemy.engine import Connection
 
 from caja.api.app import create_app
 from caja.db.engine import Database
@@ -229,3 +230,28 @@ async def test_merchant_ledger_ties_out_with_its_authorized_purchases(
     assert moved == authorized == 3 * 1000 + 7500
     # Held: one unknown top-up and one package in progress.
     assert (await balance(http, who))["balance"] == 50_000 - moved - 1000 - 7500
+
+
+async def test_verify_names_a_purchase_whose_status_disagrees_with_its_hold(
+    caja: Caja, http: httpx.AsyncClient
+) -> None:
+    who = await merchant(caja.database, funds=10_000)
+    response = await http.post(
+        f"{GATEWAY}/topup_account", json=topup_body("3110005555"), headers=who.headers
+    )
+    assert response.status_code == 503
+    assert (await caja.verify()).ok
+
+    async def tamper(connection: Connection) -> None:
+        connection.execute(
+            update(purchases)
+            .where(purchases.c.token == response.json()["token"])
+            .values(status="authorized")
+        )
+
+    await caja.database.write(tamper)
+
+    report = await caja.verify()
+    [failed] = [check for check in report.checks if check.violations]
+    assert failed.name == "every purchase's hold matches its status and amount"
+    assert response.json()["token"] in failed.examples[0]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from caja.db.tables import accounts, entries, transfers
+from caja.db.tables import accounts, entries, purchases, transfers
 from caja.ledger.model import TransferKind, TransferStatus
 
 __all__ = ["Report", "verify"]
@@ -164,6 +164,25 @@ async def verify(connection: AsyncConnection) -> Report:
             ),
         ),
     }
+    # A top-up or package purchase holds the merchant's money in one pending transfer: posted
+    # once authorized, voided once rejected, pending while open; always its amount in pesos.
+    hold_state = {
+        "authorized": TransferStatus.POSTED.value,
+        "rejected": TransferStatus.VOIDED.value,
+    }
+    expected_status = case(
+        *((purchases.c.status == status, value) for status, value in hold_state.items()),
+        else_=TransferStatus.PENDING.value,
+    )
+    queries["every purchase's hold matches its status and amount"] = (
+        select(purchases.c.token, purchases.c.status, transfers.c.status)
+        .select_from(purchases.join(transfers, transfers.c.id == purchases.c.hold_transfer_id))
+        .where(
+            (transfers.c.status != expected_status)
+            | (transfers.c.kind != TransferKind.PENDING.value)
+            | (transfers.c.amount_minor != purchases.c.amount * 100)
+        )
+    )
     checks = [await _collect(connection, name, query) for name, query in queries.items()]
     counts = [
         (await connection.execute(select(func.count()).select_from(table))).scalar_one()
