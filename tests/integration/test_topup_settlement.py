@@ -242,7 +242,7 @@ async def test_verify_names_a_purchase_whose_status_disagrees_with_its_hold(
     assert response.status_code == 503
     assert (await caja.verify()).ok
 
-    async def tamper(connection: Connection) -> None:
+    def tamper(connection: Connection) -> None:
         connection.execute(
             update(purchases)
             .where(purchases.c.token == response.json()["token"])
