@@ -119,6 +119,8 @@ def _serve(host: str, port: int, workers: int) -> None:
 
 def _max_loan_minor(value: str) -> int:
     """A max loan is given in whole pesos (as the top-up surface shows it)."""
+    if not value.isdigit():
+        raise CajaError("max_loan: must be a whole number of pesos, 0 or more")
     return parse_amount(value, 0, field="max_loan", allow_zero=True) * 100
 
 

@@ -456,9 +456,7 @@ async def test_a_purchase_the_catalog_refuses_answers_422_and_leaves_no_trace(
     if setup is not None:
         await setup(caja.database)
 
-    await assert_refused_without_trace(
-        caja, who, package_body(**overrides), field, message, value
-    )
+    await assert_refused_without_trace(caja, who, package_body(**overrides), field, message, value)
 
 
 @pytest.mark.parametrize(
@@ -471,9 +469,7 @@ async def test_a_malformed_purchase_answers_422_and_leaves_no_trace(
 ) -> None:
     who = await merchant(caja.database, funds=50000)
 
-    await assert_refused_without_trace(
-        caja, who, package_body(**overrides), field, message, value
-    )
+    await assert_refused_without_trace(caja, who, package_body(**overrides), field, message, value)
 
 
 async def test_a_package_of_a_new_provider_can_be_bought(caja: Caja) -> None:
@@ -592,9 +588,7 @@ async def test_packages_of_an_unknown_provider_answers_422(caja: Caja) -> None:
 
     response = await get(caja.http, who, "/packages", {"provider_identifier": "999"})
 
-    assert_invalid(
-        response, "provider_identifier", "Objeto con provider_code=999 no existe", "999"
-    )
+    assert_invalid(response, "provider_identifier", "Objeto con provider_code=999 no existe", "999")
 
 
 @pytest.mark.parametrize(
@@ -744,8 +738,7 @@ async def test_history_lists_ones_own_purchases_oldest_first(caja: Caja) -> None
         assert BOGOTA_TEXT.fullmatch(item["created_at"])
         assert date.fromisoformat(item["created_at"][:10]) in {today, bogota_today()}
     assert [
-        (i["idempotency_token"], i["destination_number"], i["amount"], i["status"])
-        for i in listed
+        (i["idempotency_token"], i["destination_number"], i["amount"], i["status"]) for i in listed
     ] == [
         (body["idempotency_token"], body["destination_number"], 7500, status)
         for body, status in zip(

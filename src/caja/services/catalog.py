@@ -152,14 +152,20 @@ def _clean(kind: str, item: Any, position: int) -> dict[str, Any]:
         if name not in item:
             raise InvalidInput(f"{where}.{name}", "is required")
     for name in (spec.key, *spec.required, *spec.optional):
-        if name not in item:
+        if name not in item:  # an optional field left out: the item replaces, so clear it
+            row[name] = None
             continue
         value = item[name]
+        if value is None and name not in spec.optional:
+            raise InvalidInput(f"{where}.{name}", "is required")
         if name == "amount":
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise InvalidInput(f"{where}.amount", "must be a positive whole number of pesos")
-        elif value is not None or name not in spec.optional:
-            value = str(value).strip()
+        elif value is not None:
+            if not isinstance(value, str):
+                # YAML reads an unquoted 024 as the number 20: codes and names must be text.
+                raise InvalidInput(f"{where}.{name}", "must be text (quote it in YAML)")
+            value = value.strip()
             limit = getattr(spec.table.c[name].type, "length", None)
             if not value or (limit is not None and len(value) > limit):
                 raise InvalidInput(f"{where}.{name}", f"must have 1 to {limit} characters")

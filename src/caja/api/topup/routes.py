@@ -279,6 +279,7 @@ def _as_dict(data: PurchaseData) -> dict[str, Any]:
     return {name: getattr(data, name) for name in PurchaseData.__dataclass_fields__}
 
 
+NOT_AN_OBJECT = "El cuerpo de la solicitud debe ser un objeto JSON válido."
 _ALREADY = {
     Kind.TOPUP: "Ya existe un/a topup transaction con este/a idempotency token.",
     Kind.PACKAGE: "Ya existe un/a mobile package transaction con este/a idempotency token.",
@@ -286,7 +287,10 @@ _ALREADY = {
 
 
 async def _buy(request: Request, database: Database, who: Merchant, kind: Kind) -> Response:
-    body = await read_object(request)
+    try:
+        body = await read_object(request)
+    except InvalidInput as error:
+        raise InvalidInput("non_field_errors", NOT_AN_OBJECT) from error
     data = _topup_data(body) if kind is Kind.TOPUP else _package_data(body)
     check = _with_operator if kind is Kind.TOPUP else _with_package
     async with database.read() as connection:
@@ -378,14 +382,17 @@ async def _find(database: Database, who: Merchant, kind: Kind, token: str) -> to
         raise InvalidInput("idempotency_token", missing.message, value=token) from None
 
 
-@router.get("/topup_account/{idempotency_token}", summary="Get top up information")
+@router.get(
+    "/topup_account/{idempotency_token:path}",  # tokens may hold "/"
+    summary="Get top up information",
+)
 async def get_topup(idempotency_token: str, database: DatabaseDep, who: MerchantDep) -> Response:
     found = await _find(database, who, Kind.TOPUP, idempotency_token)
     return json_response(topup_json(found))
 
 
 @router.get(
-    "/package_buy/{idempotency_token}",
+    "/package_buy/{idempotency_token:path}",  # tokens may hold "/"
     summary="Get purchase information",
     description="Answers 503 for a purchase the provider rejected, 502 for one whose "
     "outcome is unknown, with the purchase in the body, as the API document says.",
