@@ -97,7 +97,7 @@ def create_app(
         if reconciling.interval_seconds > 0:
             reconciler = asyncio.create_task(
                 reconcile_forever(
-                    db,
+                    batcher,
                     gateway,
                     interval=reconciling.interval_seconds,
                     min_age=reconciling.min_age,

@@ -16,21 +16,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from dataclasses import dataclass, fields, replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
-from functools import partial
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from caja.core.clock import bogota_days, utcnow
-from caja.core.errors import DuplicateRequest, Forbidden, NotFound, Unauthorized
+from caja.core.errors import AlreadyResolved, DuplicateRequest, Forbidden, NotFound, Unauthorized
 from caja.core.tokens import digest_key, new_token
 from caja.db.engine import Database
 from caja.db.tables import accounts, clients, entries, purchases
-from caja.ledger import engine
 from caja.ledger.accounts import AccountKind, system_account_id
 from caja.ledger.model import NewTransfer, ResolvePending, Result
 from caja.providers.operator import Answer, OperatorGateway, Outcome, PurchaseRequest
@@ -256,6 +255,7 @@ async def buy(
         )
         raise DuplicateRequest(in_flight=earlier.status == Status.CREATED)
     [purchase_id] = stored
+    held = await _read(batcher.database, purchase_id)
     answer = await gateway.send(
         PurchaseRequest(
             reference=token,
@@ -268,46 +268,23 @@ async def buy(
         )
     )
     try:
-        purchase, _ = await batcher.database.write(lambda c: _settle(c, purchase_id, answer))
+        purchase, _ = await _record_answer(batcher, held, answer)
     except Exception:
         # The hold stands and the purchase stays "created": reconciliation settles it.
         log.exception("recording the operator's answer for %s failed", token)
-        async with batcher.database.read() as connection:
-            row = (
-                await connection.execute(select(*_COLUMNS).where(purchases.c.id == purchase_id))
-            ).one()
-        return Bought(replace(_purchase(row), status=Status.UNKNOWN.value), Outcome.NO_ANSWER)
+        return Bought(replace(held, status=Status.UNKNOWN.value), Outcome.NO_ANSWER)
     return Bought(purchase, answer.outcome)
 
 
-def _settle(connection: Connection, purchase_id: int, answer: Answer) -> tuple[Purchase, bool]:
-    """Record the operator's answer for an open purchase, and post or void its hold when
-    the answer is final. A purchase already settled is left as it is.
+async def _read(database: Database, purchase_id: int) -> Purchase:
+    async with database.read() as connection:
+        row = (
+            await connection.execute(select(*_COLUMNS).where(purchases.c.id == purchase_id))
+        ).one()
+    return _purchase(row)
 
-    Returns the purchase as it stands, and whether this call changed it.
-    """
-    row = connection.execute(
-        select(*_COLUMNS).where(purchases.c.id == purchase_id).with_for_update()
-    ).one()
-    purchase = _purchase(row)
-    status = _STATUS_OF.get(answer.outcome)
-    if purchase.status not in OPEN or status is None:
-        return purchase, False
-    if answer.final:
-        [resolved] = engine.apply(
-            connection,
-            [
-                ResolvePending(
-                    client_id=purchase.client_id,
-                    surface=purchase.kind,
-                    description=f"{purchase.kind} {purchase.token} {status.value}",
-                    pending_transfer_id=purchase.hold_transfer_id,
-                    post=answer.outcome is Outcome.AUTHORIZED,
-                )
-            ],
-        )
-        if resolved.error is not None:
-            raise resolved.error
+
+def _changes(answer: Answer, status: Status) -> dict[str, Any]:
     changes: dict[str, Any] = {"status": status.value, "updated_at": utcnow()}
     if answer.result_code is not None:
         changes["result_code"] = answer.result_code
@@ -315,8 +292,61 @@ def _settle(connection: Connection, purchase_id: int, answer: Answer) -> tuple[P
         changes["external_gateway_auth_code"] = answer.auth_code
     if answer.operator_reference is not None:
         changes["gateway_topup_token"] = answer.operator_reference
-    connection.execute(update(purchases).where(purchases.c.id == purchase_id).values(changes))
-    return replace(purchase, **changes), True
+    return changes
+
+
+def _resolve_order(purchase: Purchase, changes: dict[str, Any], post: bool) -> Order:
+    """Post or void the purchase's hold and record its final status, in one transaction:
+    the status of a purchase and the state of its hold never disagree."""
+
+    def build(_lookups: Lookups) -> ResolvePending:
+        return ResolvePending(
+            client_id=purchase.client_id,
+            surface=purchase.kind,
+            description=f"{purchase.kind} {purchase.token} {changes['status']}",
+            pending_transfer_id=purchase.hold_transfer_id,
+            post=post,
+        )
+
+    def record(connection: Connection, _result: Result) -> None:
+        connection.execute(update(purchases).where(purchases.c.id == purchase.id).values(changes))
+
+    return Order(build, record=record)
+
+
+async def _record_answer(
+    batcher: Batcher, purchase: Purchase, answer: Answer
+) -> tuple[Purchase, bool]:
+    """Record the operator's answer for an open purchase: a final one posts or voids the
+    hold (in a batch, like every ledger write), any other only updates the status. A
+    purchase already settled is left as it is.
+
+    Returns the purchase as it stands, and whether this call changed it.
+    """
+    status = _STATUS_OF.get(answer.outcome)
+    if purchase.status not in OPEN or status is None:
+        return purchase, False
+    changes = _changes(answer, status)
+    if answer.final:
+        result = await batcher.submit(
+            _resolve_order(purchase, changes, post=answer.outcome is Outcome.AUTHORIZED)
+        )
+        if result.error is None:
+            return replace(purchase, **changes), True
+        if not isinstance(result.error, AlreadyResolved):
+            raise result.error
+        # Settled meanwhile by another request or reconciliation.
+        return await _read(batcher.database, purchase.id), False
+
+    def work(connection: Connection) -> int:
+        return connection.execute(
+            update(purchases)
+            .where(purchases.c.id == purchase.id, purchases.c.status.in_([s.value for s in OPEN]))
+            .values(changes)
+        ).rowcount
+
+    changed = await batcher.database.write(work)
+    return await _read(batcher.database, purchase.id), changed > 0
 
 
 async def get_purchase(
@@ -408,15 +438,17 @@ async def reconcile(
     database: Database,
     gateway: OperatorGateway,
     *,
+    batcher: Batcher | None = None,
     min_age: timedelta = timedelta(0),
     not_found_after: timedelta = timedelta(minutes=2),
     limit: int = 1000,
 ) -> Reconciled:
     """Ask the operator again about open purchases at least ``min_age`` old, oldest first.
 
-    Authorized posts the hold, rejected voids it. A purchase the operator says it never
-    received is rejected once it is ``not_found_after`` old (its request died before the
-    operator was asked); younger, its request may still be on the way, so it waits.
+    Authorized posts the hold, rejected voids it, through ``batcher`` (one of its own when
+    none is given). A purchase the operator says it never received is rejected once it is
+    ``not_found_after`` old (its request died before the operator was asked); younger,
+    its request may still be on the way, so it waits.
     """
     now = utcnow()
     async with database.read() as connection:
@@ -431,25 +463,33 @@ async def reconcile(
                 .limit(limit)
             )
         ).all()
-    counts = {Status.AUTHORIZED: 0, Status.REJECTED: 0}
-    still_open = 0
+    final: list[tuple[Purchase, Answer]] = []
     for purchase in map(_purchase, rows):
         answer = await gateway.status(purchase.token)
         if answer.outcome is Outcome.NOT_FOUND and purchase.created_at <= now - not_found_after:
             answer = Answer(Outcome.REJECTED)
-        if not answer.final:
-            still_open += 1
-            continue
-        settled, changed = await database.write(
-            partial(_settle, purchase_id=purchase.id, answer=answer)
+        if answer.final:
+            final.append((purchase, answer))
+    own = batcher is None
+    settling = batcher if batcher is not None else Batcher(database)
+    try:
+        settled = await asyncio.gather(
+            *(_record_answer(settling, purchase, answer) for purchase, answer in final)
         )
-        if changed:
-            counts[Status(settled.status)] += 1
-    return Reconciled(len(rows), counts[Status.AUTHORIZED], counts[Status.REJECTED], still_open)
+    finally:
+        if own:
+            await settling.close()
+    counts = Counter(purchase.status for purchase, changed in settled if changed)
+    return Reconciled(
+        len(rows),
+        counts[Status.AUTHORIZED.value],
+        counts[Status.REJECTED.value],
+        len(rows) - len(final),
+    )
 
 
 async def reconcile_forever(
-    database: Database,
+    batcher: Batcher,
     gateway: OperatorGateway,
     *,
     interval: float,
@@ -461,7 +501,11 @@ async def reconcile_forever(
         await asyncio.sleep(interval)
         try:
             done = await reconcile(
-                database, gateway, min_age=min_age, not_found_after=not_found_after
+                batcher.database,
+                gateway,
+                batcher=batcher,
+                min_age=min_age,
+                not_found_after=not_found_after,
             )
         except Exception:
             log.exception("reconciliation round failed")
