@@ -29,10 +29,12 @@ catalog_app = typer.Typer(
     no_args_is_help=True,
 )
 operator_app = typer.Typer(help="The sandbox mobile operator.", no_args_is_help=True)
+deposits_app = typer.Typer(help="Electronic deposit accounts (sandbox bank).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(clients_app, name="clients")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(operator_app, name="operator")
+app.add_typer(deposits_app, name="deposits")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
@@ -444,3 +446,73 @@ def reconcile(
         f"{done.checked} open purchases checked: {done.authorized} authorized, "
         f"{done.rejected} rejected, {done.still_open} still open"
     )
+
+
+# --- electronic deposits ----------------------------------------------------------------------
+
+
+@deposits_app.command("receive")
+def deposits_receive(
+    account: Annotated[str, typer.Argument(help="The deposit account's token (coopacc-…).")],
+    amount: Annotated[str, typer.Argument(help="Pesos, at most two decimals.")],
+    bank: Annotated[str, typer.Option(help="The sending bank's slug (caja deposits banks).")],
+    sender_name: Annotated[str, typer.Option(help="Who sent the money.")],
+    sender_id: Annotated[str, typer.Option(help="The sender's identification number.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Receive money another bank sent to an account, as the bank's feed reports it."""
+    from caja.providers.bank import SandboxBank
+    from caja.services import deposits
+
+    amount_minor = parse_amount(amount, 2)
+    if not sender_name.strip() or not sender_id.strip():
+        typer.echo("error: --sender-name and --sender-id must not be blank", err=True)
+        raise typer.Exit(1)
+
+    async def work(database: Database) -> Any:
+        number = await deposits.account_number(database, account)
+        incoming = SandboxBank().transfer_in(
+            number,
+            amount_minor,
+            bank_slug=bank,
+            sender_name=sender_name.strip(),
+            sender_id_number=sender_id.strip(),
+        )
+        return await deposits.receive(database, incoming)
+
+    received = _run(work)
+    payload = {
+        "account": account,
+        "amount": format_minor(received.transfer.amount_minor, 2),
+        "balance": format_minor(received.transfer.credit_balance_after_minor or 0, 2),
+        "coopcentral_id": received.coopcentral_id,
+        "bank": bank,
+    }
+    if as_json:
+        _print(payload)
+        return
+    typer.echo(f"{account} received {payload['amount']} from {bank}: balance {payload['balance']}")
+
+
+@deposits_app.command("cancel")
+def deposits_cancel(
+    account: Annotated[str, typer.Argument(help="The deposit account's token (coopacc-…).")],
+) -> None:
+    """Cancel a deposit account: no money moves into or out of it any more."""
+    from caja.services import deposits
+
+    _run(lambda db: deposits.cancel(db, account))
+    typer.echo(f"{account} cancelled")
+
+
+@deposits_app.command("banks")
+def deposits_banks(as_json: JsonFlag = False) -> None:
+    """The banks money can arrive from."""
+    from caja.services import deposits
+
+    found = _run(deposits.bank_list)
+    if as_json:
+        typer.echo(json.dumps([{"slug": slug, "name": name} for slug, name in found]))
+        return
+    for slug, name in found:
+        typer.echo(f"{slug:24} {name}")

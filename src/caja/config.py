@@ -13,6 +13,7 @@ __all__ = [
     "batch_settings",
     "bench_endpoint",
     "database_url",
+    "deposit_limits",
     "operator_settings",
     "reconcile_settings",
 ]
@@ -98,4 +99,30 @@ def reconcile_settings() -> ReconcileSettings:
         _whole("CAJA_RECONCILE_INTERVAL_MS", 60_000) / 1000,
         timedelta(seconds=_whole("CAJA_RECONCILE_MIN_AGE_S", 30)),
         timedelta(seconds=_whole("CAJA_RECONCILE_NOT_FOUND_S", 120)),
+    )
+
+
+# Decreto 2555 de 2010 (Libro 15, Título 1, Parte 2, as amended): simplified-procedure
+# electronic deposits may receive, send and hold at most 210.50 UVT each month; the UVT
+# for 2026 is 52,374 pesos (DIAN). See docs/deposit-api.md.
+UVT_PESOS = 52_374
+LIMIT_UVT_HUNDREDTHS = 21_050
+
+
+@dataclass(frozen=True, slots=True)
+class DepositLimits:
+    monthly_in_minor: int
+    monthly_out_minor: int
+    max_balance_minor: int
+
+
+def deposit_limits() -> DepositLimits:
+    """Limits of electronic deposit accounts, in whole pesos: ``CAJA_DEPOSIT_MONTHLY_IN``,
+    ``CAJA_DEPOSIT_MONTHLY_OUT`` and ``CAJA_DEPOSIT_MAX_BALANCE``, each by default
+    210.50 UVT (``CAJA_DEPOSIT_UVT``, default 52,374 pesos): 11,024,727 pesos."""
+    default = _whole("CAJA_DEPOSIT_UVT", UVT_PESOS) * LIMIT_UVT_HUNDREDTHS // 100
+    return DepositLimits(
+        _whole("CAJA_DEPOSIT_MONTHLY_IN", default) * 100,
+        _whole("CAJA_DEPOSIT_MONTHLY_OUT", default) * 100,
+        _whole("CAJA_DEPOSIT_MAX_BALANCE", default) * 100,
     )

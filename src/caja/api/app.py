@@ -12,7 +12,7 @@ from fastapi import FastAPI, Request, Response
 from starlette.routing import Route
 
 from caja import __version__
-from caja.api import ledger_v0, ledger_v1, topup
+from caja.api import deposit, ledger_v0, ledger_v1, topup
 from caja.api.body import json_response, read_object
 from caja.api.deps import DatabaseDep
 from caja.api.errors import Surface, code_message_body, install_error_handlers, ledger_status
@@ -27,6 +27,7 @@ from caja.config import (
 )
 from caja.core import metrics
 from caja.db.engine import Database
+from caja.providers.bank import BankCore, SandboxBank
 from caja.providers.operator import HttpOperator, OperatorGateway
 from caja.providers.sandbox_operator import SandboxOperator, create_sandbox_app
 from caja.services.batching import Batcher
@@ -36,13 +37,14 @@ __all__ = ["create_app"]
 
 DESCRIPTION = """\
 caja serves payment APIs over one double-entry ledger; the surfaces below are built, the
-electronic-deposit and wallet surfaces are to come. Money is exact: amounts are parsed as
+wallet surface is to come. Money is exact: amounts are parsed as
 decimals and kept as integers in minor units.
 
 * **Ledger v1** (`/api/ledger/v1/public`, header `X-Account-api-key`)
 * **Ledger (legacy)** (`/api/ledger/v0`, header `Authorization`)
 * **Top-ups and packages** (`/api/gateway_topup/v1`, also `/api/gateway_top-up/v1`;
   header `Authorization: Basic base64(<key>)`)
+* **Electronic deposit** (`/api/coopcentral/v1`, header `Authorization: Token <key>`)
 
 On the ledger surfaces every 5XX answer means nothing was changed: retry with the same
 idempotency token. On the gateway, 502 and 503 tell what the operator did (unknown,
@@ -67,7 +69,9 @@ SANDBOX_PATH = "/sandbox/operator"
 
 
 def create_app(
-    database: Database | None = None, operator: OperatorGateway | None = None
+    database: Database | None = None,
+    operator: OperatorGateway | None = None,
+    bank: BankCore | None = None,
 ) -> FastAPI:
     """Build the app on ``database``, or on ``CAJA_DATABASE_URL`` when none is given, with
     ``operator`` as the mobile operator gateway, or the one configured (see
@@ -127,10 +131,12 @@ def create_app(
     app.state.batcher = batcher
     app.state.operator = gateway
     app.state.sandbox = sandbox
+    app.state.bank = bank if bank is not None else SandboxBank()
     app.include_router(ledger_v1.router)
     app.include_router(ledger_v0.router)
     app.include_router(topup.router, prefix=topup.PREFIX)
     app.include_router(topup.router, prefix=topup.ALIAS, include_in_schema=False)
+    app.include_router(deposit.router)
     # The transfer endpoints skip FastAPI's per-request machinery; their FastAPI routes,
     # matched after them, only document them.
     app.router.routes[0:0] = [*ledger_v1.FAST_ROUTES, *ledger_v0.FAST_ROUTES]
@@ -140,6 +146,7 @@ def create_app(
             Surface(ledger_v1.PREFIX, ledger_status, code_message_body),
             ledger_v0.routes.SURFACE,
             *topup.SURFACES,
+            deposit.SURFACE,
         ],
     )
     if sandbox is not None:

@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-__all__ = ["BOGOTA", "bogota_days", "bogota_text", "iso_utc", "utcnow"]
+__all__ = [
+    "BOGOTA",
+    "bogota_days",
+    "bogota_iso",
+    "bogota_month",
+    "bogota_text",
+    "iso_utc",
+    "utcnow",
+]
 
 BOGOTA = ZoneInfo("America/Bogota")
 
@@ -30,3 +38,16 @@ def bogota_days(first: date, last: date) -> tuple[datetime, datetime]:
     start = datetime.combine(first, time(), BOGOTA)
     end = datetime.combine(last + timedelta(days=1), time(), BOGOTA)
     return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def bogota_iso(moment: datetime) -> str:
+    """``2022-06-20T20:28:17.777472-05:00``, as the deposit seed shows times."""
+    return moment.astimezone(BOGOTA).isoformat(timespec="microseconds")
+
+
+def bogota_month(moment: datetime) -> tuple[datetime, datetime]:
+    """The UTC instants that start the Bogotá calendar month of ``moment`` and the next."""
+    local = moment.astimezone(BOGOTA)
+    first = local.date().replace(day=1)
+    following = (first + timedelta(days=32)).replace(day=1)
+    return bogota_days(first, following - timedelta(days=1))
