@@ -421,6 +421,10 @@ async def transfer(
                 connection, ids=sorted({origin.id, destination.id, fees}), lock=True
             )
         }
+        # Under the locks: a racing request with this token that locked first has committed.
+        earlier = _by_key(connection, client_id, data.unique_transfer_token)
+        if earlier is not None:
+            return earlier, True
         # The balances as locked, not as read before the lock.
         origin = _owned(connection, client_id, data.origin_account, "origin_account")
         destination = _owned(connection, client_id, data.destination_account, "destination_account")
@@ -456,7 +460,10 @@ async def transfer(
         results = engine.apply(connection, operations, locked=locked)
         _raise_first(results)
         main = results[0].transfer
+        # A replay was answered above; a racing insert of this token fails on its unique
+        # key and the whole transaction runs again.
         assert main is not None
+        assert not results[0].replayed
         fee = results[1].transfer if data.fee_minor else None
         connection.execute(
             insert(deposit_transfers).values(
