@@ -460,10 +460,10 @@ async def transfer(
         results = engine.apply(connection, operations, locked=locked)
         _raise_first(results)
         main = results[0].transfer
-        # A replay was answered above; a racing insert of this token fails on its unique
-        # key and the whole transaction runs again.
+        if results[0].replayed:
+            # Committed by a request with other accounts since the look above: undo the fee.
+            raise _Replayed()
         assert main is not None
-        assert not results[0].replayed
         fee = results[1].transfer if data.fee_minor else None
         connection.execute(
             insert(deposit_transfers).values(
@@ -477,7 +477,17 @@ async def transfer(
         assert stored is not None
         return stored, False
 
-    return await database.write(work)
+    try:
+        return await database.write(work)
+    except _Replayed:
+        async with database.read() as connection:
+            found = await connection.run_sync(_by_key, client_id, data.unique_transfer_token)
+        assert found is not None
+        return found, True
+
+
+class _Replayed(Exception):
+    """The transfer's token was used meanwhile: roll back, answer the stored transfer."""
 
 
 async def revert(database: Database, client_id: int, token: str) -> DepositTransfer:
