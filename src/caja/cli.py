@@ -288,12 +288,24 @@ def demo(
             "payment_origin": "caja demo",
         }
     )
+    deposit = json.dumps(
+        {
+            "origin_account": ready.deposit_accounts[0],
+            "destination_account": ready.deposit_accounts[1],
+            "unique_transfer_token": f"{ready.transfer_token}-deposit",
+            "amount": "25000.00",
+            "fee_amount": "500.00",
+            "description": "demo deposit transfer",
+            "channel": "external",
+        }
+    )
     lines = [
         f"caja demo on {base}  (database: {database_url()})",
         f"  API key   {ready.api_key}",
         f"  accounts  {ready.first_account} {ready.first_balance}",
         f"            {ready.second_account} {ready.second_balance}",
         f"  merchant  balance {ready.merchant_balance}, max loan {ready.max_loan} (top-ups)",
+        f"  deposits  {ready.deposit_accounts[0]} 300000.00, {ready.deposit_accounts[1]} 0.00",
         "Try a transfer (run it twice: the second answer is a 208 replay):",
         f"  curl -s -X POST {base}/api/ledger/v1/public/transaction -H {header} "
         f"-H 'Content-Type: application/json' -d {shlex.quote(body)}",
@@ -304,6 +316,10 @@ def demo(
         f"  curl -s -X POST {gateway}/topup_account -H 'Authorization: Basic {basic}' "
         f"-H 'Content-Type: application/json' -d {shlex.quote(topup)}",
         f"  curl -s {gateway}/merchant/balance -H 'Authorization: Basic {basic}'",
+        "Move money between two electronic deposit accounts (with a fee):",
+        f"  curl -s -X POST {base}/api/coopcentral/v1/transactions/create "
+        f"-H 'Authorization: Token {ready.api_key}' -H 'Content-Type: application/json' "
+        f"-d {shlex.quote(deposit)}",
         f"API docs: {base}/docs",
         "",
     ]

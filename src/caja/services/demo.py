@@ -4,12 +4,15 @@ server at once."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 from caja.core.money import format_minor
 from caja.core.tokens import new_token
 from caja.db import migrate
 from caja.db.engine import Database
+from caja.providers.bank import Holder, SandboxBank
 from caja.services.clients import authenticate, create_client
+from caja.services.deposits import open_deposit_account
 from caja.services.funding import fund
 from caja.services.ledger_accounts import OwnerData, open_customer_account
 
@@ -29,6 +32,7 @@ class DemoReady:
     transfer_token: str
     merchant_balance: int
     max_loan: int
+    deposit_accounts: tuple[str, str]
 
 
 async def create_demo(database: Database) -> DemoReady:
@@ -36,7 +40,7 @@ async def create_demo(database: Database) -> DemoReady:
     accounts and, for top-ups, a merchant account with a balance and a max loan."""
     await migrate.upgrade(database)
     client = await create_client(
-        database, "demo", ["ledger:admin", "topup"], max_loan_minor=DEMO_MAX_LOAN * 100
+        database, "demo", ["ledger:admin", "topup", "deposit"], max_loan_minor=DEMO_MAX_LOAN * 100
     )
     merchant = await fund(database, client.client_id, str(DEMO_MERCHANT_FUNDS))
     principal = await authenticate(database, client.api_key)
@@ -53,6 +57,18 @@ async def create_demo(database: Database) -> DemoReady:
             OwnerData("CC", legal_id, name, f"{name.split()[0].lower()}@demo.example"),
         )
         opened.append(account.customer.account.token)
+    deposit_tokens = []
+    for n, (names, last) in enumerate((("Nigerio", "Numa"), ("Ana", "Rojas")), start=1):
+        holder = Holder(
+            "CC", f"{n}0045678", date(2019, 3, 19), f"352000000{n}",
+            f"{names.lower()}.{new_token('d')[-6:]}@demo.example", names, last, None,
+            "M" if n == 1 else "F", date(1990, 1, n),
+        )  # fmt: skip
+        deposit_account, _ = await open_deposit_account(
+            database, SandboxBank(), principal.client_id, holder
+        )
+        deposit_tokens.append(deposit_account.token)
+    await fund(database, deposit_tokens[0], "300000.00")
     first = await fund(database, opened[0], "100000.00")
     second = await fund(database, opened[1], "25000.00")
     return DemoReady(
@@ -64,4 +80,5 @@ async def create_demo(database: Database) -> DemoReady:
         new_token("demo"),
         merchant.balance_minor // 100,
         DEMO_MAX_LOAN,
+        (deposit_tokens[0], deposit_tokens[1]),
     )
