@@ -480,19 +480,22 @@ def deposits_receive(
     from caja.providers.bank import SandboxBank
     from caja.services import deposits
 
-    amount_minor = parse_amount(amount, 2)
-    if not sender_name.strip() or not sender_id.strip():
-        typer.echo("error: --sender-name and --sender-id must not be blank", err=True)
+    name, identification = sender_name.strip(), sender_id.strip()
+    if not 1 <= len(name) <= 150 or not 1 <= len(identification) <= 20:
+        typer.echo(
+            "error: --sender-name must have 1 to 150 characters, --sender-id 1 to 20", err=True
+        )
         raise typer.Exit(1)
 
     async def work(database: Database) -> Any:
+        amount_minor = parse_amount(amount, 2)
         number = await deposits.account_number(database, account)
         incoming = SandboxBank().transfer_in(
             number,
             amount_minor,
             bank_slug=bank,
-            sender_name=sender_name.strip(),
-            sender_id_number=sender_id.strip(),
+            sender_name=name,
+            sender_id_number=identification,
         )
         return await deposits.receive(database, incoming)
 

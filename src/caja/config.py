@@ -102,9 +102,10 @@ def reconcile_settings() -> ReconcileSettings:
     )
 
 
-# Decreto 2555 de 2010 (Libro 15, Título 1, Parte 2, as amended): simplified-procedure
-# electronic deposits may receive, send and hold at most 210.50 UVT each month; the UVT
-# for 2026 is 52,374 pesos (DIAN). See docs/deposit-api.md.
+# Decreto 2555 de 2010, Parte 2, Libro 1, Título 15 (articles 2.1.15.1.1 and following, as
+# amended), on electronic deposits with simplified procedure: by default caja lets such an
+# account receive, send and hold at most 210.50 UVT a month; the UVT for 2026 is 52,374
+# pesos (DIAN). See docs/deposit-api.md.
 UVT_PESOS = 52_374
 LIMIT_UVT_HUNDREDTHS = 21_050
 

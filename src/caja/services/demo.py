@@ -12,7 +12,7 @@ from caja.db import migrate
 from caja.db.engine import Database
 from caja.providers.bank import Holder, SandboxBank
 from caja.services.clients import authenticate, create_client
-from caja.services.deposits import open_deposit_account
+from caja.services.deposits import account_number, open_deposit_account, receive
 from caja.services.funding import fund
 from caja.services.ledger_accounts import OwnerData, open_customer_account
 
@@ -68,7 +68,17 @@ async def create_demo(database: Database) -> DemoReady:
             database, SandboxBank(), principal.client_id, holder
         )
         deposit_tokens.append(deposit_account.token)
-    await fund(database, deposit_tokens[0], "300000.00")
+    sandbox = SandboxBank()
+    await receive(
+        database,
+        sandbox.transfer_in(
+            await account_number(database, deposit_tokens[0]),
+            300_000_00,
+            bank_slug="bancolombia",
+            sender_name="Demo Sender",
+            sender_id_number="1000000001",
+        ),
+    )
     first = await fund(database, opened[0], "100000.00")
     second = await fund(database, opened[1], "25000.00")
     return DemoReady(

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from caja.core.errors import NotFound
+from caja.core.errors import InvalidInput, NotFound
 from caja.core.money import parse_amount
 from caja.db.engine import Database
 from caja.db.tables import accounts, clients
@@ -82,4 +82,9 @@ def _target(connection: Connection, token: str) -> tuple[AccountView, int]:
         )
     if account is None:
         raise NotFound(f"No account {token}.", code="AccountNotFound")
+    if account.kind == "deposit":
+        # Its money comes from its bank, within its limits: `caja deposits receive`.
+        raise InvalidInput(
+            "account", "is an electronic deposit account: use `caja deposits receive`"
+        )
     return account, system_account_id(connection, account.asset, "funding")
