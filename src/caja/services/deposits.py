@@ -37,6 +37,7 @@ from caja.providers.bank import BankCore, BankUnavailable, Holder, Incoming, new
 
 __all__ = [
     "DEPOSIT",
+    "INCOMING",
     "AccountState",
     "DepositAccount",
     "DepositTransfer",
@@ -56,6 +57,9 @@ __all__ = [
 ]
 
 DEPOSIT = "deposit"  # the surface of its transfers and the kind of its accounts
+# Money from other banks: its idempotency keys are the bank's ids, kept apart from the
+# clients' transfer tokens.
+INCOMING = "deposit_in"
 ASSET = "COP"
 _ANY_BODY = request_digest("deposit transfer")
 
@@ -165,24 +169,31 @@ def _existing(connection: Connection, client_id: int, holder: Holder) -> Deposit
             deposit_holders.c.identification_number == holder.identification_number,
         )
     ).first()
-    if by_id is not None:
-        if not _same_person(by_id, holder):
-            raise AccountConflict(
-                "The identification is already used by another person.",
-                code="IdentificationAlreadyUsed",
+    if by_id is None:
+        email_taken = connection.execute(
+            select(deposit_holders).where(
+                deposit_holders.c.client_id == client_id,
+                func.lower(deposit_holders.c.email) == holder.email.lower(),
             )
-        return _find_account(connection, deposit_accounts.c.holder_id == by_id.id)
-    email_taken = connection.execute(
-        select(deposit_holders.c.id).where(
-            deposit_holders.c.client_id == client_id,
-            func.lower(deposit_holders.c.email) == holder.email.lower(),
-        )
-    ).first()
-    if email_taken is not None:
+        ).first()
+        if email_taken is None:
+            return None
+        if (email_taken.identification_type, email_taken.identification_number) != (
+            holder.identification_type,
+            holder.identification_number,
+        ):
+            raise AccountConflict(
+                "The email is already used by another person.", code="EmailAlreadyUsed"
+            )
+        # Each statement sees what is committed when it starts: a racing request for this
+        # same identification committed after the look above.
+        by_id = email_taken
+    if not _same_person(by_id, holder):
         raise AccountConflict(
-            "The email is already used by another person.", code="EmailAlreadyUsed"
+            "The identification is already used by another person.",
+            code="IdentificationAlreadyUsed",
         )
-    return None
+    return _find_account(connection, deposit_accounts.c.holder_id == by_id.id)
 
 
 async def open_deposit_account(
@@ -378,13 +389,18 @@ def _stored(connection: Connection, *conditions: ColumnElement[bool]) -> list[De
     return found
 
 
-def _by_key(connection: Connection, client_id: int, token: str) -> DepositTransfer | None:
+def _by_key(
+    connection: Connection, client_id: int, token: str, surfaces: tuple[str, ...] = (DEPOSIT,)
+) -> DepositTransfer | None:
+    """The transfer of ``token``: the client's own first, then (when asked) money from
+    another bank whose id is that token."""
     found = _stored(
         connection,
         transfers.c.client_id == client_id,
-        transfers.c.surface == DEPOSIT,
+        transfers.c.surface.in_(surfaces),
         transfers.c.idempotency_key == token,
     )
+    found.sort(key=lambda item: item.origin_bank is not None)
     return found[0] if found else None
 
 
@@ -494,7 +510,7 @@ async def revert(database: Database, client_id: int, token: str) -> DepositTrans
     """Move a transfer's amount (and fee) back to its origin, at most once."""
 
     def work(connection: Connection) -> DepositTransfer:
-        found = _by_key(connection, client_id, token)
+        found = _by_key(connection, client_id, token, (DEPOSIT, INCOMING))
         if found is None:
             raise InvalidInput(
                 "idempotency_token",
@@ -510,6 +526,12 @@ async def revert(database: Database, client_id: int, token: str) -> DepositTrans
             )
         if found.reverted:
             raise NotRevertible("The transaction was already reverted.", code="AlreadyReverted")
+        for account_id in (found.transfer.debit_account_id, found.transfer.credit_account_id):
+            account = _find_account(connection, accounts.c.id == account_id)
+            if account is not None and account.status != "active":
+                raise NotRevertible(
+                    f"The account {account.token} is cancelled.", code="AccountCancelled"
+                )
         fee_id = connection.execute(
             select(deposit_transfers.c.fee_transfer_id).where(
                 deposit_transfers.c.transfer_id == found.transfer.id
@@ -599,7 +621,7 @@ async def receive(database: Database, incoming: Incoming) -> DepositTransfer:
             [
                 NewTransfer(
                     client_id=account.client_id,
-                    surface=DEPOSIT,
+                    surface=INCOMING,
                     idempotency_key=incoming.coopcentral_id,
                     request_digest=_ANY_BODY,
                     description=incoming.description,
