@@ -16,6 +16,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from caja.api.app import create_app
 from caja.core.clock import BOGOTA
@@ -28,7 +29,7 @@ from caja.providers.bank import SandboxBank
 from caja.services import deposits
 from caja.services.clients import create_client, revoke_client
 from caja.services.deposits import LimitExceeded
-from tests.helpers import Caja
+from tests.helpers import Caja, listening
 
 pytestmark = pytest.mark.anyio
 
@@ -1719,3 +1720,45 @@ async def test_a_transfer_touching_a_cancelled_account_cannot_be_reverted(
     assert response.status_code == 409
     assert response.json()["error_code"] == "AccountCancelled"
     assert await balances(database, origin, destination) == ["4900.00", "100.00"]
+
+
+# --- 5XX: nothing changed, safe to retry ---------------------------------------------------
+
+
+def _fail(*_args: Any, **_kwargs: Any) -> None:
+    raise OperationalError("COMMIT", {}, Exception("injected"))
+
+
+@pytest.mark.parametrize("endpoint", ["create", "transfer", "revert"])
+async def test_a_write_whose_commit_fails_answers_503_changes_nothing_and_can_be_retried(
+    http: httpx.AsyncClient, caja: Caja, coop: Coop, world: World, endpoint: str
+) -> None:
+    method, path, options = request_for(endpoint, world)
+    before = await caja.counts()
+    money = await balances(caja.database, world.origin, world.destination)
+
+    with listening(caja.database, "commit", _fail):
+        failed = await http.request(method, f"{API}{path}", headers=coop.headers, **options)
+
+    assert failed.status_code == 503, failed.text
+    assert failed.json()["error_code"] == "TemporarilyUnavailable"
+    assert await caja.counts() == before
+    assert await balances(caja.database, world.origin, world.destination) == money
+    retried = await http.request(method, f"{API}{path}", headers=coop.headers, **options)
+    assert retried.status_code in (200, 201), retried.text
+    assert (await caja.verify()).ok
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+async def test_every_endpoint_answers_503_while_the_database_fails(
+    http: httpx.AsyncClient, caja: Caja, coop: Coop, world: World, endpoint: str
+) -> None:
+    method, path, options = request_for(endpoint, world)
+
+    with listening(caja.database, "before_cursor_execute", _fail):
+        failed = await http.request(method, f"{API}{path}", headers=coop.headers, **options)
+
+    assert failed.status_code == 503, failed.text
+    assert set(failed.json()) == {"error_code", "error_message"}
+    answered = await http.request(method, f"{API}{path}", headers=coop.headers, **options)
+    assert answered.status_code in (200, 201), answered.text
