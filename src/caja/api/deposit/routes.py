@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Request, Response, Security
 from fastapi.security import APIKeyHeader
 
 from caja.api.body import json_response, read_object
+from caja.api.deposit import docs
 from caja.api.deps import DatabaseDep
 from caja.api.errors import Surface
 from caja.core.clock import BOGOTA, bogota_iso, utcnow
@@ -277,7 +278,13 @@ def _history_item(item: DepositTransfer, account_id: int) -> dict[str, Any]:
 # --- routes --------------------------------------------------------------------------------
 
 
-@router.post("/accounts/create", summary="Create account", status_code=201)
+@router.post(
+    "/accounts/create",
+    summary="Create account",
+    status_code=201,
+    openapi_extra=docs.ACCOUNT,
+    responses={208: {"description": "The holder already has an account: it is returned"}},
+)
 async def create_account(request: Request, database: DatabaseDep, who: ClientDep) -> Response:
     holder = _holder(await read_object(request))
     account, created = await deposits.open_deposit_account(
@@ -293,7 +300,11 @@ async def create_account(request: Request, database: DatabaseDep, who: ClientDep
     return json_response(body, 201 if created else 208)
 
 
-@router.get("/accounts/balance", summary="Get account information")
+@router.get(
+    "/accounts/balance",
+    summary="Get account information",
+    openapi_extra=docs.query("account_token"),
+)
 async def account_balance(request: Request, database: DatabaseDep, who: ClientDep) -> Response:
     token = request.query_params.get("account_token", "").strip()
     if not token:
@@ -302,7 +313,13 @@ async def account_balance(request: Request, database: DatabaseDep, who: ClientDe
     return json_response(_state_json(state))
 
 
-@router.post("/transactions/create", summary="Transfer funds", status_code=201)
+@router.post(
+    "/transactions/create",
+    summary="Transfer funds",
+    status_code=201,
+    openapi_extra=docs.TRANSFER,
+    responses={208: {"description": "The token was used: the stored transfer, nothing moved"}},
+)
 async def create_transaction(request: Request, database: DatabaseDep, who: ClientDep) -> Response:
     body = await read_object(request)
     data = TransferData(
@@ -324,7 +341,7 @@ async def create_transaction(request: Request, database: DatabaseDep, who: Clien
     return json_response(_transfer_json(stored), 208 if replayed else 201)
 
 
-@router.post("/transactions/revert", summary="Revert transaction")
+@router.post("/transactions/revert", summary="Revert transaction", openapi_extra=docs.REVERT)
 async def revert_transaction(request: Request, database: DatabaseDep, who: ClientDep) -> Response:
     body = await read_object(request)
     token = _text(body, "idempotency_token", 64)
@@ -332,7 +349,11 @@ async def revert_transaction(request: Request, database: DatabaseDep, who: Clien
     return json_response(_transfer_json(reverted))
 
 
-@router.get("/transactions", summary="Get transactions history")
+@router.get(
+    "/transactions",
+    summary="Get transactions history",
+    openapi_extra=docs.query("account_token", "initial_date", "final_date"),
+)
 async def transaction_history(request: Request, database: DatabaseDep, who: ClientDep) -> Response:
     query = request.query_params
     token = query.get("account_token", "").strip()
