@@ -207,18 +207,24 @@ def clients_set_max_loan(
 def fund(
     target: Annotated[
         str,
-        typer.Argument(help="Account token to credit (acc-…), or a topup client's id (cli-…)."),
+        typer.Argument(
+            help="Account token to credit (acc-…), a topup client's id (cli-…) or a wallet "
+            "account (wac-…)."
+        ),
     ],
     amount: Annotated[
         str,
         typer.Argument(help="Amount in pesos, e.g. 50000 or 50000.00 (whole pesos for cli-…)."),
     ],
+    asset: Annotated[
+        str, typer.Option(help="The asset to credit a wallet account (wac-…) in.")
+    ] = "COP",
     as_json: JsonFlag = False,
 ) -> None:
     """Move AMOUNT from the funding system account to TARGET; print the new balance."""
     from caja.services.funding import fund as fund_account
 
-    funded = _run(lambda db: fund_account(db, target, amount))
+    funded = _run(lambda db: fund_account(db, target, amount, asset))
     payload = {
         "account": funded.account,
         "transfer": funded.transfer,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -16,6 +18,7 @@ __all__ = [
     "deposit_limits",
     "operator_settings",
     "reconcile_settings",
+    "wallet_settings",
 ]
 
 DEFAULT_DATABASE_URL = "sqlite:///caja.db"
@@ -126,4 +129,32 @@ def deposit_limits() -> DepositLimits:
         _whole("CAJA_DEPOSIT_MONTHLY_IN", default) * 100,
         _whole("CAJA_DEPOSIT_MONTHLY_OUT", default) * 100,
         _whole("CAJA_DEPOSIT_MAX_BALANCE", default) * 100,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class WalletSettings:
+    jwt_secret: str
+    token_seconds: int
+    assets: list[str]
+
+
+def wallet_settings() -> WalletSettings:
+    """``CAJA_WALLET_JWT_SECRET`` signs the wallet's log-in tokens (HS256); unset, each
+    process makes a random one, so tokens end with the process and one worker cannot read
+    another's: set it in production. ``CAJA_WALLET_TOKEN_SECONDS`` (default 900) is how long
+    a token lives; ``CAJA_WALLET_ASSETS`` (default ``COP``; e.g. ``COP,USD``) the assets
+    each new wallet account holds."""
+    secret = os.environ.get("CAJA_WALLET_JWT_SECRET", "")
+    if not secret:
+        logging.getLogger("caja.config").warning(
+            "CAJA_WALLET_JWT_SECRET is not set: wallet tokens are signed with a random "
+            "secret of this process"
+        )
+        secret = secrets.token_urlsafe(32)
+    elif len(secret) < 32:
+        raise ValueError("CAJA_WALLET_JWT_SECRET must have at least 32 characters")
+    held = [code.strip().upper() for code in os.environ.get("CAJA_WALLET_ASSETS", "COP").split(",")]
+    return WalletSettings(
+        secret, _whole("CAJA_WALLET_TOKEN_SECONDS", 900), [code for code in held if code]
     )

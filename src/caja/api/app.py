@@ -12,7 +12,7 @@ from fastapi import FastAPI, Request, Response
 from starlette.routing import Route
 
 from caja import __version__
-from caja.api import deposit, ledger_v0, ledger_v1, topup
+from caja.api import deposit, ledger_v0, ledger_v1, topup, wallet
 from caja.api.body import json_response, read_object
 from caja.api.deps import DatabaseDep
 from caja.api.errors import Surface, code_message_body, install_error_handlers, ledger_status
@@ -24,6 +24,7 @@ from caja.config import (
     database_url,
     operator_settings,
     reconcile_settings,
+    wallet_settings,
 )
 from caja.core import metrics
 from caja.db.engine import Database
@@ -36,8 +37,7 @@ from caja.services.topups import reconcile_forever
 __all__ = ["create_app"]
 
 DESCRIPTION = """\
-caja serves payment APIs over one double-entry ledger; the surfaces below are built, the
-wallet surface is to come. Money is exact: amounts are parsed as
+caja serves payment APIs over one double-entry ledger. Money is exact: amounts are parsed as
 decimals and kept as integers in minor units.
 
 * **Ledger v1** (`/api/ledger/v1/public`, header `X-Account-api-key`)
@@ -45,6 +45,7 @@ decimals and kept as integers in minor units.
 * **Top-ups and packages** (`/api/gateway_topup/v1`, also `/api/gateway_top-up/v1`;
   header `Authorization: Basic base64(<key>)`)
 * **Electronic deposit** (`/api/coopcentral/v1`, header `Authorization: Token <key>`)
+* **Wallet** (`/api/wallet/v1`, header `X-Authorization: <token from /auth/login>`)
 
 On the ledger surfaces every 5XX answer means nothing was changed: retry with the same
 idempotency token. On the gateway, 502 and 503 tell what the operator did (unknown,
@@ -132,11 +133,14 @@ def create_app(
     app.state.operator = gateway
     app.state.sandbox = sandbox
     app.state.bank = bank if bank is not None else SandboxBank()
+    app.state.wallet = wallet_settings()
     app.include_router(ledger_v1.router)
     app.include_router(ledger_v0.router)
     app.include_router(topup.router, prefix=topup.PREFIX)
     app.include_router(topup.router, prefix=topup.ALIAS, include_in_schema=False)
     app.include_router(deposit.router)
+    app.include_router(wallet.router)
+    app.add_exception_handler(wallet.routes.REFUSED, wallet.routes.on_refused)
     # The transfer endpoints skip FastAPI's per-request machinery; their FastAPI routes,
     # matched after them, only document them.
     app.router.routes[0:0] = [*ledger_v1.FAST_ROUTES, *ledger_v0.FAST_ROUTES]
@@ -147,6 +151,7 @@ def create_app(
             ledger_v0.routes.SURFACE,
             *topup.SURFACES,
             deposit.SURFACE,
+            wallet.SURFACE,
         ],
     )
     if sandbox is not None:

@@ -1,7 +1,8 @@
 """Putting money into an account from the funding system account (sandbox top-up).
 
-The target is an account token, or a top-up client's id (``cli-…``) for its merchant
-account, which moves whole pesos only.
+The target is an account token, a top-up client's id (``cli-…``) for its merchant
+account, which moves whole pesos only, or a wallet account (``wac-…``) with the asset to
+credit.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from sqlalchemy.engine import Connection
 from caja.core.errors import InvalidInput, NotFound
 from caja.core.money import parse_amount
 from caja.db.engine import Database
-from caja.db.tables import accounts, clients
+from caja.db.tables import accounts, clients, wallet_accounts, wallet_balances
 from caja.ledger import engine
 from caja.ledger.accounts import AccountKind, system_account_id
 from caja.ledger.model import NewTransfer
@@ -33,10 +34,10 @@ class Funded:
     asset: str
 
 
-async def fund(database: Database, target: str, amount: str) -> Funded:
+async def fund(database: Database, target: str, amount: str, asset: str = "COP") -> Funded:
     """Credit ``target`` (an account token) with ``amount`` taken from the funding account."""
     async with database.read() as connection:
-        account, funding_id = await connection.run_sync(_target, target)
+        account, funding_id = await connection.run_sync(_target, target, asset.upper())
     if account.kind == AccountKind.MERCHANT:
         amount_minor = parse_amount(amount, 0) * 10**account.scale
     else:
@@ -67,9 +68,18 @@ async def fund(database: Database, target: str, amount: str) -> Funded:
     )
 
 
-def _target(connection: Connection, token: str) -> tuple[AccountView, int]:
+def _target(connection: Connection, token: str, asset: str) -> tuple[AccountView, int]:
     """The account to credit, and the funding account of its asset."""
-    if token.startswith("cli-"):
+    if token.startswith("wac-"):
+        account = find_account(
+            connection,
+            accounts.c.id
+            == select(wallet_balances.c.account_id)
+            .join(wallet_accounts, wallet_accounts.c.id == wallet_balances.c.wallet_account_id)
+            .where(wallet_accounts.c.token == token, wallet_balances.c.asset == asset)
+            .scalar_subquery(),
+        )
+    elif token.startswith("cli-"):
         account = find_account(
             connection,
             accounts.c.kind == AccountKind.MERCHANT,

@@ -1,0 +1,475 @@
+"""The wallet: people's profiles, their accounts (one ledger balance per asset), contacts
+and payments between them.
+
+Passwords are hashed with Argon2; after ``MAX_FAILED_LOGINS`` failures in a row a profile
+refuses log-ins for a while that doubles with each further failure. Sends post through the
+batcher like every ledger write, so concurrent sends from one account never overdraw it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import VerificationError, VerifyMismatchError
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.engine import Connection
+
+from caja.core.clock import utcnow
+from caja.core.errors import AccountConflict, CajaError, InvalidInput, NoFunds, NotFound
+from caja.core.money import parse_amount
+from caja.core.tokens import new_token
+from caja.db.engine import Database
+from caja.db.tables import (
+    accounts,
+    assets,
+    entries,
+    transfers,
+    wallet_accounts,
+    wallet_balances,
+    wallet_contacts,
+    wallet_profiles,
+)
+from caja.ledger.accounts import open_account
+from caja.ledger.model import NewTransfer
+from caja.ledger.queries import transfer_views
+from caja.services.batching import Batcher, Lookups, Order
+
+__all__ = [
+    "MAX_FAILED_LOGINS",
+    "MIN_PASSWORD",
+    "Contact",
+    "LoginRefused",
+    "Payment",
+    "Profile",
+    "TooManyAttempts",
+    "add_contact",
+    "balances",
+    "check_phone",
+    "contacts",
+    "delete_contact",
+    "find_by_phone",
+    "log_in",
+    "payments",
+    "profile",
+    "send",
+    "sign_up",
+]
+
+WALLET = "wallet"  # the kind of its ledger accounts and the surface of its transfers
+MIN_PASSWORD = 10
+MAX_PASSWORD = 128
+MAX_FAILED_LOGINS = 5
+MAX_LOCK = timedelta(minutes=15)
+PHONE = re.compile(r"[0-9]{7,15}")
+_hasher = PasswordHasher()
+# Checked when the phone is unknown, so that an unknown phone takes as long as a known one.
+_DUMMY_HASH = _hasher.hash("not a password of anyone")
+
+
+class LoginRefused(CajaError):
+    code = "invalid_credentials"
+    message = "The phone number or the password is wrong."
+
+
+class TooManyAttempts(CajaError):
+    code = "too_many_attempts"
+
+    def __init__(self, retry_after: int) -> None:
+        self.retry_after = retry_after
+        super().__init__(f"Too many failed log-ins; try again in {retry_after} seconds.")
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    id: int
+    profile_id: str
+    account_id: str
+    phone_number: str
+    first_name: str
+    last_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    profile_id: str
+    first_name: str
+    last_name: str
+    phone_number: str
+
+
+@dataclass(frozen=True, slots=True)
+class Payment:
+    id: str
+    direction: str  # sent | received
+    asset: str
+    scale: int
+    amount_minor: int
+    notes: str
+    counterparty: Contact | None
+    created_at: datetime
+
+
+def _names(first_name: str, last_name: str) -> tuple[str, str]:
+    first, last = first_name.strip(), last_name.strip()
+    for field, value in (("first_name", first), ("last_name", last)):
+        if not 1 <= len(value) <= 100:
+            raise InvalidInput(field, "must have 1 to 100 characters")
+    return first, last
+
+
+def check_phone(phone_number: str, field: str = "phone_number") -> str:
+    if not PHONE.fullmatch(phone_number):
+        raise InvalidInput(field, "must be 7 to 15 digits, without + or 00")
+    if phone_number.startswith("00"):
+        raise InvalidInput(field, "must not start with 00")
+    return phone_number
+
+
+_PROFILE = (
+    wallet_profiles.c.id,
+    wallet_profiles.c.token,
+    wallet_accounts.c.token,
+    wallet_profiles.c.phone_number,
+    wallet_profiles.c.first_name,
+    wallet_profiles.c.last_name,
+)
+
+
+def _profile(connection: Connection, *conditions: Any) -> Profile | None:
+    row = connection.execute(
+        select(*_PROFILE)
+        .join(wallet_accounts, wallet_accounts.c.profile_id == wallet_profiles.c.id)
+        .where(*conditions)
+    ).first()
+    return Profile(*row) if row is not None else None
+
+
+async def sign_up(
+    database: Database,
+    assets_held: list[str],
+    *,
+    phone_number: str,
+    first_name: str,
+    last_name: str,
+    password: str,
+) -> Profile:
+    """A new profile with one wallet account holding a zero balance of each asset."""
+    check_phone(phone_number)
+    first, last = _names(first_name, last_name)
+    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise InvalidInput("password", f"must have {MIN_PASSWORD} to {MAX_PASSWORD} characters")
+    hashed = await asyncio.to_thread(_hasher.hash, password)
+
+    def work(connection: Connection) -> Profile:
+        taken = connection.execute(
+            select(wallet_profiles.c.id).where(wallet_profiles.c.phone_number == phone_number)
+        ).first()
+        if taken is not None:
+            raise AccountConflict(
+                "This phone number already has a profile.", code="phone_number_taken"
+            )
+        now = utcnow()
+        profile_id = connection.execute(
+            insert(wallet_profiles)
+            .values(
+                token=new_token("prf"),
+                phone_number=phone_number,
+                first_name=first,
+                last_name=last,
+                password_hash=hashed,
+                failed_logins=0,
+                created_at=now,
+            )
+            .returning(wallet_profiles.c.id)
+        ).scalar_one()
+        wallet_id = connection.execute(
+            insert(wallet_accounts)
+            .values(token=new_token("wac"), profile_id=profile_id, created_at=now)
+            .returning(wallet_accounts.c.id)
+        ).scalar_one()
+        for asset in assets_held:
+            _open_balance(connection, wallet_id, asset)
+        found = _profile(connection, wallet_profiles.c.id == profile_id)
+        assert found is not None
+        return found
+
+    return await database.write(work)
+
+
+def _open_balance(connection: Connection, wallet_id: int, asset: str) -> int:
+    account_id, _ = open_account(
+        connection, kind=WALLET, asset=asset, client_id=None, overdraft_minor=0,
+        token_prefix="wbal",
+    )  # fmt: skip
+    connection.execute(
+        insert(wallet_balances).values(
+            wallet_account_id=wallet_id, asset=asset, account_id=account_id
+        )
+    )
+    return account_id
+
+
+async def log_in(database: Database, phone_number: str, password: str) -> Profile:
+    """The profile whose phone and password these are; counts failures and refuses
+    log-ins for a while after too many."""
+    async with database.read() as connection:
+        row = (
+            await connection.execute(
+                select(
+                    wallet_profiles.c.id,
+                    wallet_profiles.c.password_hash,
+                    wallet_profiles.c.locked_until,
+                ).where(wallet_profiles.c.phone_number == phone_number)
+            )
+        ).first()
+    now = utcnow()
+    if row is not None and row.locked_until is not None and row.locked_until > now:
+        raise TooManyAttempts(int((row.locked_until - now).total_seconds()) + 1)
+    try:
+        await asyncio.to_thread(
+            _hasher.verify, row.password_hash if row is not None else _DUMMY_HASH, password
+        )
+    except (VerifyMismatchError, VerificationError):
+        if row is not None:
+            await database.write(lambda connection: _failed(connection, row.id))
+        raise LoginRefused() from None
+    if row is None:
+        raise LoginRefused()
+
+    def succeeded(connection: Connection) -> Profile:
+        connection.execute(
+            update(wallet_profiles)
+            .where(wallet_profiles.c.id == row.id)
+            .values(failed_logins=0, locked_until=None)
+        )
+        found = _profile(connection, wallet_profiles.c.id == row.id)
+        assert found is not None
+        return found
+
+    return await database.write(succeeded)
+
+
+def _failed(connection: Connection, profile_id: int) -> None:
+    failures = (
+        connection.execute(
+            select(wallet_profiles.c.failed_logins).where(wallet_profiles.c.id == profile_id)
+        ).scalar_one()
+        + 1
+    )
+    changes: dict[str, Any] = {"failed_logins": failures}
+    if failures >= MAX_FAILED_LOGINS:
+        wait = timedelta(seconds=2 ** (failures - MAX_FAILED_LOGINS))
+        changes["locked_until"] = utcnow() + min(wait, MAX_LOCK)
+    connection.execute(
+        update(wallet_profiles).where(wallet_profiles.c.id == profile_id).values(changes)
+    )
+
+
+async def profile(database: Database, profile_token: str) -> Profile | None:
+    async with database.read() as connection:
+        return await connection.run_sync(_profile, wallet_profiles.c.token == profile_token)
+
+
+async def balances(
+    database: Database, who: Profile, account_token: str
+) -> list[tuple[str, int, int]]:
+    """(asset, scale, balance) of each asset of the caller's own account ``account_token``."""
+    if account_token != who.account_id:
+        raise NotFound("record not found", code="record_not_found")
+    async with database.read() as connection:
+        rows = await connection.execute(
+            select(wallet_balances.c.asset, assets.c.scale, accounts.c.balance_minor)
+            .join(accounts, accounts.c.id == wallet_balances.c.account_id)
+            .join(assets, assets.c.code == wallet_balances.c.asset)
+            .join(wallet_accounts, wallet_accounts.c.id == wallet_balances.c.wallet_account_id)
+            .where(wallet_accounts.c.token == account_token)
+            .order_by(wallet_balances.c.asset)
+        )
+        return [(row.asset, row.scale, row.balance_minor) for row in rows]
+
+
+async def find_by_phone(database: Database, phone_number: str) -> Contact:
+    async with database.read() as connection:
+        found = await connection.run_sync(_profile, wallet_profiles.c.phone_number == phone_number)
+    if found is None:
+        raise NotFound("record not found", code="record_not_found")
+    return Contact(found.profile_id, found.first_name, found.last_name, found.phone_number)
+
+
+def _ledger_account(
+    connection: Connection, wallet_token: str, asset: str
+) -> tuple[int, int] | None:
+    """The ledger account id and scale of ``asset`` in a wallet account."""
+    row = connection.execute(
+        select(wallet_balances.c.account_id, assets.c.scale)
+        .join(wallet_accounts, wallet_accounts.c.id == wallet_balances.c.wallet_account_id)
+        .join(assets, assets.c.code == wallet_balances.c.asset)
+        .where(wallet_accounts.c.token == wallet_token, wallet_balances.c.asset == asset)
+    ).first()
+    return (row.account_id, row.scale) if row is not None else None
+
+
+async def send(
+    batcher: Batcher,
+    who: Profile,
+    *,
+    from_account: str,
+    to_profile: str,
+    asset: str,
+    amount: object,
+    notes: str,
+) -> bool:
+    """Send ``amount`` of ``asset``; False (nothing moved) when the balance is short."""
+    if from_account != who.account_id:
+        raise NotFound("record not found", code="record_not_found")
+
+    def read(connection: Connection) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
+        recipient = _profile(connection, wallet_profiles.c.token == to_profile)
+        source = _ledger_account(connection, from_account, asset)
+        target = _ledger_account(connection, recipient.account_id, asset) if recipient else None
+        return source, target
+
+    async with batcher.database.read() as connection:
+        source, target = await connection.run_sync(read)
+    if source is None:
+        raise NotFound("the asset is not available for the sender", code="asset_not_available")
+    if target is None:
+        raise NotFound("record not found", code="record_not_found")
+    amount_minor = parse_amount(amount, source[1])
+    if source[0] == target[0]:
+        raise InvalidInput("to_profile_id", "must be another person", code="same_profile")
+
+    def build(_lookups: Lookups) -> NewTransfer:
+        return NewTransfer(
+            surface=WALLET,
+            description=notes,
+            debit_account_id=source[0],
+            credit_account_id=target[0],
+            amount_minor=amount_minor,
+        )
+
+    result = await batcher.submit(Order(build))
+    if isinstance(result.error, NoFunds):
+        return False
+    if result.error is not None:
+        raise result.error
+    return True
+
+
+async def payments(database: Database, who: Profile) -> list[Payment]:
+    """Payments sent and received by the caller's account, newest first."""
+
+    def read(connection: Connection) -> list[Payment]:
+        mine = dict(
+            connection.execute(
+                select(wallet_balances.c.account_id, wallet_balances.c.asset)
+                .join(wallet_accounts, wallet_accounts.c.id == wallet_balances.c.wallet_account_id)
+                .where(wallet_accounts.c.token == who.account_id)
+            ).all()
+        )
+        touching = select(entries.c.transfer_id).where(entries.c.account_id.in_(list(mine)))
+        views = transfer_views(
+            connection, transfers.c.id.in_(touching), transfers.c.surface == WALLET
+        )
+        others = {
+            view.credit_account_id if view.debit_account_id in mine else view.debit_account_id
+            for view in views
+        }
+        people = {
+            row.account_id: Contact(row.token, row.first_name, row.last_name, row.phone_number)
+            for row in connection.execute(
+                select(
+                    wallet_balances.c.account_id,
+                    wallet_profiles.c.token,
+                    wallet_profiles.c.first_name,
+                    wallet_profiles.c.last_name,
+                    wallet_profiles.c.phone_number,
+                )
+                .join(wallet_accounts, wallet_accounts.c.id == wallet_balances.c.wallet_account_id)
+                .join(wallet_profiles, wallet_profiles.c.id == wallet_accounts.c.profile_id)
+                .where(wallet_balances.c.account_id.in_(list(others)))
+            )
+        }
+        found = []
+        for view in sorted(views, key=lambda view: view.id, reverse=True):
+            sent = view.debit_account_id in mine
+            other = view.credit_account_id if sent else view.debit_account_id
+            found.append(
+                Payment(
+                    view.token,
+                    "sent" if sent else "received",
+                    view.asset,
+                    view.scale,
+                    view.amount_minor,
+                    view.description,
+                    people.get(other),
+                    view.created_at,
+                )
+            )
+        return found
+
+    async with database.read() as connection:
+        return await connection.run_sync(read)
+
+
+async def add_contact(
+    database: Database, who: Profile, contact_profile: str, first_name: str, last_name: str
+) -> None:
+    first, last = _names(first_name, last_name)
+
+    def work(connection: Connection) -> None:
+        other = _profile(connection, wallet_profiles.c.token == contact_profile)
+        if other is None or other.id == who.id:
+            raise NotFound("record not found", code="record_not_found")
+        changed = connection.execute(
+            update(wallet_contacts)
+            .where(wallet_contacts.c.owner_id == who.id, wallet_contacts.c.contact_id == other.id)
+            .values(first_name=first, last_name=last)
+        ).rowcount
+        if not changed:
+            connection.execute(
+                insert(wallet_contacts).values(
+                    owner_id=who.id, contact_id=other.id, first_name=first, last_name=last,
+                    created_at=utcnow(),
+                )
+            )  # fmt: skip
+
+    await database.write(work)
+
+
+async def contacts(database: Database, who: Profile) -> list[Contact]:
+    async with database.read() as connection:
+        rows = await connection.execute(
+            select(
+                wallet_profiles.c.token,
+                wallet_contacts.c.first_name,
+                wallet_contacts.c.last_name,
+                wallet_profiles.c.phone_number,
+            )
+            .join(wallet_profiles, wallet_profiles.c.id == wallet_contacts.c.contact_id)
+            .where(wallet_contacts.c.owner_id == who.id)
+            .order_by(wallet_contacts.c.id)
+        )
+        return [Contact(*row) for row in rows]
+
+
+async def delete_contact(database: Database, who: Profile, contact_profile: str) -> None:
+    def work(connection: Connection) -> None:
+        gone = connection.execute(
+            delete(wallet_contacts).where(
+                wallet_contacts.c.owner_id == who.id,
+                wallet_contacts.c.contact_id
+                == select(wallet_profiles.c.id)
+                .where(wallet_profiles.c.token == contact_profile)
+                .scalar_subquery(),
+            )
+        ).rowcount
+        if not gone:
+            raise NotFound("record not found", code="record_not_found")
+
+    await database.write(work)
