@@ -242,10 +242,13 @@ def fund(
 def verify() -> None:
     """Check every ledger invariant; exit 1 on any violation."""
     from caja.ledger.verify import verify as verify_ledger
+    from caja.services.dashboard import record_verify
 
     async def work(database: Database) -> Any:
         async with database.read() as connection:
-            return await verify_ledger(connection)
+            found = await verify_ledger(connection)
+        await record_verify(database, found)
+        return found
 
     report = _run(work)
     typer.echo(

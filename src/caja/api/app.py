@@ -11,7 +11,7 @@ import httpx
 from fastapi import FastAPI, Request, Response
 from starlette.routing import Route
 
-from caja import __version__
+from caja import __version__, web
 from caja.api import deposit, ledger_v0, ledger_v1, topup, wallet
 from caja.api.body import json_response, read_object
 from caja.api.deps import DatabaseDep
@@ -140,6 +140,7 @@ def create_app(
     app.include_router(topup.router, prefix=topup.ALIAS, include_in_schema=False)
     app.include_router(deposit.router)
     app.include_router(wallet.router)
+    app.include_router(web.router)
     app.add_exception_handler(wallet.routes.REFUSED, wallet.routes.on_refused)
     # The transfer endpoints skip FastAPI's per-request machinery; their FastAPI routes,
     # matched after them, only document them.

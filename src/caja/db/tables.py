@@ -43,6 +43,7 @@ __all__ = [
     "purchases",
     "topup_operators",
     "transfers",
+    "verify_runs",
     "wallet_accounts",
     "wallet_balances",
     "wallet_contacts",
@@ -371,4 +372,16 @@ wallet_contacts = Table(
     Column("last_name", String(100), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     UniqueConstraint("owner_id", "contact_id"),
+)
+
+
+# Each `caja verify`, for the ops dashboard (migration 0006).
+verify_runs = Table(
+    "verify_runs",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("ran_at", UtcDateTime, nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Column("violations", Integer, nullable=False),
+    Column("transfers", BigInteger, nullable=False),
 )

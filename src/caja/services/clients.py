@@ -31,7 +31,7 @@ __all__ = [
     "set_max_loan",
 ]
 
-SCOPES = frozenset({"ledger", "ledger:admin", "topup", "deposit"})
+SCOPES = frozenset({"ledger", "ledger:admin", "topup", "deposit", "admin"})
 # Merchant accounts hold pesos; they only ever move whole pesos.
 MERCHANT_ASSET = "COP"
 

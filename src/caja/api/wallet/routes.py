@@ -91,7 +91,7 @@ async def _caller(request: Request, database: DatabaseDep) -> Profile:
             json_response({"code": 401, "msg": ["X-Authorization header is blank or missing"]}, 401)
         )
     forbidden = "find request requires user authentication"
-    if not request.url.path.endswith("/contact"):
+    if not request.url.path.endswith(f"{PREFIX}/contact"):
         forbidden = "request requires user authentication"
     try:
         claims = jwt.decode(
