@@ -381,3 +381,53 @@ def test_serve_answers_health_docs_and_both_ledger_surfaces(
                 }
         finally:
             stop_server(server, timeout=10)
+
+
+def wallet_account(url: str, phone: str, assets: list[str]) -> str:
+    from caja.services import wallet
+
+    async def make(database: Database) -> str:
+        created = await wallet.sign_up(
+            database,
+            assets,
+            phone_number=phone,
+            first_name="Ana",
+            last_name="Paz",
+            password="a long enough password",
+        )
+        return created.account_id
+
+    return on_database(url, make)
+
+
+def test_fund_credits_a_wallet_account_in_the_chosen_asset(cli: Cli, database_url: str) -> None:
+    target = wallet_account(database_url, "3001112222", ["COP", "USD"])
+
+    pesos = cli("fund", target, "1000.50", "--json")
+    dollars = cli("fund", target, "12", "--asset", "usd", "--json")
+    missing = cli(
+        "fund", wallet_account(database_url, "3001113333", ["COP"]), "1", "--asset", "USD"
+    )
+
+    assert pesos.exit_code == dollars.exit_code == 0, pesos.output + dollars.output
+    assert json.loads(pesos.stdout)["balance"] == "1000.50"
+    assert (json.loads(dollars.stdout)["asset"], json.loads(dollars.stdout)["balance"]) == (
+        "USD",
+        "12.00",
+    )
+    assert missing.exit_code == 1
+    assert "No account" in missing.stderr
+
+
+def test_verify_records_each_run_for_the_dashboard(cli: Cli, database_url: str) -> None:
+    from caja.services.dashboard import summary
+
+    assert on_database(database_url, summary)["last_verify"] is None
+
+    result = cli("verify")
+
+    assert result.exit_code == 0, result.output
+    last = on_database(database_url, summary)["last_verify"]
+    assert last is not None
+    assert last["ok"] is True
+    assert last["violations"] == 0
