@@ -271,7 +271,7 @@ def demo(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
 ) -> None:
     """Set up a demo client with two funded accounts, print how to try it, and serve."""
-    from caja.services.demo import create_demo
+    from caja.services.demo import DEMO_PASSWORD, create_demo
 
     ready = _run(create_demo)
     base = f"http://{host}:{port}"
@@ -329,6 +329,9 @@ def demo(
         f"  curl -s -X POST {base}/api/coopcentral/v1/transactions/create "
         f"-H 'Authorization: Token {ready.api_key}' -H 'Content-Type: application/json' "
         f"-d {shlex.quote(deposit)}",
+        f"Wallet app: {base}/app  (log in as {ready.wallet_people[0]} or "
+        f"{ready.wallet_people[1]}, password {DEMO_PASSWORD}; the first holds 50000.00 COP)",
+        f"Ops dashboard: {base}/admin  (admin key: the API key above)",
         f"API docs: {base}/docs",
         "",
     ]

@@ -3,14 +3,17 @@ server at once."""
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import date
 
+from caja.config import wallet_settings
 from caja.core.money import format_minor
 from caja.core.tokens import new_token
 from caja.db import migrate
 from caja.db.engine import Database
 from caja.providers.bank import Holder, SandboxBank
+from caja.services import wallet
 from caja.services.clients import authenticate, create_client
 from caja.services.deposits import account_number, open_deposit_account, receive
 from caja.services.funding import fund
@@ -20,6 +23,7 @@ __all__ = ["DemoReady", "create_demo"]
 
 DEMO_MERCHANT_FUNDS = 200_000  # whole pesos
 DEMO_MAX_LOAN = 50_000
+DEMO_PASSWORD = "demo-password"
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +37,7 @@ class DemoReady:
     merchant_balance: int
     max_loan: int
     deposit_accounts: tuple[str, str]
+    wallet_people: tuple[str, str]  # phone numbers; both use DEMO_PASSWORD
 
 
 async def create_demo(database: Database) -> DemoReady:
@@ -40,7 +45,10 @@ async def create_demo(database: Database) -> DemoReady:
     accounts and, for top-ups, a merchant account with a balance and a max loan."""
     await migrate.upgrade(database)
     client = await create_client(
-        database, "demo", ["ledger:admin", "topup", "deposit"], max_loan_minor=DEMO_MAX_LOAN * 100
+        database,
+        "demo",
+        ["ledger:admin", "topup", "deposit", "admin"],
+        max_loan_minor=DEMO_MAX_LOAN * 100,
     )
     merchant = await fund(database, client.client_id, str(DEMO_MERCHANT_FUNDS))
     principal = await authenticate(database, client.api_key)
@@ -79,6 +87,20 @@ async def create_demo(database: Database) -> DemoReady:
             sender_id_number="1000000001",
         ),
     )
+    phones = []
+    for funded, first_name in ((True, "Ana"), (False, "Luis")):
+        phone = f"300{secrets.randbelow(10**7):07d}"
+        person = await wallet.sign_up(
+            database,
+            wallet_settings().assets,
+            phone_number=phone,
+            first_name=first_name,
+            last_name="Demo",
+            password=DEMO_PASSWORD,
+        )
+        phones.append(phone)
+        if funded:
+            await fund(database, person.account_id, "50000.00")
     first = await fund(database, opened[0], "100000.00")
     second = await fund(database, opened[1], "25000.00")
     return DemoReady(
@@ -91,4 +113,5 @@ async def create_demo(database: Database) -> DemoReady:
         merchant.balance_minor // 100,
         DEMO_MAX_LOAN,
         (deposit_tokens[0], deposit_tokens[1]),
+        (phones[0], phones[1]),
     )
