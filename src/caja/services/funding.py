@@ -59,7 +59,8 @@ async def fund(database: Database, target: str, amount: str, asset: str = "COP")
     assert result.transfer is not None
     assert result.transfer.credit_balance_after_minor is not None
     return Funded(
-        account.token,
+        # A wallet account or a client is shown as it was named, not by its ledger account.
+        target if target.startswith(("wac-", "cli-")) else account.token,
         result.transfer.token,
         amount_minor,
         result.transfer.credit_balance_after_minor,
