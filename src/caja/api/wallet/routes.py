@@ -50,7 +50,9 @@ def wallet_status(error: CajaError) -> int:
 
 
 def error_body(error: CajaError, status_code: int) -> Response:
-    message = f"{error.field}: {error.problem}" if isinstance(error, InvalidInput) else error.code
+    message = error.code
+    if isinstance(error, InvalidInput):
+        message = f"{error.field}: {error.problem}" if error.field else error.problem
     response = json_response({"code": status_code, "msg": [message]}, status_code)
     if isinstance(error, TooManyAttempts):
         response.headers["Retry-After"] = str(error.retry_after)
@@ -84,8 +86,9 @@ def issue_token(settings: WalletSettings, profile: Profile) -> str:
 async def _caller(request: Request, database: DatabaseDep) -> Profile:
     """The profile of the request's token: 401 without one, 498 expired, 403 otherwise."""
     token = (request.headers.get(HEADER) or "").strip()
-    if token.lower().startswith("bearer "):
-        token = token[7:].strip()
+    scheme, _, rest = token.partition(" ")
+    if scheme.lower() == "bearer":
+        token = rest.strip()
     if not token:
         raise _Refused(
             json_response({"code": 401, "msg": ["X-Authorization header is blank or missing"]}, 401)
