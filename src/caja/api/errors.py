@@ -31,7 +31,13 @@ from caja.core.errors import (
     Unavailable,
 )
 
-__all__ = ["Surface", "code_message_body", "install_error_handlers", "ledger_status"]
+__all__ = [
+    "Surface",
+    "code_message_body",
+    "install_error_handlers",
+    "ledger_status",
+    "status_table",
+]
 
 log = logging.getLogger("caja.api")
 
@@ -65,11 +71,19 @@ _LEDGER_STATUS: list[tuple[type[CajaError], int]] = [
 ]
 
 
-def ledger_status(error: CajaError) -> int:
-    for kind, status_code in _LEDGER_STATUS:
-        if isinstance(error, kind):
-            return status_code
-    return 500
+def status_table(table: list[tuple[type[CajaError], int]]) -> StatusOf:
+    """A surface's status function: the status of the first kind an error is, else 500."""
+
+    def status_of(error: CajaError) -> int:
+        for kind, status_code in table:
+            if isinstance(error, kind):
+                return status_code
+        return 500
+
+    return status_of
+
+
+ledger_status = status_table(_LEDGER_STATUS)
 
 
 _DEFAULT = Surface("/", ledger_status, code_message_body)

@@ -12,7 +12,7 @@ from fastapi.security import APIKeyHeader
 from caja.api.body import json_response, read_object
 from caja.api.deposit import docs
 from caja.api.deps import DatabaseDep
-from caja.api.errors import Surface
+from caja.api.errors import Surface, status_table
 from caja.core.clock import BOGOTA, bogota_iso, utcnow
 from caja.core.errors import (
     NO_VALUE,
@@ -59,11 +59,7 @@ _STATUS: list[tuple[type[CajaError], int]] = [
 ]
 
 
-def deposit_status(error: CajaError) -> int:
-    for kind, status_code in _STATUS:
-        if isinstance(error, kind):
-            return status_code
-    return 500
+deposit_status = status_table(_STATUS)
 
 
 def error_body(error: CajaError, status_code: int) -> Response:

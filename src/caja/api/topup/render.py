@@ -9,6 +9,7 @@ import orjson
 from fastapi import Response
 
 from caja.api.body import json_response
+from caja.api.errors import status_table
 from caja.core.clock import bogota_text
 from caja.core.errors import (
     NO_VALUE,
@@ -60,15 +61,15 @@ _STATUS = [
 ]
 
 
+_table_status = status_table(_STATUS)
+
+
 def gateway_status(error: CajaError) -> int:
     """On this surface 502 and 503 tell what the operator did, so a failure of ours that
     changed nothing is a 500 ("safe to retry")."""
     if isinstance(error, DuplicateRequest):
         return 409 if error.in_flight else 422
-    for kind, status_code in _STATUS:
-        if isinstance(error, kind):
-            return status_code
-    return 500
+    return _table_status(error)
 
 
 _INT64 = range(-(2**63), 2**64)  # what orjson writes as an integer

@@ -167,18 +167,25 @@ async def list_packages(request: Request, database: DatabaseDep, who: MerchantDe
 # --- buying --------------------------------------------------------------------------------
 
 
+def _bounded(body: dict[str, Any], what: str) -> int:
+    """``amount`` within the gateway's bounds, refused in the seed's words for ``what``
+    ("de la recarga", "del paquete")."""
+    amount = fields.integer(body, "amount")
+    for breaks, side, bound in (
+        (amount < TOPUP_MIN, "menor", TOPUP_MIN),
+        (amount > TOPUP_MAX, "mayor", TOPUP_MAX),
+    ):
+        if breaks:
+            raise InvalidInput(
+                "amount", f"El monto {what} no puede ser {side} a {bound}.00.", value=amount
+            )
+    return amount
+
+
 def _topup_data(body: dict[str, Any]) -> PurchaseData:
     destination = fields.phone(body, r"[0-9]{10}|[0-9]{12}")
     slug = fields.text(body, "service_provider", 40)
-    amount = fields.integer(body, "amount")
-    if amount < TOPUP_MIN:
-        raise InvalidInput(
-            "amount", "El monto de la recarga no puede ser menor a 1000.00.", value=amount
-        )
-    if amount > TOPUP_MAX:
-        raise InvalidInput(
-            "amount", "El monto de la recarga no puede ser mayor a 100000.00.", value=amount
-        )
+    amount = _bounded(body, "de la recarga")
     if amount % TOPUP_STEP:
         raise InvalidInput(
             "amount", f"Ensure the given value ({amount}) is divisible by 100.", value=amount
@@ -212,15 +219,7 @@ def _with_operator(connection: Connection, data: PurchaseData) -> PurchaseData:
 
 def _package_data(body: dict[str, Any]) -> PurchaseData:
     token = fields.text(body, "idempotency_token", 128)
-    amount = fields.integer(body, "amount")
-    if amount < TOPUP_MIN:
-        raise InvalidInput(
-            "amount", "El monto del paquete no puede ser menor a 1000.00.", value=amount
-        )
-    if amount > TOPUP_MAX:
-        raise InvalidInput(
-            "amount", "El monto del paquete no puede ser mayor a 100000.00.", value=amount
-        )
+    amount = _bounded(body, "del paquete")
     provider_code = fields.text(body, "provider_code", 20)
     destination = fields.phone(body, r"[0-9]{10}")
     payment = fields.text(body, "payment_token", 64)

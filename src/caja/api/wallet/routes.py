@@ -11,7 +11,7 @@ from fastapi.responses import PlainTextResponse
 
 from caja.api.body import json_response, read_object
 from caja.api.deps import DatabaseDep
-from caja.api.errors import Surface
+from caja.api.errors import Surface, status_table
 from caja.config import WalletSettings
 from caja.core.clock import iso_utc
 from caja.core.errors import (
@@ -42,11 +42,7 @@ _STATUS: list[tuple[type[CajaError], int]] = [
 ]
 
 
-def wallet_status(error: CajaError) -> int:
-    for kind, status_code in _STATUS:
-        if isinstance(error, kind):
-            return status_code
-    return 500
+wallet_status = status_table(_STATUS)
 
 
 def error_body(error: CajaError, status_code: int) -> Response:

@@ -10,10 +10,10 @@ the operators the merchants' money is paid to.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import sqlalchemy as sa
 from alembic import op
+
+from caja.db.seed import add_system_accounts
 
 revision = "0003"
 down_revision = "0002"
@@ -180,38 +180,7 @@ def upgrade() -> None:
         ],
     )
     # Where merchants' money goes when an operator authorizes a purchase.
-    op.bulk_insert(
-        sa.table(
-            "accounts",
-            *(
-                sa.column(name)
-                for name in (
-                    "token",
-                    "kind",
-                    "asset",
-                    "name",
-                    "balance_minor",
-                    "pending_out_minor",
-                    "overdraft_minor",
-                    "version",
-                    "created_at",
-                )
-            ),
-        ),
-        [
-            {
-                "token": "sys-operators-cop",
-                "kind": "system",
-                "asset": "COP",
-                "name": "operators",
-                "balance_minor": 0,
-                "pending_out_minor": 0,
-                "overdraft_minor": None,
-                "version": 0,
-                "created_at": datetime.now(UTC).replace(tzinfo=None),
-            }
-        ],
-    )
+    add_system_accounts(("operators", "COP"))
 
 
 def downgrade() -> None:

@@ -10,10 +10,10 @@ catalog of banks, and the system accounts for fees and interbank clearing.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import sqlalchemy as sa
 from alembic import op
+
+from caja.db.seed import add_system_accounts
 
 revision = "0004"
 down_revision = "0003"
@@ -116,41 +116,8 @@ def upgrade() -> None:
         sa.UniqueConstraint("fee_transfer_id", name=op.f("uq_deposit_transfers_fee_transfer_id")),
     )
     op.bulk_insert(banks, [{"slug": slug, "name": name} for slug, name in BANKS])
-    now = datetime.now(UTC).replace(tzinfo=None)
-    op.bulk_insert(
-        sa.table(
-            "accounts",
-            *(
-                sa.column(name)
-                for name in (
-                    "token",
-                    "kind",
-                    "asset",
-                    "name",
-                    "balance_minor",
-                    "pending_out_minor",
-                    "overdraft_minor",
-                    "version",
-                    "created_at",
-                )
-            ),
-        ),
-        [
-            {
-                "token": f"sys-{name}-cop",
-                "kind": "system",
-                "asset": "COP",
-                "name": name,
-                "balance_minor": 0,
-                "pending_out_minor": 0,
-                "overdraft_minor": None,
-                "version": 0,
-                "created_at": now,
-            }
-            # Fees charged on deposit transfers; money arriving from other banks.
-            for name in ("fees", "clearing")
-        ],
-    )
+    # Fees charged on deposit transfers; money arriving from other banks.
+    add_system_accounts(("fees", "COP"), ("clearing", "COP"))
 
 
 def downgrade() -> None:

@@ -10,10 +10,10 @@ and its funding account.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import sqlalchemy as sa
 from alembic import op
+
+from caja.db.seed import add_system_accounts
 
 revision = "0005"
 down_revision = "0004"
@@ -99,38 +99,7 @@ def upgrade() -> None:
     op.bulk_insert(
         sa.table("assets", sa.column("code"), sa.column("scale")), [{"code": "USD", "scale": 2}]
     )
-    op.bulk_insert(
-        sa.table(
-            "accounts",
-            *(
-                sa.column(name)
-                for name in (
-                    "token",
-                    "kind",
-                    "asset",
-                    "name",
-                    "balance_minor",
-                    "pending_out_minor",
-                    "overdraft_minor",
-                    "version",
-                    "created_at",
-                )
-            ),
-        ),
-        [
-            {
-                "token": "sys-funding-usd",
-                "kind": "system",
-                "asset": "USD",
-                "name": "funding",
-                "balance_minor": 0,
-                "pending_out_minor": 0,
-                "overdraft_minor": None,
-                "version": 0,
-                "created_at": datetime.now(UTC).replace(tzinfo=None),
-            }
-        ],
-    )
+    add_system_accounts(("funding", "USD"))
 
 
 def downgrade() -> None:
