@@ -154,7 +154,8 @@ def wallet_settings() -> WalletSettings:
         secret = secrets.token_urlsafe(32)
     elif len(secret) < 32:
         raise ValueError("CAJA_WALLET_JWT_SECRET must have at least 32 characters")
-    held = [code.strip().upper() for code in os.environ.get("CAJA_WALLET_ASSETS", "COP").split(",")]
-    return WalletSettings(
-        secret, _whole("CAJA_WALLET_TOKEN_SECONDS", 900), [code for code in held if code]
-    )
+    raw = os.environ.get("CAJA_WALLET_ASSETS", "COP")
+    held = [code.strip().upper() for code in raw.split(",") if code.strip()]
+    if not held or any(not code.isalpha() or len(code) > 8 for code in held):
+        raise ValueError(f"CAJA_WALLET_ASSETS must list asset codes such as COP,USD, not {raw!r}")
+    return WalletSettings(secret, _whole("CAJA_WALLET_TOKEN_SECONDS", 900), held)

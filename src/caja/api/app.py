@@ -33,6 +33,7 @@ from caja.providers.operator import HttpOperator, OperatorGateway
 from caja.providers.sandbox_operator import SandboxOperator, create_sandbox_app
 from caja.services.batching import Batcher
 from caja.services.topups import reconcile_forever
+from caja.services.wallet import check_assets
 
 __all__ = ["create_app"]
 
@@ -97,6 +98,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await check_assets(db, _app.state.wallet.assets)
         settle_garbage_collector()
         reconciler = None
         if reconciling.interval_seconds > 0:

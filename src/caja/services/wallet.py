@@ -49,6 +49,7 @@ __all__ = [
     "TooManyAttempts",
     "add_contact",
     "balances",
+    "check_assets",
     "check_phone",
     "contacts",
     "delete_contact",
@@ -199,6 +200,18 @@ async def sign_up(
         return found
 
     return await database.write(work)
+
+
+async def check_assets(database: Database, codes: list[str]) -> None:
+    """Refuse to start with a wallet asset the ledger does not know."""
+    async with database.read() as connection:
+        known = set((await connection.execute(select(assets.c.code))).scalars())
+    unknown = sorted(set(codes) - known)
+    if unknown:
+        raise ValueError(
+            f"CAJA_WALLET_ASSETS names assets the ledger does not have: {', '.join(unknown)}"
+            f" (it has {', '.join(sorted(known))})"
+        )
 
 
 def _open_balance(connection: Connection, wallet_id: int, asset: str) -> int:
