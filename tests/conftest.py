@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import shutil
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +29,10 @@ from tests.postgres import postgres_server
 
 T = TypeVar("T")
 _names = itertools.count()
+# Under pytest-xdist each worker names its databases apart, for a server they share
+# (CAJA_TEST_POSTGRES_URL).
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+TEMPLATE = f"caja_template_{_WORKER}"
 
 
 def run_async(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
@@ -75,18 +80,18 @@ class Backend:
             await connection.close()
 
     async def _make_pg_template(self) -> None:
-        await self._admin("DROP DATABASE IF EXISTS caja_template")
-        await self._admin("CREATE DATABASE caja_template")
-        await _migrate(self._pg_url("caja_template"))
+        await self._admin(f"DROP DATABASE IF EXISTS {TEMPLATE}")
+        await self._admin(f"CREATE DATABASE {TEMPLATE}")
+        await _migrate(self._pg_url(TEMPLATE))
 
     def fresh(self) -> tuple[str, Callable[[], None]]:
         """A new migrated database: its URL and a function that drops it."""
-        name = f"caja_test_{next(_names)}"
+        name = f"caja_test_{_WORKER}_{next(_names)}"
         if self.kind == "sqlite":
             path = self.root / f"{name}.db"
             shutil.copyfile(self.template, path)
             return f"sqlite:///{path}", lambda: None
-        run_async(lambda: self._admin(f"CREATE DATABASE {name} TEMPLATE caja_template"))
+        run_async(lambda: self._admin(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}"))
 
         def drop() -> None:
             run_async(lambda: self._admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
