@@ -9,7 +9,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 
 from caja.core.clock import utcnow
-from caja.core.errors import InvalidInput, NotFound
+from caja.core.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from caja.core.tokens import digest_key, new_api_key, new_token
 from caja.db.engine import Database
 from caja.db.tables import accounts, api_keys, clients
@@ -22,6 +22,7 @@ __all__ = [
     "NewClient",
     "Principal",
     "authenticate",
+    "authorize",
     "create_client",
     "issue_account_key",
     "key_digest",
@@ -229,6 +230,16 @@ def principals(connection: Connection, digests: Iterable[str]) -> dict[str, Prin
             connection, wanted
         )
     }
+
+
+def authorize(principal: Principal | None, scope: str) -> Principal:
+    """The client a key stands for, if it holds ``scope``: 401 without a valid key, 403
+    for a key of one account (legacy ledger) or without the scope."""
+    if principal is None:
+        raise Unauthorized()
+    if principal.account_id is not None or not principal.has(scope):
+        raise Forbidden()
+    return principal
 
 
 async def authenticate(database: Database, api_key: str | None) -> Principal | None:

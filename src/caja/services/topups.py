@@ -34,7 +34,7 @@ from caja.ledger.accounts import AccountKind, system_account_id
 from caja.ledger.model import NewTransfer, ResolvePending, Result
 from caja.providers.operator import Answer, OperatorGateway, Outcome, PurchaseRequest
 from caja.services.batching import Batcher, Lookups, Order
-from caja.services.clients import MERCHANT_ASSET, Principal
+from caja.services.clients import MERCHANT_ASSET, Principal, authorize
 
 __all__ = [
     "OPEN",
@@ -154,10 +154,7 @@ class Bought:
 
 async def merchant(database: Database, principal: Principal | None, key_digest: str) -> Merchant:
     """The merchant a key stands for; 401 without a valid key, 403 without the scope."""
-    if principal is None:
-        raise Unauthorized()
-    if principal.account_id is not None or not principal.has("topup"):
-        raise Forbidden()
+    principal = authorize(principal, "topup")
 
     def find(connection: Connection) -> Merchant:
         row = connection.execute(

@@ -14,8 +14,9 @@ from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import HTMLResponse
 
 from caja.api.body import json_response
+from caja.core.errors import Forbidden, Unauthorized
 from caja.services import dashboard
-from caja.services.clients import authenticate
+from caja.services.clients import authenticate, authorize
 
 __all__ = ["router"]
 
@@ -50,9 +51,10 @@ async def admin_summary(
     request: Request, x_admin_key: Annotated[str | None, Header()] = None
 ) -> Response:
     database = request.app.state.database
-    principal = await authenticate(database, x_admin_key)
-    if principal is None:
+    try:
+        authorize(await authenticate(database, x_admin_key), "admin")
+    except Unauthorized:
         return json_response({"code": 401, "msg": ["an admin key is required"]}, 401)
-    if principal.account_id is not None or "admin" not in principal.scopes:
+    except Forbidden:
         return json_response({"code": 403, "msg": ["the key has no admin scope"]}, 403)
     return json_response(await dashboard.summary(database))

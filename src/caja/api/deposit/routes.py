@@ -30,7 +30,7 @@ from caja.core.errors import (
 from caja.core.money import format_minor, parse_amount
 from caja.providers.bank import BankCore, Holder
 from caja.services import deposits
-from caja.services.clients import Principal, authenticate
+from caja.services.clients import Principal, authenticate, authorize
 from caja.services.deposits import (
     AccountState,
     DepositAccount,
@@ -91,11 +91,7 @@ async def _client(
     principal = None
     if scheme.lower() == "token" and key.strip():
         principal = await authenticate(database, key.strip())
-    if principal is None:
-        raise Unauthorized()
-    if principal.account_id is not None or not principal.has("deposit"):
-        raise Forbidden()
-    return principal
+    return authorize(principal, "deposit")
 
 
 ClientDep = Annotated[Principal, Depends(_client)]

@@ -34,7 +34,7 @@ from caja.api.ledger_v1.schemas import (
 from caja.api.openapi import Responses, error_response
 from caja.core.errors import AccountConflict, CajaError, Forbidden, Unauthorized
 from caja.services import ledger_accounts
-from caja.services.clients import Principal, authenticate
+from caja.services.clients import Principal, authenticate, authorize
 from caja.services.ledger_accounts import AccountRef
 
 __all__ = ["FAST_ROUTES", "PREFIX", "SURFACE", "router"]
@@ -60,18 +60,8 @@ _api_key = APIKeyHeader(
 )
 
 
-async def _authenticated(database: DatabaseDep, key: str | None) -> Principal:
-    principal = await authenticate(database, key)
-    if principal is None:
-        raise Unauthorized()
-    return principal
-
-
 async def admin(database: DatabaseDep, key: Annotated[str | None, Security(_api_key)]) -> Principal:
-    principal = await _authenticated(database, key)
-    if principal.account_id is not None or not principal.has("ledger:admin"):
-        raise Forbidden()
-    return principal
+    return authorize(await authenticate(database, key), "ledger:admin")
 
 
 async def account_holder(

@@ -23,9 +23,9 @@ from caja.api.ledger_v1.schemas import (
     TransactionsOut,
 )
 from caja.api.openapi import Responses, documented, error_response
-from caja.core.errors import Forbidden, Unauthorized
+from caja.core.errors import Forbidden
 from caja.services import ledger_accounts
-from caja.services.clients import Principal, authenticate
+from caja.services.clients import Principal, authenticate, authorize
 from caja.services.ledger_accounts import AccountRef
 
 __all__ = ["FAST_ROUTES", "PREFIX", "SURFACE", "router"]
@@ -176,11 +176,7 @@ async def create_transaction(
 
 
 def _authorize_client(principal: Principal | None) -> Principal:
-    if principal is None:
-        raise Unauthorized()
-    if principal.account_id is not None or not principal.has("ledger"):
-        raise Forbidden()
-    return principal
+    return authorize(principal, "ledger")
 
 
 async def post_transaction(request: Request) -> Response:
