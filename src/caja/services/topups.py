@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from dataclasses import dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -188,7 +188,7 @@ async def balance(database: Database, who: Merchant) -> tuple[int, int]:
     return (row.balance_minor - row.pending_out_minor) // PESO, row.max_loan_minor // PESO
 
 
-def _hold_order(who: Merchant, data: PurchaseData, token: str, stored: list[int]) -> Order:
+def _hold_order(who: Merchant, data: PurchaseData, token: str, stored: list[Purchase]) -> Order:
     def build(lookups: Lookups) -> NewTransfer:
         if lookups.principal(who.key_digest) is None:  # revoked since it was checked
             raise Unauthorized()
@@ -208,22 +208,24 @@ def _hold_order(who: Merchant, data: PurchaseData, token: str, stored: list[int]
     def record(connection: Connection, result: Result) -> None:
         assert result.transfer is not None
         now = result.transfer.created_at
-        values = {f.name: getattr(data, f.name) for f in fields(PurchaseData)}
-        stored.append(
-            connection.execute(
-                insert(purchases)
-                .values(
-                    **values,
-                    token=token,
-                    client_id=who.client_id,
-                    status=Status.CREATED.value,
-                    hold_transfer_id=result.transfer.id,
-                    created_at=now,
-                    updated_at=now,
-                )
-                .returning(purchases.c.id)
-            ).scalar_one()
-        )
+        values: dict[str, Any] = {
+            **asdict(data),
+            "kind": data.kind.value,
+            "token": token,
+            "client_id": who.client_id,
+            "status": Status.CREATED.value,
+            "result_code": None,
+            "external_gateway_auth_code": None,
+            "gateway_topup_token": None,
+            "hold_transfer_id": result.transfer.id,
+            "created_at": now,
+            "updated_at": now,
+        }
+        purchase_id = connection.execute(
+            insert(purchases).values(values).returning(purchases.c.id)
+        ).scalar_one()
+        # A transaction run again after a conflict records again: keep the last.
+        stored[:] = [Purchase(id=purchase_id, **values)]
 
     return Order(
         build,
@@ -242,7 +244,7 @@ async def buy(
     DuplicateRequest when the idempotency token was already used.
     """
     token = new_token("topup" if data.kind is Kind.TOPUP else "pkg")
-    stored: list[int] = []
+    stored: list[Purchase] = []
     result = await batcher.submit(_hold_order(who, data, token, stored))
     if result.error is not None:
         raise result.error
@@ -251,8 +253,7 @@ async def buy(
             batcher.database, who.client_id, data.kind, data.idempotency_token
         )
         raise DuplicateRequest(in_flight=earlier.status == Status.CREATED)
-    [purchase_id] = stored
-    held = await _read(batcher.database, purchase_id)
+    [held] = stored
     answer = await gateway.send(
         PurchaseRequest(
             reference=token,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response, Security
@@ -214,7 +215,7 @@ def _with_operator(connection: Connection, data: PurchaseData) -> PurchaseData:
             f"Objeto con slug={data.service_provider} no existe.",
             value=data.service_provider,
         )
-    return PurchaseData(**{**_as_dict(data), "route": found.route})
+    return replace(data, route=found.route)
 
 
 def _package_data(body: dict[str, Any]) -> PurchaseData:
@@ -271,11 +272,7 @@ def _with_package(connection: Connection, data: PurchaseData) -> PurchaseData:
             f"El monto no corresponde al valor del paquete móvil ({package.amount}).",
             value=data.amount,
         )
-    return PurchaseData(**{**_as_dict(data), "route": provider.route})
-
-
-def _as_dict(data: PurchaseData) -> dict[str, Any]:
-    return {name: getattr(data, name) for name in PurchaseData.__dataclass_fields__}
+    return replace(data, route=provider.route)
 
 
 NOT_AN_OBJECT = "El cuerpo de la solicitud debe ser un objeto JSON válido."
