@@ -8,7 +8,7 @@ nothing is.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -442,8 +442,8 @@ async def transfer(
         if earlier is not None:
             return earlier, True
         # The balances as locked, not as read before the lock.
-        origin = _owned(connection, client_id, data.origin_account, "origin_account")
-        destination = _owned(connection, client_id, data.destination_account, "destination_account")
+        origin = replace(origin, balance_minor=locked[origin.id].balance_minor)
+        destination = replace(destination, balance_minor=locked[destination.id].balance_minor)
         now = utcnow()
         _check_limits(
             connection, limits, origin, destination, data.amount_minor, data.fee_minor, now
@@ -612,9 +612,11 @@ async def receive(database: Database, incoming: Incoming) -> DepositTransfer:
         if bank_id is None:
             raise NotFound(f"No bank {incoming.bank_slug}.", code="BankNotFound")
         clearing = system_account_id(connection, ASSET, "clearing")
-        store.account_rows(connection, ids=sorted({account.id, clearing}), lock=True)
-        account = _find_account(connection, accounts.c.id == account.id)
-        assert account is not None
+        locked = {
+            row[0]: AccountView(*row)
+            for row in store.account_rows(connection, ids=sorted({account.id, clearing}), lock=True)
+        }
+        account = replace(account, balance_minor=locked[account.id].balance_minor)
         _check_limits(connection, limits, None, account, incoming.amount_minor, 0, utcnow())
         [result] = engine.apply(
             connection,
@@ -630,6 +632,7 @@ async def receive(database: Database, incoming: Incoming) -> DepositTransfer:
                     amount_minor=incoming.amount_minor,
                 )
             ],
+            locked=locked,
         )
         _raise_first([result])
         assert result.transfer is not None
