@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-__all__ = ["Responses", "documented", "error_response"]
+__all__ = ["Responses", "documented", "error_response", "query_parameters"]
 
 Responses = dict[int | str, dict[str, Any]]
 
@@ -24,3 +24,22 @@ def error_response(description: str, example: dict[str, Any] | None = None) -> d
     from caja.api.ledger_v1.schemas import ErrorOut
 
     return documented(ErrorOut, description, example)
+
+
+def query_parameters(
+    described: dict[str, tuple[str, str]], *names: str, required: bool = False
+) -> dict[str, Any]:
+    """``openapi_extra`` documenting query parameters that the route reads itself;
+    ``described`` maps each name to its description and JSON type."""
+    return {
+        "parameters": [
+            {
+                "name": name,
+                "in": "query",
+                "required": required,
+                "description": described[name][0],
+                "schema": {"type": described[name][1]},
+            }
+            for name in names
+        ]
+    }

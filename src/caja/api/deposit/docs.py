@@ -5,13 +5,11 @@ The routes read and check their bodies themselves; these models only describe th
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel, Field
 
 from caja.api.body import body_schema
 
-__all__ = ["ACCOUNT", "REVERT", "TRANSFER", "query"]
+__all__ = ["ACCOUNT", "QUERY", "REVERT", "TRANSFER"]
 
 
 class AccountIn(BaseModel):
@@ -71,21 +69,8 @@ TRANSFER = body_schema(
 REVERT = body_schema(RevertIn, {"idempotency_token": "some-random-and-unique-token124"})
 
 
-def query(*names: str) -> dict[str, Any]:
-    descriptions = {
-        "account_token": "The account's token (coopacc-…).",
-        "initial_date": "YYYY-MM-DD, Bogotá, included.",
-        "final_date": "YYYY-MM-DD, Bogotá, included.",
-    }
-    return {
-        "parameters": [
-            {
-                "name": name,
-                "in": "query",
-                "required": True,
-                "description": descriptions[name],
-                "schema": {"type": "string"},
-            }
-            for name in names
-        ]
-    }
+QUERY = {
+    "account_token": ("The account's token (coopacc-…).", "string"),
+    "initial_date": ("YYYY-MM-DD, Bogotá, included.", "string"),
+    "final_date": ("YYYY-MM-DD, Bogotá, included.", "string"),
+}

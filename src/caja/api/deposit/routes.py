@@ -13,6 +13,7 @@ from caja.api.body import json_response, read_object
 from caja.api.deposit import docs
 from caja.api.deps import DatabaseDep
 from caja.api.errors import Surface, status_table
+from caja.api.openapi import query_parameters
 from caja.core.clock import BOGOTA, bogota_iso, utcnow
 from caja.core.errors import (
     NO_VALUE,
@@ -295,7 +296,7 @@ async def create_account(request: Request, database: DatabaseDep, who: ClientDep
 @router.get(
     "/accounts/balance",
     summary="Get account information",
-    openapi_extra=docs.query("account_token"),
+    openapi_extra=query_parameters(docs.QUERY, "account_token", required=True),
 )
 async def account_balance(request: Request, database: DatabaseDep, who: ClientDep) -> Response:
     token = request.query_params.get("account_token", "").strip()
@@ -344,7 +345,9 @@ async def revert_transaction(request: Request, database: DatabaseDep, who: Clien
 @router.get(
     "/transactions",
     summary="Get transactions history",
-    openapi_extra=docs.query("account_token", "initial_date", "final_date"),
+    openapi_extra=query_parameters(
+        docs.QUERY, "account_token", "initial_date", "final_date", required=True
+    ),
 )
 async def transaction_history(request: Request, database: DatabaseDep, who: ClientDep) -> Response:
     query = request.query_params

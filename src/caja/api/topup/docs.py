@@ -20,11 +20,11 @@ __all__ = [
     "PACKAGE_REQUEST",
     "PROVIDERS_EXAMPLE",
     "PURCHASE_RESPONSES",
+    "QUERY",
     "TOPUP_REQUEST",
     "PackageIn",
     "TopupIn",
     "example",
-    "query_parameters",
 ]
 
 
@@ -138,25 +138,10 @@ PURCHASE_RESPONSES: Responses = {
     503: {"description": "The operator rejected the purchase: the money is back"},
 }  # fmt: skip
 
-_QUERY = {
+QUERY = {
     "provider_identifier": ("A provider_code from the package providers list.", "string"),
     "page": ("Page number, from 1 (default 1).", "integer"),
     "per_page": ("Items per page (default 200, at most 1000).", "integer"),
     "start_date": ("YYYY-MM-DD, Bogotá; with end_date.", "string"),
     "end_date": ("YYYY-MM-DD, Bogotá, included; with start_date.", "string"),
 }
-
-
-def query_parameters(*names: str) -> dict[str, Any]:
-    return {
-        "parameters": [
-            {
-                "name": name,
-                "in": "query",
-                "required": False,
-                "description": _QUERY[name][0],
-                "schema": {"type": _QUERY[name][1]},
-            }
-            for name in names
-        ]
-    }

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 from caja.api.body import body_schema, json_response, read_object
 from caja.api.deps import DatabaseDep
 from caja.api.errors import Surface
+from caja.api.openapi import query_parameters
 from caja.api.topup import docs, fields
 from caja.api.topup.render import (
     SIMULTANEOUS,
@@ -136,7 +137,7 @@ async def package_providers(database: DatabaseDep, who: MerchantDep) -> Response
 @router.get(
     "/packages",
     summary="Get mobile packages",
-    openapi_extra=docs.query_parameters("provider_identifier", "page", "per_page"),
+    openapi_extra=query_parameters(docs.QUERY, "provider_identifier", "page", "per_page"),
     responses={200: docs.example(docs.PACKAGES_EXAMPLE)},
 )
 async def list_packages(request: Request, database: DatabaseDep, who: MerchantDep) -> Response:
@@ -356,7 +357,7 @@ async def _history(request: Request, database: Database, who: Merchant, kind: Ki
 @router.get(
     "/topup_account/transactions",
     summary="Get history Top Up",
-    openapi_extra=docs.query_parameters("page", "per_page", "start_date", "end_date"),
+    openapi_extra=query_parameters(docs.QUERY, "page", "per_page", "start_date", "end_date"),
 )
 async def topup_history(request: Request, database: DatabaseDep, who: MerchantDep) -> Response:
     return await _history(request, database, who, Kind.TOPUP)
@@ -365,7 +366,7 @@ async def topup_history(request: Request, database: DatabaseDep, who: MerchantDe
 @router.get(
     "/package_buy/transactions",
     summary="Get history purchases",
-    openapi_extra=docs.query_parameters("page", "per_page", "start_date", "end_date"),
+    openapi_extra=query_parameters(docs.QUERY, "page", "per_page", "start_date", "end_date"),
 )
 async def package_history(request: Request, database: DatabaseDep, who: MerchantDep) -> Response:
     return await _history(request, database, who, Kind.PACKAGE)
