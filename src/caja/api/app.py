@@ -143,7 +143,7 @@ def create_app(
     app.include_router(deposit.router)
     app.include_router(wallet.router)
     app.include_router(web.router)
-    app.add_exception_handler(wallet.routes.REFUSED, wallet.routes.on_refused)
+    app.add_exception_handler(wallet.routes.Refused, wallet.routes.on_refused)
     # The transfer endpoints skip FastAPI's per-request machinery; their FastAPI routes,
     # matched after them, only document them.
     app.router.routes[0:0] = [*ledger_v1.FAST_ROUTES, *ledger_v0.FAST_ROUTES]

@@ -236,6 +236,7 @@ async def log_in(database: Database, phone_number: str, password: str) -> Profil
                 select(
                     wallet_profiles.c.id,
                     wallet_profiles.c.password_hash,
+                    wallet_profiles.c.failed_logins,
                     wallet_profiles.c.locked_until,
                 ).where(wallet_profiles.c.phone_number == phone_number)
             )
@@ -254,17 +255,19 @@ async def log_in(database: Database, phone_number: str, password: str) -> Profil
     if row is None:
         raise LoginRefused()
 
-    def succeeded(connection: Connection) -> Profile:
-        connection.execute(
-            update(wallet_profiles)
-            .where(wallet_profiles.c.id == row.id)
-            .values(failed_logins=0, locked_until=None)
+    if row.failed_logins or row.locked_until is not None:
+        # A success ends the count of failures; most log-ins have none to end.
+        await database.write(
+            lambda connection: connection.execute(
+                update(wallet_profiles)
+                .where(wallet_profiles.c.id == row.id)
+                .values(failed_logins=0, locked_until=None)
+            )
         )
-        found = _profile(connection, wallet_profiles.c.id == row.id)
-        assert found is not None
-        return found
-
-    return await database.write(succeeded)
+    async with database.read() as connection:
+        found = await connection.run_sync(_profile, wallet_profiles.c.id == row.id)
+    assert found is not None
+    return found
 
 
 def _failed(connection: Connection, profile_id: int) -> None:

@@ -26,7 +26,7 @@ from caja.core.money import format_minor
 from caja.services import wallet
 from caja.services.wallet import LoginRefused, Profile, TooManyAttempts
 
-__all__ = ["PREFIX", "SURFACE", "router"]
+__all__ = ["PREFIX", "SURFACE", "Refused", "on_refused", "router"]
 
 PREFIX = "/api/wallet/v1"
 HEADER = "X-Authorization"
@@ -60,7 +60,7 @@ SURFACE = Surface(PREFIX, wallet_status, error_body)
 router = APIRouter(prefix=PREFIX, tags=["Wallet"])
 
 
-class _Refused(Exception):
+class Refused(Exception):
     """A request without a valid log-in token: answered as the guide shows."""
 
     def __init__(self, response: Response) -> None:
@@ -86,7 +86,7 @@ async def _caller(request: Request, database: DatabaseDep) -> Profile:
     if scheme.lower() == "bearer":
         token = rest.strip()
     if not token:
-        raise _Refused(
+        raise Refused(
             json_response({"code": 401, "msg": ["X-Authorization header is blank or missing"]}, 401)
         )
     forbidden = "find request requires user authentication"
@@ -100,12 +100,12 @@ async def _caller(request: Request, database: DatabaseDep) -> Profile:
             options={"require": ["exp", "sub"]},
         )
     except jwt.ExpiredSignatureError:
-        raise _Refused(PlainTextResponse("Token has expired", 498)) from None
+        raise Refused(PlainTextResponse("Token has expired", 498)) from None
     except jwt.InvalidTokenError:
-        raise _Refused(PlainTextResponse(forbidden, 403)) from None
+        raise Refused(PlainTextResponse(forbidden, 403)) from None
     found = await wallet.profile(database, str(claims["sub"]))
     if found is None:
-        raise _Refused(PlainTextResponse(forbidden, 403))
+        raise Refused(PlainTextResponse(forbidden, 403))
     return found
 
 
@@ -308,8 +308,5 @@ async def payment_transactions(request: Request, database: DatabaseDep, who: Cal
 
 
 async def on_refused(_request: Request, error: Exception) -> Response:
-    assert isinstance(error, _Refused)
+    assert isinstance(error, Refused)
     return error.response
-
-
-REFUSED = _Refused
