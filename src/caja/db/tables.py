@@ -36,6 +36,7 @@ __all__ = [
     "deposit_holders",
     "deposit_transfers",
     "entries",
+    "journal",
     "metadata",
     "owners",
     "package_providers",
@@ -170,6 +171,9 @@ transfers = Table(
     Column("pending_id", ForeignKey("transfers.id"), nullable=True, unique=True),
     Column("reverses_id", ForeignKey("transfers.id"), nullable=True, unique=True),
     Column("created_at", UtcDateTime, nullable=False),
+    # The tamper-evident chain (caja.ledger.journal, migration 0007).
+    Column("prev_hash", String(64), nullable=True),
+    Column("hash", String(64), nullable=True),
     UniqueConstraint("client_id", "surface", "idempotency_key"),
     # Holds still pending, by the account they hold money of (migration 0002).
     Index(
@@ -372,6 +376,16 @@ wallet_contacts = Table(
     Column("last_name", String(100), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     UniqueConstraint("owner_id", "contact_id"),
+)
+
+
+# The last transfer chained into the journal: one row, id 1 (migration 0007).
+journal = Table(
+    "journal",
+    metadata,
+    Column("id", SmallInteger, primary_key=True, autoincrement=False),
+    Column("transfer_id", BigInteger, nullable=True),
+    Column("hash", String(64), nullable=False),
 )
 
 

@@ -429,6 +429,14 @@ def _write(
 ) -> list[Result]:
     if not plan.transfer_rows:
         return results
+    if plan.status_changes:
+        # Before the postings, which take the journal's lock last.
+        connection.execute(
+            update(transfers)
+            .where(transfers.c.id == bindparam("row_id"))
+            .values(status=bindparam("new_status")),
+            plan.status_changes,
+        )
     created_at = store.created_at(connection, plan.now)
     ids = store.write_postings(
         connection,
@@ -467,13 +475,6 @@ def _write(
             if account.changed
         ],
     )
-    if plan.status_changes:
-        connection.execute(
-            update(transfers)
-            .where(transfers.c.id == bindparam("row_id"))
-            .values(status=bindparam("new_status")),
-            plan.status_changes,
-        )
     balances_after: dict[tuple[str, int], int] = {
         (row["transfer_token"], row["account_id"]): row["balance_after_minor"]
         for row in plan.entry_rows

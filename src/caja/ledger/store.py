@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from caja.db.tables import transfers
+from caja.ledger import journal
 
 __all__ = [
     "ACCOUNT_COLUMNS",
@@ -155,11 +156,7 @@ def stored_key_rows(
     )
 
 
-_TRANSFER_COLUMNS = (
-    "token, client_id, surface, idempotency_key, request_digest, kind, status, "
-    "debit_account_id, credit_account_id, asset, amount_minor, description, pending_id, "
-    "reverses_id, created_at"
-)
+_TRANSFER_COLUMNS = ", ".join((*journal.HASHED_COLUMNS, "prev_hash", "hash"))
 _TRANSFER_TYPES = (
     "text",
     "bigint",
@@ -176,6 +173,8 @@ _TRANSFER_TYPES = (
     "bigint",
     "bigint",
     "timestamp",
+    "text",
+    "text",
 )
 
 
@@ -208,6 +207,9 @@ WITH new_transfers AS (
     FROM unnest({_arrays(("bigint", "bigint", "bigint", "bigint"))})
         AS c(id, balance_minor, pending_out_minor, version)
     WHERE accounts.id = c.id
+), head AS (
+    UPDATE journal SET hash = ?, transfer_id = (SELECT max(id) FROM new_transfers)
+    WHERE id = 1
 )
 SELECT id, token FROM new_transfers
 """
@@ -220,8 +222,8 @@ def write_postings(
     entries: list[tuple[str, int, int, int]],
     balances: list[tuple[int, int, int, int]],
 ) -> dict[str, int]:
-    """Insert the batch's transfers and entries and set the changed accounts' balances;
-    returns each new transfer's id by token.
+    """Insert the batch's transfers and entries, chained onto the journal, and set the
+    changed accounts' balances; returns each new transfer's id by token.
 
     ``transfers``: (token, client_id, surface, idempotency_key, request_digest, kind,
     status, debit_account_id, credit_account_id, asset, amount_minor, description,
@@ -231,11 +233,21 @@ def write_postings(
     """
     if not transfers:
         return {}
+    # Taken last, just before the insert: a PostgreSQL writer holds the journal's row from
+    # here to its commit, having locked everything else it writes already.
+    head_hash, _ = journal.seal(connection, locked=True)
+    links = journal.chain(head_hash, transfers, entries)
+    chained = [(*row, *link) for row, link in zip(transfers, links, strict=True)]
+    last_hash = links[-1][1]
     if connection.dialect.name == "postgresql":
-        columns = [list(column) for column in zip(*transfers, strict=True)]
+        columns = [list(column) for column in zip(*chained, strict=True)]
         entry_columns = [list(column) for column in zip(*entries, strict=True)] or [[]] * 4
         balance_columns = [list(column) for column in zip(*balances, strict=True)] or [[]] * 4
-        rows = _run(connection, _POSTINGS_PG, (*columns, *entry_columns, *balance_columns))
+        rows = _run(
+            connection,
+            _POSTINGS_PG,
+            (*columns, *entry_columns, *balance_columns, last_hash),
+        )
         return {token: int(transfer_id) for transfer_id, token in rows}
     # SQLite: the writer holds the whole database, so the ids after the largest one are
     # free until it commits.
@@ -243,9 +255,8 @@ def write_postings(
     ids = {row[0]: int(largest) + number for number, row in enumerate(transfers, start=1)}
     _many(
         connection,
-        f"INSERT INTO transfers (id, {_TRANSFER_COLUMNS}) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [(ids[row[0]], *row) for row in transfers],
+        f"INSERT INTO transfers (id, {_TRANSFER_COLUMNS}) VALUES ({', '.join('?' * 18)})",
+        [(ids[row[0]], *row) for row in chained],
     )
     _many(
         connection,
@@ -260,6 +271,11 @@ def write_postings(
             (balance, pending_out, version, account_id)
             for account_id, balance, pending_out, version in balances
         ],
+    )
+    _many(
+        connection,
+        "UPDATE journal SET hash = ?, transfer_id = ? WHERE id = 1",
+        [(last_hash, ids[transfers[-1][0]])],
     )
     return ids
 

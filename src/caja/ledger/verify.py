@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from caja.db.tables import accounts, entries, purchases, transfers
+from caja.db.tables import accounts, entries, journal, purchases, transfers
+from caja.ledger.journal import check_chain
 from caja.ledger.model import TransferKind, TransferStatus
 
 __all__ = ["Report", "verify"]
@@ -29,6 +30,9 @@ class Report:
     accounts: int
     transfers: int
     entries: int
+    # The journal's last hash: kept outside the database, it shows later whether the
+    # history up to it was rewritten, hashes and all.
+    last_hash: str = ""
 
     @property
     def ok(self) -> bool:
@@ -184,8 +188,18 @@ async def verify(connection: AsyncConnection) -> Report:
         )
     )
     checks = [await _collect(connection, name, query) for name, query in queries.items()]
+    breaks = await check_chain(connection)
+    checks.append(
+        Check(
+            "the journal's hash chain is unbroken",
+            len(breaks),
+            [str(chain_break) for chain_break in breaks[:MAX_LISTED]],
+        )
+    )
     counts = [
         (await connection.execute(select(func.count()).select_from(table))).scalar_one()
         for table in (accounts, transfers, entries)
     ]
-    return Report(checks, *counts)
+    last_hash = (await connection.execute(select(journal.c.hash))).scalar_one()
+    accounts_count, transfers_count, entries_count = counts
+    return Report(checks, accounts_count, transfers_count, entries_count, last_hash)
