@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from bench import programs
 from bench.programs import free_port
 from caja.db.engine import async_url
+from caja.db.postgres_programs import pg_binary as find_pg_binary
 
 __all__ = [
     "create_database",
@@ -51,13 +52,7 @@ COMMAND_TIMEOUT_SECONDS = 120
 
 def pg_binary(name: str) -> str:
     """A PostgreSQL program from PATH, else from the newest Debian server package."""
-    on_path = shutil.which(name)
-    if on_path is not None:
-        return on_path
-    installed = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
-    if installed:
-        return str(installed[-1])
-    raise RuntimeError(f"{name} not found: apt-get install postgresql, or pass --postgres-url")
+    return find_pg_binary(name, hint="apt-get install postgresql, or pass --postgres-url")
 
 
 def _run_as_owner(arguments: list[str]) -> None:
