@@ -17,7 +17,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError, VerifyMismatchError
 from sqlalchemy import delete, insert, select, update
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
 
 from caja.core.clock import utcnow
 from caja.core.errors import AccountConflict, CajaError, InvalidInput, NoFunds, NotFound
@@ -66,6 +66,7 @@ MIN_PASSWORD = 10
 MAX_PASSWORD = 128
 MAX_FAILED_LOGINS = 5
 MAX_LOCK = timedelta(minutes=15)
+_MAX_DOUBLINGS = 20  # 2**20 seconds is well past MAX_LOCK
 PHONE = re.compile(r"[0-9]{7,15}")
 _hasher = PasswordHasher()
 # Checked when the phone is unknown, so that an unknown phone takes as long as a known one.
@@ -229,61 +230,64 @@ def _open_balance(connection: Connection, wallet_id: int, asset: str) -> int:
 
 async def log_in(database: Database, phone_number: str, password: str) -> Profile:
     """The profile whose phone and password these are; counts failures and refuses
-    log-ins for a while after too many."""
-    async with database.read() as connection:
-        row = (
-            await connection.execute(
-                select(
-                    wallet_profiles.c.id,
-                    wallet_profiles.c.password_hash,
-                    wallet_profiles.c.failed_logins,
-                    wallet_profiles.c.locked_until,
-                ).where(wallet_profiles.c.phone_number == phone_number)
-            )
-        ).first()
-    now = utcnow()
-    if row is not None and row.locked_until is not None and row.locked_until > now:
-        raise TooManyAttempts(int((row.locked_until - now).total_seconds()) + 1)
+    log-ins for a while after too many.
+
+    Each attempt is counted as a failure, under the profile's row lock, before its
+    password is checked, and a success takes the count back to zero: guesses sent all at
+    once are counted one by one, so they get no more checks than guesses in a row.
+    """
+    row = await database.write(lambda connection: _count_attempt(connection, phone_number))
     try:
         await asyncio.to_thread(
             _hasher.verify, row.password_hash if row is not None else _DUMMY_HASH, password
         )
     except (VerifyMismatchError, VerificationError):
-        if row is not None:
-            await database.write(lambda connection: _failed(connection, row.id))
         raise LoginRefused() from None
     if row is None:
         raise LoginRefused()
 
-    if row.failed_logins or row.locked_until is not None:
-        # A success ends the count of failures; most log-ins have none to end.
-        await database.write(
-            lambda connection: connection.execute(
-                update(wallet_profiles)
-                .where(wallet_profiles.c.id == row.id)
-                .values(failed_logins=0, locked_until=None)
-            )
+    await database.write(
+        lambda connection: connection.execute(
+            update(wallet_profiles)
+            .where(wallet_profiles.c.id == row.id)
+            .values(failed_logins=0, locked_until=None)
         )
+    )
     async with database.read() as connection:
         found = await connection.run_sync(_profile, wallet_profiles.c.id == row.id)
     assert found is not None
     return found
 
 
-def _failed(connection: Connection, profile_id: int) -> None:
-    failures = (
-        connection.execute(
-            select(wallet_profiles.c.failed_logins).where(wallet_profiles.c.id == profile_id)
-        ).scalar_one()
-        + 1
-    )
+def _count_attempt(connection: Connection, phone_number: str) -> Row[Any, Any, Any, Any] | None:
+    """The id and password hash of the phone's profile (None when no profile has it),
+    with this attempt counted as one more failure; TooManyAttempts while it is locked."""
+    row = connection.execute(
+        select(
+            wallet_profiles.c.id,
+            wallet_profiles.c.password_hash,
+            wallet_profiles.c.failed_logins,
+            wallet_profiles.c.locked_until,
+        )
+        .where(wallet_profiles.c.phone_number == phone_number)
+        .with_for_update()
+    ).first()
+    if row is None:
+        return None
+    now = utcnow()
+    if row.locked_until is not None and row.locked_until > now:
+        raise TooManyAttempts(int((row.locked_until - now).total_seconds()) + 1)
+    failures = row.failed_logins + 1
     changes: dict[str, Any] = {"failed_logins": failures}
     if failures >= MAX_FAILED_LOGINS:
-        wait = timedelta(seconds=2 ** (failures - MAX_FAILED_LOGINS))
-        changes["locked_until"] = utcnow() + min(wait, MAX_LOCK)
+        # The exponent is bounded so that a count grown over days of guessing still
+        # makes a time the clock can hold (past about 2**46 seconds it cannot).
+        doublings = min(failures - MAX_FAILED_LOGINS, _MAX_DOUBLINGS)
+        changes["locked_until"] = now + min(timedelta(seconds=2**doublings), MAX_LOCK)
     connection.execute(
-        update(wallet_profiles).where(wallet_profiles.c.id == profile_id).values(changes)
+        update(wallet_profiles).where(wallet_profiles.c.id == row.id).values(changes)
     )
+    return row
 
 
 async def profile(database: Database, profile_token: str) -> Profile | None:
