@@ -8,7 +8,7 @@ import json
 import shlex
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from sqlalchemy.exc import DBAPIError
@@ -18,6 +18,9 @@ from caja.core.errors import CajaError
 from caja.core.money import format_minor, parse_amount
 from caja.db import migrate
 from caja.db.engine import Database
+
+if TYPE_CHECKING:
+    from caja.ledger.verify import Report
 
 T = TypeVar("T")
 
@@ -238,6 +241,16 @@ def fund(
     typer.echo(f"{funded.account} balance {payload['balance']} {funded.asset}")
 
 
+def _echo_checks(report: Report) -> None:
+    """The journal's last hash, and a line per check with its examples."""
+    typer.echo(f"journal's last hash {report.last_hash}")
+    for check in report.checks:
+        mark = "ok  " if check.violations == 0 else "FAIL"
+        typer.echo(f"{mark} {check.name}" + (f": {check.violations}" if check.violations else ""))
+        for example in check.examples:
+            typer.echo(f"       {example}")
+
+
 @app.command()
 def verify() -> None:
     """Check every ledger invariant; exit 1 on any violation."""
@@ -257,12 +270,7 @@ def verify() -> None:
     typer.echo(
         f"{report.accounts} accounts, {report.transfers} transfers, {report.entries} entries"
     )
-    typer.echo(f"journal's last hash {report.last_hash}")
-    for check in report.checks:
-        mark = "ok  " if check.violations == 0 else "FAIL"
-        typer.echo(f"{mark} {check.name}" + (f": {check.violations}" if check.violations else ""))
-        for example in check.examples:
-            typer.echo(f"       {example}")
+    _echo_checks(report)
     if not report.ok:
         typer.echo("ledger invariants violated", err=True)
         raise typer.Exit(1)
@@ -329,13 +337,7 @@ def restore_command(
             f"restored {restored.path} into {restored.target}: {report.accounts} accounts, "
             f"{report.transfers} transfers, {report.entries} entries"
         )
-        typer.echo(f"journal's last hash {report.last_hash}")
-        for check in report.checks:
-            mark = "ok  " if check.violations == 0 else "FAIL"
-            count = f": {check.violations}" if check.violations else ""
-            typer.echo(f"{mark} {check.name}{count}")
-            for example in check.examples:
-                typer.echo(f"       {example}")
+        _echo_checks(report)
     if not report.ok:
         typer.echo("the restored ledger breaks its invariants", err=True)
         raise typer.Exit(1)
