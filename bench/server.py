@@ -15,10 +15,18 @@ from types import TracebackType
 from bench import programs
 from bench.programs import free_port
 
-__all__ = ["Server", "caja_command", "run_caja"]
+__all__ = ["Server", "caja_command", "run_caja", "serve_command"]
 
 READY_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 15.0
+
+
+def serve_command(port: int, workers: int) -> list[str]:
+    """``caja serve`` on 127.0.0.1:``port`` with ``workers`` processes."""
+    return [
+        *caja_command(), "serve", "--host", "127.0.0.1", "--port", str(port),
+        "--workers", str(workers),
+    ]  # fmt: skip
 
 
 def caja_command() -> list[str]:
@@ -58,16 +66,7 @@ class Server:
         self._process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Server:
-        command = [
-            *caja_command(),
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--workers",
-            str(self.workers),
-        ]
+        command = serve_command(self.port, self.workers)
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
                 command,

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import httpx
-from bench.server import caja_command
+from bench.server import caja_command, serve_command
 
 __all__ = ["CajaServer", "Operator"]
 
@@ -74,16 +74,7 @@ class CajaServer:
         if self.workers > 1:
             shutil.rmtree(self._metrics, ignore_errors=True)
             self._metrics.mkdir(parents=True)
-        command = [
-            *caja_command(),
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--workers",
-            str(self.workers),
-        ]
+        command = serve_command(self.port, self.workers)
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
                 command,
