@@ -17,6 +17,7 @@ from caja.api.body import json_response, read_object
 from caja.api.deps import DatabaseDep
 from caja.api.errors import Surface, code_message_body, install_error_handlers, ledger_status
 from caja.api.observe import ObserveMiddleware
+from caja.api.openapi import install_openapi
 from caja.config import (
     access_log,
     batch_settings,
@@ -161,6 +162,7 @@ def create_app(
         # The sandbox operator the server talks to, open for trying its control endpoints.
         app.mount(SANDBOX_PATH, create_sandbox_app(sandbox))
 
+    install_openapi(app)
     app.add_middleware(ObserveMiddleware, access_log=access_log())
 
     @app.get("/metrics", include_in_schema=False)

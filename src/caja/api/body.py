@@ -1,4 +1,10 @@
-"""Reading request bodies without floats, and writing JSON responses."""
+"""Reading request bodies without floats, and writing JSON responses.
+
+A body is read only when it is declared as JSON (``application/json`` or a
+``+json`` type), is at most :data:`MAX_BODY_BYTES`, and parses as a JSON object whose
+numbers are kept exact and in range and whose text can be stored: anything else is
+refused before a route sees it, in the surface's own error body.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +16,13 @@ import orjson
 from fastapi import Request, Response
 from pydantic import BaseModel, ValidationError
 
-from caja.core.errors import InvalidInput, PayloadTooLarge
+from caja.core.errors import CajaError, InvalidInput, PayloadTooLarge
 from caja.core.money import format_minor
 
 __all__ = [
     "MAX_BODY_BYTES",
+    "MAX_EXPONENT",
+    "UnsupportedMediaType",
     "body_schema",
     "json_response",
     "money_number",
@@ -24,11 +32,73 @@ __all__ = [
 ]
 
 MAX_BODY_BYTES = 64 * 1024
+# Python refuses integers of more than 4300 digits; a number whose exponent reaches past
+# as many digits is refused alike, before any arithmetic on it can overflow or grow.
+MAX_EXPONENT = 4300
 M = TypeVar("M", bound=BaseModel)
+
+
+class UnsupportedMediaType(CajaError):
+    """A body that is not declared as JSON."""
+
+    code = "UnsupportedMediaType"
+    message = "The request body must be JSON, sent with Content-Type: application/json."
 
 
 def _refuse_constant(name: str) -> object:
     raise InvalidInput("", f"{name} is not a valid JSON number", code="InvalidJSON")
+
+
+def _decimal(text: str) -> Decimal:
+    number = Decimal(text)
+    if abs(number.adjusted()) > MAX_EXPONENT:
+        raise InvalidInput("", f"{text[:40]} is out of range", code="InvalidJSON")
+    return number
+
+
+def _integer(text: str) -> int | Decimal:
+    """A JSON integer; ``-0`` stays a signed zero, so that a negative sign is never lost."""
+    return Decimal(text) if text == "-0" else int(text)
+
+
+def _is_json(content_type: str | None) -> bool:
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+def _unstorable(text: str) -> bool:
+    """Text no database column can hold: a NUL character or an unpaired surrogate."""
+    if "\x00" in text:
+        return True
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _check_text(data: Any) -> None:
+    """Refuse any key or string in ``data`` that cannot be stored, naming where it is.
+    Iterative, so that a deeply nested body cannot exhaust the stack."""
+    pending: list[tuple[str, Any]] = [("", data)]
+    while pending:
+        where, value = pending.pop()
+        if isinstance(value, str):
+            if _unstorable(value):
+                problem = "must not contain NUL characters or unpaired surrogates"
+                raise InvalidInput(where, problem, code="InvalidJSON")
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                path = f"{where}.{key}" if where else key
+                if _unstorable(key):
+                    pending.append((where, key))
+                else:
+                    pending.append((path, item))
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                pending.append((f"{where}.{index}" if where else str(index), item))
 
 
 async def _read_capped(request: Request) -> bytes:
@@ -56,15 +126,23 @@ def _validation_error(error: ValidationError) -> InvalidInput:
 
 async def read_object(request: Request) -> dict[str, Any]:
     """Parse a JSON object body; numbers with a fraction become Decimal, never float."""
+    if not _is_json(request.headers.get("content-type")):
+        raise UnsupportedMediaType()
     body = await _read_capped(request)
     try:
-        data = json.loads(body, parse_float=Decimal, parse_constant=_refuse_constant)
+        # Strict UTF-8: json.loads on bytes would let encoded surrogates through.
+        text = body.decode()
+        data = json.loads(
+            text, parse_float=_decimal, parse_int=_integer, parse_constant=_refuse_constant
+        )
     except (ValueError, RecursionError) as error:
         if isinstance(error, InvalidInput):
             raise
         raise InvalidInput("", "the body must be a JSON object", code="InvalidJSON") from error
     if not isinstance(data, dict):
         raise InvalidInput("", "the body must be a JSON object", code="InvalidJSON")
+    if "\\u" in text:  # only an escape can put NUL or a lone surrogate in valid JSON
+        _check_text(data)
     return data
 
 

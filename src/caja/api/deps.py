@@ -9,11 +9,11 @@ from fastapi import Depends, Request
 from pydantic import BaseModel
 
 from caja.api.body import read_object, validate
-from caja.core.errors import CajaError, Unauthorized
+from caja.core.errors import CajaError, InvalidInput, Unauthorized
 from caja.db.engine import Database
 from caja.services.clients import Principal, authenticate, key_digest
 
-__all__ = ["DatabaseDep", "get_database", "keyed_body"]
+__all__ = ["NUL_PROBLEM", "DatabaseDep", "get_database", "keyed_body", "refuse_nul"]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -25,6 +25,18 @@ def get_database(request: Request) -> Database:
 
 
 DatabaseDep = Annotated[Database, Depends(get_database)]
+
+NUL_PROBLEM = "must not contain NUL characters"
+
+
+def refuse_nul(request: Request, problem: str = NUL_PROBLEM, code: str | None = None) -> None:
+    """Refuse a path or query parameter holding a NUL character (``%00``), which no
+    database can store or compare with, naming the parameter. The surfaces call it once
+    the key is checked, so a caller without a valid key still learns nothing but 401 or
+    403."""
+    for name, value in (*request.path_params.items(), *request.query_params.multi_items()):
+        if isinstance(value, str) and "\x00" in value:
+            raise InvalidInput(name, problem, code=code, value=value)
 
 
 async def keyed_body(

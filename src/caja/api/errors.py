@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 
-from caja.api.body import json_response
+from caja.api.body import UnsupportedMediaType, json_response
 from caja.core.errors import (
     AccountConflict,
     AlreadyResolved,
@@ -67,6 +67,7 @@ _LEDGER_STATUS: list[tuple[type[CajaError], int]] = [
     (Unauthorized, 401),
     (Forbidden, 403),
     (PayloadTooLarge, 413),
+    (UnsupportedMediaType, 415),
     (Unavailable, 503),
 ]
 

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from decimal import Decimal
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Depends, Request, Response, Security
 from fastapi.security import APIKeyHeader
 
-from caja.api.body import json_response, read_object
+from caja.api.body import UnsupportedMediaType, json_response, read_object
 from caja.api.deposit import docs
-from caja.api.deps import DatabaseDep
+from caja.api.deps import DatabaseDep, refuse_nul
 from caja.api.errors import Surface, status_table
 from caja.api.openapi import query_parameters
 from caja.core.clock import BOGOTA, bogota_iso, utcnow
@@ -56,6 +58,7 @@ _STATUS: list[tuple[type[CajaError], int]] = [
     (Unauthorized, 401),
     (Forbidden, 403),
     (PayloadTooLarge, 413),
+    (UnsupportedMediaType, 415),
     (Unavailable, 503),
 ]
 
@@ -63,19 +66,25 @@ _STATUS: list[tuple[type[CajaError], int]] = [
 deposit_status = status_table(_STATUS)
 
 
+_INT64 = range(-(2**63), 2**64)  # what orjson writes as an integer
+
+
 def error_body(error: CajaError, status_code: int) -> Response:
     body: dict[str, Any] = {"error_code": error.code, "error_message": error.message}
     if isinstance(error, InvalidInput):
         body["error_message"] = error.problem
         body["field"] = error.field or "non_field_errors"
-        if error.value is not NO_VALUE and isinstance(error.value, str | int | bool | None):
-            body["value"] = error.value
+        value = error.value
+        if isinstance(value, int) and not isinstance(value, bool) and value not in _INT64:
+            body["value"] = orjson.Fragment(str(value).encode())  # as the client wrote it
+        elif value is not NO_VALUE and isinstance(value, str | int | bool | None):
+            body["value"] = value
     return json_response(body, status_code)
 
 
 SURFACE = Surface(PREFIX, deposit_status, error_body)
 
-router = APIRouter(prefix=PREFIX, tags=["Electronic deposit"])
+router = APIRouter(prefix=PREFIX, tags=["Electronic deposit"], responses=docs.COMMON)
 
 _token = APIKeyHeader(
     name="Authorization",
@@ -86,13 +95,15 @@ _token = APIKeyHeader(
 
 
 async def _client(
-    database: DatabaseDep, header: Annotated[str | None, Security(_token)]
+    request: Request, database: DatabaseDep, header: Annotated[str | None, Security(_token)]
 ) -> Principal:
     scheme, _, key = (header or "").strip().partition(" ")
     principal = None
     if scheme.lower() == "token" and key.strip():
         principal = await authenticate(database, key.strip())
-    return authorize(principal, "deposit")
+    authorized = authorize(principal, "deposit")
+    refuse_nul(request, "Must not contain NUL characters.", code="invalid")
+    return authorized
 
 
 ClientDep = Annotated[Principal, Depends(_client)]
@@ -156,6 +167,8 @@ def _amount(body: dict[str, Any], name: str, *, required: bool = True) -> int:
         return 0
     if value is None:
         raise InvalidInput(name, "This field is required.", code="required")
+    if isinstance(value, Decimal) and value.is_signed():  # -0 and -0.00 included
+        raise InvalidInput(name, "Must not be negative.", code="invalid_amount", value=_echo(value))
     try:
         return parse_amount(value, 2, name, allow_zero=not required)
     except InvalidInput as error:
@@ -276,7 +289,10 @@ def _history_item(item: DepositTransfer, account_id: int) -> dict[str, Any]:
     summary="Create account",
     status_code=201,
     openapi_extra=docs.ACCOUNT,
-    responses={208: {"description": "The holder already has an account: it is returned"}},
+    responses={
+        208: {"description": "The holder already has an account: it is returned"},
+        **docs.CREATE_ERRORS,
+    },
 )
 async def create_account(request: Request, database: DatabaseDep, who: ClientDep) -> Response:
     holder = _holder(await read_object(request))
@@ -297,6 +313,7 @@ async def create_account(request: Request, database: DatabaseDep, who: ClientDep
     "/accounts/balance",
     summary="Get account information",
     openapi_extra=query_parameters(docs.QUERY, "account_token", required=True),
+    responses=docs.QUERY_ERRORS,
 )
 async def account_balance(request: Request, database: DatabaseDep, who: ClientDep) -> Response:
     token = request.query_params.get("account_token", "").strip()
@@ -311,7 +328,10 @@ async def account_balance(request: Request, database: DatabaseDep, who: ClientDe
     summary="Transfer funds",
     status_code=201,
     openapi_extra=docs.TRANSFER,
-    responses={208: {"description": "The token was used: the stored transfer, nothing moved"}},
+    responses={
+        208: {"description": "The token was used: the stored transfer, nothing moved"},
+        **docs.TRANSFER_ERRORS,
+    },
 )
 async def create_transaction(request: Request, database: DatabaseDep, who: ClientDep) -> Response:
     body = await read_object(request)
@@ -334,7 +354,12 @@ async def create_transaction(request: Request, database: DatabaseDep, who: Clien
     return json_response(_transfer_json(stored), 208 if replayed else 201)
 
 
-@router.post("/transactions/revert", summary="Revert transaction", openapi_extra=docs.REVERT)
+@router.post(
+    "/transactions/revert",
+    summary="Revert transaction",
+    openapi_extra=docs.REVERT,
+    responses=docs.REVERT_ERRORS,
+)
 async def revert_transaction(request: Request, database: DatabaseDep, who: ClientDep) -> Response:
     body = await read_object(request)
     token = _text(body, "idempotency_token", 64)
@@ -348,6 +373,7 @@ async def revert_transaction(request: Request, database: DatabaseDep, who: Clien
     openapi_extra=query_parameters(
         docs.QUERY, "account_token", "initial_date", "final_date", required=True
     ),
+    responses=docs.QUERY_ERRORS,
 )
 async def transaction_history(request: Request, database: DatabaseDep, who: ClientDep) -> Response:
     query = request.query_params

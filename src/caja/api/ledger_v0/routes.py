@@ -30,8 +30,9 @@ from caja.api.ledger_v1.schemas import (
     Phone,
     TransactionOut,
     UniqueTransferToken,
+    ledger_error,
 )
-from caja.api.openapi import Responses, error_response
+from caja.api.openapi import Responses
 from caja.core.errors import AccountConflict, CajaError, Forbidden, Unauthorized
 from caja.services import ledger_accounts
 from caja.services.clients import Principal, authenticate, authorize
@@ -89,10 +90,15 @@ class LegacyTransferIn(Body):
 
 
 _COMMON: Responses = {
-    401: error_response("Missing or wrong API key"),
-    403: error_response("The key lacks the permission for this action"),
-    422: error_response("Invalid data or a missing field"),
-    503: error_response("Temporary failure; nothing changed, it is safe to retry"),
+    401: ledger_error("Missing or wrong API key"),
+    403: ledger_error("The key lacks the permission for this action"),
+    422: ledger_error("Invalid data or a missing field"),
+    500: ledger_error("Unexpected server error; it is safe to retry with the same token"),
+    503: ledger_error("Temporary failure; nothing changed, it is safe to retry"),
+}
+_TOO_LARGE: Responses = {
+    413: ledger_error("The body is over 64 KiB"),
+    415: ledger_error("The body is not sent as application/json"),
 }
 
 router = APIRouter(prefix=PREFIX, tags=["Ledger (legacy)"])
@@ -123,7 +129,7 @@ router = APIRouter(prefix=PREFIX, tags=["Ledger (legacy)"])
             "description": "This owner already has this account (api_key is null)",
             "content": {"application/json": {"example": {**ACCOUNT_EXAMPLE, "api_key": None}}},
         },
-        406: error_response(
+        406: ledger_error(
             "Account not created; the owner already has an account with a different phone",
             {
                 "code": "OwnerHasAnotherAccount",
@@ -131,7 +137,7 @@ router = APIRouter(prefix=PREFIX, tags=["Ledger (legacy)"])
                 "different phone number.",
             },
         ),
-        409: error_response(
+        409: ledger_error(
             "Account not created; the phone number belongs to another owner",
             {
                 "code": "PhoneNumberTaken",
@@ -139,6 +145,7 @@ router = APIRouter(prefix=PREFIX, tags=["Ledger (legacy)"])
                 "owner's account.",
             },
         ),
+        **_TOO_LARGE,
         **_COMMON,
     },
 )
@@ -164,7 +171,7 @@ async def create_account(request: Request, database: DatabaseDep, principal: Adm
             "description": "The account the key belongs to",
             "content": {"application/json": {"example": ACCOUNT_EXAMPLE}},
         },
-        **{code: _COMMON[code] for code in (401, 403, 503)},
+        **{code: _COMMON[code] for code in (401, 403, 500, 503)},
     },
 )
 async def my_balance(database: DatabaseDep, principal: Holder) -> Response:
@@ -197,7 +204,8 @@ async def my_balance(database: DatabaseDep, principal: Holder) -> Response:
             "description": "Already transferred with this unique_transfer_token; returned as "
             "stored, nothing moved again",
         },
-        402: error_response("Not enough funds in the origin_account", ERROR_EXAMPLE),
+        402: ledger_error("Not enough funds in the origin_account", ERROR_EXAMPLE),
+        **_TOO_LARGE,
         **_COMMON,
     },
 )

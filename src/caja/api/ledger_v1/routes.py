@@ -9,7 +9,7 @@ from fastapi.security import APIKeyHeader
 from starlette.routing import Route
 
 from caja.api.body import body_schema, json_response, read_json
-from caja.api.deps import DatabaseDep, keyed_body
+from caja.api.deps import DatabaseDep, keyed_body, refuse_nul
 from caja.api.ledger_v1.render import account_json, transaction_json, transfer_response
 from caja.api.ledger_v1.schemas import (
     ACCOUNT_EXAMPLE,
@@ -21,8 +21,9 @@ from caja.api.ledger_v1.schemas import (
     TransactionIn,
     TransactionOut,
     TransactionsOut,
+    ledger_error,
 )
-from caja.api.openapi import Responses, documented, error_response
+from caja.api.openapi import Responses, documented
 from caja.core.errors import Forbidden
 from caja.services import ledger_accounts
 from caja.services.clients import Principal, authenticate, authorize
@@ -43,9 +44,11 @@ _api_key = APIKeyHeader(
 
 
 async def ledger_client(
-    database: DatabaseDep, key: Annotated[str | None, Security(_api_key)]
+    request: Request, database: DatabaseDep, key: Annotated[str | None, Security(_api_key)]
 ) -> Principal:
-    return _authorize_client(await authenticate(database, key))
+    principal = _authorize_client(await authenticate(database, key))
+    refuse_nul(request)
+    return principal
 
 
 async def ledger_admin(
@@ -63,9 +66,14 @@ AccountToken = Annotated[str, Path(max_length=40, description="The account's tok
 
 
 _COMMON: Responses = {
-    401: error_response("Invalid authorization token was provided"),
-    403: error_response("The key lacks the permission for this action"),
-    503: error_response("Temporary failure; nothing changed, it is safe to retry"),
+    401: ledger_error("Invalid authorization token was provided"),
+    403: ledger_error("The key lacks the permission for this action"),
+    500: ledger_error("Unexpected server error; it is safe to retry with the same token"),
+    503: ledger_error("Temporary failure; nothing changed, it is safe to retry"),
+}
+_TOO_LARGE: Responses = {
+    413: ledger_error("The body is over 64 KiB"),
+    415: ledger_error("The body is not sent as application/json"),
 }
 
 router = APIRouter(prefix=PREFIX, tags=["Ledger v1"])
@@ -90,7 +98,7 @@ router = APIRouter(prefix=PREFIX, tags=["Ledger v1"])
             AccountOut, "The account already exists (same owner, same phone)", ACCOUNT_EXAMPLE
         ),
         201: documented(AccountOut, "The account was created", ACCOUNT_EXAMPLE),
-        409: error_response(
+        409: ledger_error(
             "The owner has an account with another phone, or the phone belongs to another owner",
             {
                 "code": "PhoneNumberTaken",
@@ -98,7 +106,8 @@ router = APIRouter(prefix=PREFIX, tags=["Ledger v1"])
                 "owner's account.",
             },
         ),
-        422: error_response("Invalid data"),
+        422: ledger_error("Invalid data"),
+        **_TOO_LARGE,
         **_COMMON,
     },
 )
@@ -119,7 +128,7 @@ async def create_account(request: Request, database: DatabaseDep, principal: Adm
     summary="Get account information",
     responses={
         200: documented(AccountOut, "The account", ACCOUNT_EXAMPLE),
-        422: error_response(
+        422: ledger_error(
             "The token does not exist",
             {"code": "AccountNotFound", "message": "The account does not exist."},
         ),
@@ -155,8 +164,8 @@ async def get_account(
             "as stored, nothing moved again",
             TRANSACTION_EXAMPLE,
         ),
-        402: error_response("Not enough funds", ERROR_EXAMPLE),
-        422: error_response(
+        402: ledger_error("Not enough funds", ERROR_EXAMPLE),
+        422: ledger_error(
             "Invalid data, an unknown account, or a unique_transfer_token already used for "
             "a different transaction",
             {
@@ -165,6 +174,7 @@ async def get_account(
                 "transaction; use a new token for a new transaction.",
             },
         ),
+        **_TOO_LARGE,
         **_COMMON,
     },
 )
@@ -210,7 +220,7 @@ FAST_ROUTES = [Route(f"{PREFIX}/transaction", post_transaction, methods=["POST"]
     summary="Get transaction information",
     responses={
         200: documented(TransactionOut, "The transaction", TRANSACTION_EXAMPLE),
-        422: error_response(
+        422: ledger_error(
             "No transaction with this unique_transfer_token",
             {"code": "TransactionNotFound", "message": "The transaction does not exist."},
         ),
@@ -237,7 +247,7 @@ async def get_transaction(
             "The account's transactions, newest first",
             {"transactions": [TRANSACTION_EXAMPLE], "next_cursor": None},
         ),
-        422: error_response(
+        422: ledger_error(
             "The token does not exist",
             {"code": "AccountNotFound", "message": "The account does not exist."},
         ),

@@ -15,6 +15,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from caja.api.openapi import error_response
 from caja.core.money import parse_amount
 from caja.services.ledger_accounts import OwnerData
 
@@ -33,6 +34,7 @@ __all__ = [
     "TransactionOut",
     "TransactionsOut",
     "UniqueTransferToken",
+    "ledger_error",
     "not_blank",
 ]
 
@@ -176,8 +178,15 @@ class TransactionsOut(BaseModel):
 
 
 class ErrorOut(BaseModel):
+    """The error body of both ledger surfaces."""
+
     code: str
     message: str
+
+
+def ledger_error(description: str, example: dict[str, Any] | None = None) -> dict[str, Any]:
+    """An error answer of the ledger surfaces, documented with their ``{code, message}``."""
+    return error_response(ErrorOut, description, example)
 
 
 ACCOUNT_EXAMPLE: dict[str, Any] = {

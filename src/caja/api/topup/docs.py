@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, Field
+from pydantic.config import JsonDict
 
 from caja.api.openapi import Responses
 
@@ -22,32 +23,56 @@ __all__ = [
     "PURCHASE_RESPONSES",
     "QUERY",
     "TOPUP_REQUEST",
+    "GatewayErrorOut",
     "PackageIn",
     "TopupIn",
     "example",
 ]
 
 
+def _text(limit: int | None, description: str = "") -> Any:
+    """A text field: a string or a number (taken as its text), checked once the blanks
+    around it are removed, so its limit is given in words rather than as ``maxLength``."""
+    if limit is not None:
+        description = f"{description} At most {limit} characters.".strip()
+    return Field(description=description, json_schema_extra={"type": ["string", "number"]})
+
+
+def _amount(step: int | None, description: str) -> Any:
+    """Whole pesos: a JSON integer (``1000.0`` too) or digits in a string."""
+    whole: JsonDict = {"type": "integer", "minimum": 1000, "maximum": 100000}
+    if step is not None:
+        whole["multipleOf"] = step
+    digits: JsonDict = {"type": "string", "pattern": r"^\s*-?[0-9]{1,18}\s*$"}
+    return Field(description=description, json_schema_extra={"anyOf": [whole, digits]})
+
+
 class TopupIn(BaseModel):
-    destination_number: str = Field(max_length=20, description="10 or 12 digits.")
-    service_provider: str = Field(description="An operator slug from /service_providers.")
-    amount: int = Field(ge=1000, le=100000, multiple_of=100, description="Whole pesos.")
-    idempotency_token: str = Field(max_length=128)
-    payment_origin: str = Field(max_length=255)
-    payment_token: str = Field(max_length=64)
+    destination_number: Any = _text(20, "10 or 12 digits.")
+    service_provider: Any = _text(40, "An operator slug from /service_providers.")
+    amount: Any = _amount(100, "Whole pesos, 1000 to 100000, a multiple of 100.")
+    idempotency_token: Any = _text(128)
+    payment_origin: Any = _text(255)
+    payment_token: Any = _text(64)
 
 
 class PackageIn(BaseModel):
-    idempotency_token: str = Field(max_length=128)
-    amount: int = Field(ge=1000, le=100000, description="The package's amount, whole pesos.")
-    provider_code: int | str
-    destination_number: str = Field(max_length=20, description="10 digits.")
-    payment_token: str = Field(max_length=64)
-    package_code: int | str
-    payment_origin: str | None = Field(default=None, max_length=255)
+    idempotency_token: Any = _text(128)
+    amount: Any = _amount(None, "The package's amount, whole pesos.")
+    provider_code: Any = _text(20, "A provider_code from the package providers list.")
+    destination_number: Any = _text(20, "10 digits.")
+    payment_token: Any = _text(64)
+    package_code: Any = _text(20, "A package_code from /packages.")
+    payment_origin: Any = Field(
+        default=None,
+        description="At most 255 characters; may be left out or null.",
+        json_schema_extra={"type": ["string", "number", "null"]},
+    )
 
 
-class ErrorOut(BaseModel):
+class GatewayErrorOut(BaseModel):
+    """The gateway's error body; ``field`` and ``value`` only on 422 (and 409)."""
+
     error_message: str
     field: str | None = None
     value: Any = None
@@ -110,7 +135,7 @@ def _error(description: str, message: str, field: str | None = None) -> dict[str
     value: dict[str, Any] = {"error_message": message}
     if field is not None:
         value["field"] = field
-    return {"model": ErrorOut, **example(value, description)}
+    return {"model": GatewayErrorOut, **example(value, description)}
 
 
 COMMON: Responses = {
@@ -136,6 +161,11 @@ PURCHASE_RESPONSES: Responses = {
     500: {"description": "The operator failed: the purchase is in progress, money held"},
     502: {"description": "No answer from the operator: status unknown, money held"},
     503: {"description": "The operator rejected the purchase: the money is back"},
+    413: _error("The body is over 64 KiB", "The request body is too large."),
+    415: _error(
+        "The body is not sent as application/json",
+        "The request body must be JSON, sent with Content-Type: application/json.",
+    ),
 }  # fmt: skip
 
 QUERY = {

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
 from decimal import Decimal
 from typing import Any
 
 import orjson
 from fastapi import Response
 
-from caja.api.body import json_response
+from caja.api.body import UnsupportedMediaType, json_response
 from caja.api.errors import status_table
 from caja.core.clock import bogota_text
 from caja.core.errors import (
@@ -58,6 +59,7 @@ _STATUS = [
     (Unauthorized, 401),
     (Forbidden, 403),
     (PayloadTooLarge, 413),
+    (UnsupportedMediaType, 415),
 ]
 
 
@@ -75,17 +77,28 @@ def gateway_status(error: CajaError) -> int:
 _INT64 = range(-(2**63), 2**64)  # what orjson writes as an integer
 
 
-def _shown(value: Any) -> Any:
+# orjson writes at most 255 levels of nesting; a value nested deeper than this is not
+# written back (no field of the gateway takes a list or an object anyway).
+MAX_SHOWN_DEPTH = 100
+
+
+class _TooDeep(Exception):
+    pass
+
+
+def _shown(value: Any, depth: int = 0) -> Any:
     """A request value as JSON shows it back: numbers orjson cannot write (fractions read
     as Decimal, integers past 64 bits) are written as the client sent them."""
+    if depth > MAX_SHOWN_DEPTH:
+        raise _TooDeep
     if isinstance(value, Decimal) or (
         isinstance(value, int) and not isinstance(value, bool) and value not in _INT64
     ):
         return orjson.Fragment(str(value).encode())
     if isinstance(value, list):
-        return [_shown(item) for item in value]
+        return [_shown(item, depth + 1) for item in value]
     if isinstance(value, dict):
-        return {name: _shown(item) for name, item in value.items()}
+        return {name: _shown(item, depth + 1) for name, item in value.items()}
     return value
 
 
@@ -96,7 +109,8 @@ def error_body(error: CajaError, status_code: int) -> Response:
     elif isinstance(error, InvalidInput):
         body = {"error_message": error.problem, "field": error.field or "non_field_errors"}
         if error.value is not NO_VALUE:
-            body["value"] = _shown(error.value)
+            with suppress(_TooDeep):
+                body["value"] = _shown(error.value)
     return json_response(body, status_code)
 
 

@@ -10,9 +10,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response, Security
 from fastapi.security import APIKeyHeader
 from sqlalchemy.engine import Connection
+from starlette.convertors import Convertor, register_url_convertor
 
 from caja.api.body import body_schema, json_response, read_object
-from caja.api.deps import DatabaseDep
+from caja.api.deps import DatabaseDep, refuse_nul
 from caja.api.errors import Surface
 from caja.api.openapi import query_parameters
 from caja.api.topup import docs, fields
@@ -44,6 +45,22 @@ MAX_PER_PAGE = 1000
 
 router = APIRouter(tags=["Top-ups and packages"], responses=docs.COMMON)
 
+
+class AnyText(Convertor[str]):
+    """The rest of the path, whatever it holds: Starlette's ``path`` stops at a newline,
+    and a purchase's token may hold one (or a "/")."""
+
+    regex = "(?s:.*)"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("any_text", AnyText())
+
 _authorization = APIKeyHeader(
     name="Authorization",
     scheme_name="GatewayBasic",
@@ -66,14 +83,22 @@ def _api_key(header: str | None) -> str | None:
     return decoded.split(":", 1)[0] or None
 
 
+# The seed's words for a NUL character, as its framework says them.
+NUL_PROBLEM = "No se permiten caracteres nulos."
+
+
 async def _merchant(
-    database: DatabaseDep, header: Annotated[str | None, Security(_authorization)]
+    request: Request,
+    database: DatabaseDep,
+    header: Annotated[str | None, Security(_authorization)],
 ) -> Merchant:
     key = _api_key(header)
     digest = key_digest(key)
     if digest is None:
         raise Unauthorized()
-    return await topups.merchant(database, await authenticate(database, key), digest)
+    found = await topups.merchant(database, await authenticate(database, key), digest)
+    refuse_nul(request, NUL_PROBLEM)
+    return found
 
 
 MerchantDep = Annotated[Merchant, Depends(_merchant)]
@@ -380,7 +405,7 @@ async def _find(database: Database, who: Merchant, kind: Kind, token: str) -> to
 
 
 @router.get(
-    "/topup_account/{idempotency_token:path}",  # tokens may hold "/"
+    "/topup_account/{idempotency_token:any_text}",
     summary="Get top up information",
 )
 async def get_topup(idempotency_token: str, database: DatabaseDep, who: MerchantDep) -> Response:
@@ -389,7 +414,7 @@ async def get_topup(idempotency_token: str, database: DatabaseDep, who: Merchant
 
 
 @router.get(
-    "/package_buy/{idempotency_token:path}",  # tokens may hold "/"
+    "/package_buy/{idempotency_token:any_text}",
     summary="Get purchase information",
     description="Answers 503 for a purchase the provider rejected, 502 for one whose "
     "outcome is unknown, with the purchase in the body, as the API document says.",

@@ -6,12 +6,14 @@ import time
 from typing import Annotated, Any
 
 import jwt
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Request, Response, Security
 from fastapi.responses import PlainTextResponse
+from fastapi.security import APIKeyHeader
 
-from caja.api.body import json_response, read_object
-from caja.api.deps import DatabaseDep
+from caja.api.body import UnsupportedMediaType, json_response, read_object
+from caja.api.deps import DatabaseDep, refuse_nul
 from caja.api.errors import Surface, status_table
+from caja.api.wallet import docs
 from caja.config import WalletSettings
 from caja.core.clock import iso_utc
 from caja.core.errors import (
@@ -38,6 +40,7 @@ _STATUS: list[tuple[type[CajaError], int]] = [
     (LoginRefused, 401),
     (TooManyAttempts, 429),
     (PayloadTooLarge, 413),
+    (UnsupportedMediaType, 415),
     (Unavailable, 503),
 ]
 
@@ -59,6 +62,13 @@ SURFACE = Surface(PREFIX, wallet_status, error_body)
 
 router = APIRouter(prefix=PREFIX, tags=["Wallet"])
 
+_token = APIKeyHeader(
+    name=HEADER,
+    scheme_name="WalletToken",
+    description="The token of `POST /auth/login`, alone or after `Bearer `.",
+    auto_error=False,
+)
+
 
 class Refused(Exception):
     """A request without a valid log-in token: answered as the guide shows."""
@@ -79,9 +89,11 @@ def issue_token(settings: WalletSettings, profile: Profile) -> str:
     return jwt.encode(claims, settings.jwt_secret, algorithm="HS256")
 
 
-async def _caller(request: Request, database: DatabaseDep) -> Profile:
+async def _caller(
+    request: Request, database: DatabaseDep, header: Annotated[str | None, Security(_token)]
+) -> Profile:
     """The profile of the request's token: 401 without one, 498 expired, 403 otherwise."""
-    token = (request.headers.get(HEADER) or "").strip()
+    token = (header or "").strip()
     scheme, _, rest = token.partition(" ")
     if scheme.lower() == "bearer":
         token = rest.strip()
@@ -106,6 +118,7 @@ async def _caller(request: Request, database: DatabaseDep) -> Profile:
     found = await wallet.profile(database, str(claims["sub"]))
     if found is None:
         raise Refused(PlainTextResponse(forbidden, 403))
+    refuse_nul(request)
     return found
 
 
@@ -126,7 +139,7 @@ def _ok() -> Response:
 # --- sign-up and log-in --------------------------------------------------------------------
 
 
-@router.post("/auth/signup", summary="Sign up", status_code=201)
+@router.post("/auth/signup", summary="Sign up", status_code=201, **docs.SIGNUP)
 async def sign_up(request: Request, database: DatabaseDep) -> Response:
     body = await read_object(request)
     password = body.get("password")
@@ -143,7 +156,7 @@ async def sign_up(request: Request, database: DatabaseDep) -> Response:
     return json_response(_profile_json(created), 201)
 
 
-@router.post("/auth/login", summary="Log in")
+@router.post("/auth/login", summary="Log in", **docs.LOGIN)
 async def log_in(request: Request, database: DatabaseDep) -> Response:
     body = await read_object(request)
     password = body.get("password")
@@ -170,12 +183,16 @@ def _profile_json(found: Profile) -> dict[str, Any]:
     }
 
 
-@router.get("/profile/", summary="The caller's profile")
+@router.get("/profile/", summary="The caller's profile", responses=docs.PROFILE)
 async def get_profile(who: Caller) -> Response:
     return json_response(_profile_json(who))
 
 
-@router.get("/profile/account/{account_id}", summary="Assets and balances of an account")
+@router.get(
+    "/profile/account/{account_id}",
+    summary="Assets and balances of an account",
+    responses=docs.ACCOUNT,
+)
 async def get_account(account_id: str, database: DatabaseDep, who: Caller) -> Response:
     held = await wallet.balances(database, who, account_id)
     return json_response(
@@ -194,7 +211,7 @@ async def get_account(account_id: str, database: DatabaseDep, who: Caller) -> Re
 # --- contacts ------------------------------------------------------------------------------
 
 
-@router.get("/contact", summary="Find a person by phone number")
+@router.get("/contact", summary="Find a person by phone number", **docs.FIND)
 async def find_contact(request: Request, database: DatabaseDep, who: Caller) -> Response:
     query = request.query_params.get("find", "")
     kind, _, phone = query.partition(":")
@@ -211,7 +228,7 @@ async def find_contact(request: Request, database: DatabaseDep, who: Caller) -> 
     )
 
 
-@router.post("/profile/contact", summary="Save a contact")
+@router.post("/profile/contact", summary="Save a contact", **docs.CONTACT)
 async def save_contact(request: Request, database: DatabaseDep, who: Caller) -> Response:
     body = await read_object(request)
     await wallet.add_contact(
@@ -224,7 +241,7 @@ async def save_contact(request: Request, database: DatabaseDep, who: Caller) -> 
     return _ok()
 
 
-@router.get("/profile/contact", summary="Saved contacts")
+@router.get("/profile/contact", summary="Saved contacts", responses=docs.CONTACTS)
 async def list_contacts(database: DatabaseDep, who: Caller) -> Response:
     found = await wallet.contacts(database, who)
     return json_response(
@@ -242,7 +259,7 @@ async def list_contacts(database: DatabaseDep, who: Caller) -> Response:
     )
 
 
-@router.delete("/profile/contact/{profile_id}", summary="Delete a contact")
+@router.delete("/profile/contact/{profile_id}", summary="Delete a contact", responses=docs.DELETE)
 async def remove_contact(profile_id: str, database: DatabaseDep, who: Caller) -> Response:
     await wallet.delete_contact(database, who, profile_id)
     return _ok()
@@ -251,7 +268,7 @@ async def remove_contact(profile_id: str, database: DatabaseDep, who: Caller) ->
 # --- sending and payments ------------------------------------------------------------------
 
 
-@router.post("/profile/send-to-profile", summary="Send money to another person")
+@router.post("/profile/send-to-profile", summary="Send money to another person", **docs.SEND)
 async def send_to_profile(request: Request, who: Caller) -> Response:
     body = await read_object(request)
     meta = body.get("meta_data") or {}
@@ -274,7 +291,11 @@ async def send_to_profile(request: Request, who: Caller) -> Response:
     return _ok()
 
 
-@router.get("/profile/payment_transaction", summary="Payments sent and received")
+@router.get(
+    "/profile/payment_transaction",
+    summary="Payments sent and received",
+    **docs.PAYMENT_QUERY,
+)
 async def payment_transactions(request: Request, database: DatabaseDep, who: Caller) -> Response:
     kind = request.query_params.get("type", "1")
     if kind != "1":
