@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, Overflow
 
 from caja.core.errors import InvalidInput
 
@@ -46,7 +46,7 @@ def parse_amount(
         )
     try:
         minor = int(number.scaleb(scale))
-    except (InvalidOperation, OverflowError) as exc:
+    except (InvalidOperation, Overflow, OverflowError) as exc:
         raise InvalidInput(field, "is too large") from exc
     if minor > MAX_AMOUNT_MINOR:
         raise InvalidInput(field, "is too large")
