@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 
 from caja.db.engine import MAX_WRITE_ATTEMPTS, Database
-from tests.helpers import Caja, listening, transfer_body
+from tests.helpers import V1, Caja, listening, transfer_body
 
 pytestmark = pytest.mark.anyio
 
@@ -90,3 +90,28 @@ async def test_sqlite_runs_in_wal_mode_with_full_synchronous_commits(
         foreign_keys = (await connection.execute(text("PRAGMA foreign_keys"))).scalar_one()
 
     assert (journal, synchronous, foreign_keys) == ("wal", 2, 1)
+
+
+class _Refused(Exception):
+    """Looks like PostgreSQL refusing a value (invalid_text_representation)."""
+
+    sqlstate = "22P02"
+
+
+async def test_a_value_the_database_refuses_is_a_4xx_not_a_retry(caja: Caja) -> None:
+    """Outside a batch (where one refused value fails the whole batch, 503 to all, each of
+    which can retry alone), a value the database refuses is answered as bad input."""
+    key, origin, _destination = await _setup(caja)
+    before = await caja.counts()
+
+    def before_execute(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "FROM ACCOUNTS" in statement.upper():
+            raise DataError(statement, {}, _Refused())
+
+    with listening(caja.database, "before_cursor_execute", before_execute):
+        response = await caja.http.get(f"{V1}/account/{origin}", headers={"X-Account-api-key": key})
+
+    assert response.status_code == 422, response.text
+    assert response.json()["code"] == "InvalidData"
+    assert "cannot store" in response.json()["message"]
+    assert await caja.counts() == before

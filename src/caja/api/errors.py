@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DataError, DBAPIError
 from starlette.exceptions import HTTPException
 
 from caja.api.body import UnsupportedMediaType, json_response
@@ -120,6 +120,13 @@ def install_error_handlers(app: FastAPI, surfaces: list[Surface]) -> None:
         return surface_of(request).render(domain, error.status_code)
 
     async def on_database_error(request: Request, error: Exception) -> Response:
+        if isinstance(error, DataError):
+            # A value the database refuses (its transaction rolled back): the same request
+            # would be refused again, so it is bad input, not a failure to retry.
+            log.warning("database refused a value on %s %s: %s", request.method,
+                        request.url.path, error)  # fmt: skip
+            refused = InvalidInput("", "holds a value the database cannot store")
+            return await on_domain_error(request, refused)
         log.warning("database unavailable on %s %s: %s", request.method, request.url.path, error)
         return await on_domain_error(request, Unavailable())
 
