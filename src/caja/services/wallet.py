@@ -9,6 +9,7 @@ batcher like every ledger write, so concurrent sends from one account never over
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -276,7 +277,8 @@ def _count_attempt(connection: Connection, phone_number: str) -> Row[Any, Any, A
         return None
     now = utcnow()
     if row.locked_until is not None and row.locked_until > now:
-        raise TooManyAttempts(int((row.locked_until - now).total_seconds()) + 1)
+        # Whole seconds, rounded up: a client that waits that long finds it unlocked.
+        raise TooManyAttempts(math.ceil((row.locked_until - now).total_seconds()))
     failures = row.failed_logins + 1
     changes: dict[str, Any] = {"failed_logins": failures}
     if failures >= MAX_FAILED_LOGINS:
