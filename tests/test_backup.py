@@ -15,9 +15,9 @@ import anyio
 import pytest
 from sqlalchemy import func, select
 
-from caja.db.backup import BackupError, _libpq_environment, backup, restore
 from caja.db.engine import Database
 from caja.db.tables import accounts, metadata, transfers
+from caja.services.backup import BackupError, _libpq_environment, backup, restore
 from tests.conftest import Backend
 from tests.gateway import GATEWAY, merchant, topup_body
 from tests.helpers import Caja, transfer_body

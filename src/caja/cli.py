@@ -286,7 +286,7 @@ def backup_command(
     as_json: JsonFlag = False,
 ) -> None:
     """Write a backup of the database to PATH while the server keeps running."""
-    from caja.db.backup import backup
+    from caja.services.backup import backup
 
     written = _run(lambda db: backup(db.url, path))
     payload = {
@@ -313,7 +313,7 @@ def restore_command(
 
     Exits 1 when the restored ledger breaks an invariant.
     """
-    from caja.db.backup import restore
+    from caja.services.backup import restore
 
     restored = _run(lambda db: restore(path, db.url))
     report = restored.report
