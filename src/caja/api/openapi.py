@@ -14,7 +14,6 @@ from pydantic import BaseModel
 __all__ = [
     "Responses",
     "documented",
-    "error_response",
     "install_openapi",
     "query_parameters",
     "text_response",
@@ -32,13 +31,6 @@ def documented(
     if example is not None:
         response["content"] = {"application/json": {"example": example}}
     return response
-
-
-def error_response(
-    model: type[BaseModel], description: str, example: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """An error answer in the body ``model`` of the surface that gives it."""
-    return documented(model, description, example)
 
 
 def text_response(description: str, example: str) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field, JsonValue
 from pydantic.config import JsonDict
 
 from caja.api.body import body_schema
-from caja.api.openapi import Responses, error_response
+from caja.api.openapi import Responses, documented
 
 __all__ = [
     "ACCOUNT",
@@ -121,7 +121,7 @@ class DepositErrorOut(BaseModel):
 
 
 def _error(description: str, example: dict[str, Any] | None = None) -> dict[str, Any]:
-    return error_response(DepositErrorOut, description, example)
+    return documented(DepositErrorOut, description, example)
 
 
 COMMON: Responses = {

@@ -15,7 +15,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from caja.api.openapi import error_response
+from caja.api.openapi import documented
 from caja.core.money import parse_amount
 from caja.services.ledger_accounts import OwnerData
 
@@ -186,7 +186,7 @@ class ErrorOut(BaseModel):
 
 def ledger_error(description: str, example: dict[str, Any] | None = None) -> dict[str, Any]:
     """An error answer of the ledger surfaces, documented with their ``{code, message}``."""
-    return error_response(ErrorOut, description, example)
+    return documented(ErrorOut, description, example)
 
 
 ACCOUNT_EXAMPLE: dict[str, Any] = {

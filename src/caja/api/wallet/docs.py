@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field, WithJsonSchema
 
 from caja.api.body import body_schema
-from caja.api.openapi import Responses, error_response, text_response
+from caja.api.openapi import Responses, documented, text_response
 
 __all__ = [
     "ACCOUNT",
@@ -154,7 +154,7 @@ class PaymentsOut(BaseModel):
 
 
 def _error(description: str, status: int, message: str) -> dict[str, Any]:
-    return error_response(WalletErrorOut, description, {"code": status, "msg": [message]})
+    return documented(WalletErrorOut, description, {"code": status, "msg": [message]})
 
 
 def _ok(model: type[BaseModel], description: str) -> dict[str, Any]:
