@@ -31,7 +31,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 __all__ = [
     "GENESIS",
+    "HASHED_COLUMNS",
     "Break",
+    "as_written",
     "chain",
     "check_chain",
     "seal",
@@ -74,6 +76,15 @@ def _moment(value: Any) -> str:
     datetime, SQLite the text its driver wrote (without the fraction when it is zero)."""
     moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
     return moment.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def as_written(stored: Sequence[Any]) -> list[Any]:
+    """A stored transfer's :data:`HASHED_COLUMNS` as they were written: a hold with the
+    status it was created in, whatever its resolution made of it since."""
+    fields = list(stored)
+    if fields[_KIND] == "pending":
+        fields[_STATUS] = "pending"
+    return fields
 
 
 def transfer_hash(prev_hash: str, transfer: Sequence[Any], entries: Sequence[Entry]) -> str:
@@ -187,9 +198,7 @@ async def check_chain(connection: AsyncConnection) -> list[Break]:
         if stored_hash is None or prev_hash is None:
             breaks.append(Break(transfer_id, token, "inserted by hand: it has no hash"))
             continue  # the rows after it chain to the one before it
-        if fields[_KIND] == "pending":
-            fields[_STATUS] = "pending"
-        intact = transfer_hash(prev_hash, fields, row_entries) == stored_hash
+        intact = transfer_hash(prev_hash, as_written(fields), row_entries) == stored_hash
         expected = previous[3] if previous is not None else GENESIS
         broken = False
         if prev_hash != expected and previous is not None and prev_hash == previous[2]:

@@ -53,9 +53,7 @@ def upgrade() -> None:
             )
         links = []
         for row in rows:
-            fields = list(row[1:])
-            if fields[journal.HASHED_COLUMNS.index("kind")] == "pending":
-                fields[journal.HASHED_COLUMNS.index("status")] = "pending"
+            fields = journal.as_written(row[1:])
             current = journal.transfer_hash(head, fields, entries.get(int(row[0]), []))
             links.append({"prev": head, "hash": current, "row": int(row[0])})
             head, last_id = current, int(row[0])
