@@ -10,9 +10,19 @@ from typing import Any
 
 import pytest
 
+from caja.core.errors import Unavailable
 from caja.db.engine import Database
 from caja.ledger import store
-from caja.services.clients import create_client, key_digest, principals, revoke_client
+from caja.services import batching, ledger_accounts
+from caja.services.batching import Batcher
+from caja.services.clients import (
+    authorize,
+    create_client,
+    key_digest,
+    principals,
+    revoke_client,
+)
+from caja.services.ledger_accounts import AccountRef
 from tests.helpers import V0, V1, Caja, listening, transfer_body
 
 pytestmark = pytest.mark.anyio
@@ -200,3 +210,96 @@ async def test_a_batch_looks_up_only_accounts_of_clients_whose_keys_are_valid(
     assert [row[1] for row in own] == [token]
     assert foreign == []
     assert nobody == []
+
+
+class _GatedDatabase:
+    """The test's database, whose writes wait for ``gate`` and may fail or conflict."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self.is_sqlite = database.is_sqlite
+        self.gate = asyncio.Event()
+        self.fail_before_work = False
+        self.runs_of_work = 1
+
+    async def write(self, work: Any) -> Any:
+        await self.gate.wait()
+        if self.fail_before_work:
+            raise ConnectionError("injected: the database went away")
+
+        def run(connection: Any) -> Any:
+            # As after a conflict: the work runs again in a new transaction.
+            for _ in range(self.runs_of_work - 1):
+                work(connection)
+            return work(connection)
+
+        return await self.database.write(run)
+
+
+async def _gated_transfers(
+    gated: _GatedDatabase, monkeypatch: pytest.MonkeyPatch, key: str, tokens: list[str], count: int
+) -> tuple[list[asyncio.Task[Any]], list[int]]:
+    """``count`` transfers through a batcher on ``gated``: the first starts a batch that
+    waits at the gate, the others are queued before the gate opens."""
+    digest = key_digest(key)
+    assert digest is not None
+    batcher = Batcher(gated)  # type: ignore[arg-type]
+    sizes: list[int] = []
+    real_apply = batching._apply
+
+    def apply(connection: Any, batch: list[Any]) -> Any:
+        sizes.append(len(batch))
+        return real_apply(connection, batch)
+
+    monkeypatch.setattr(batching, "_apply", apply)
+
+    async def one(number: int) -> Any:
+        return await ledger_accounts.transfer(
+            batcher,
+            key_digest=digest,
+            authorize=lambda principal: authorize(principal, "ledger"),
+            surface="ledger_v1",
+            origin=AccountRef("origin_account", token=tokens[0]),
+            destination=AccountRef("destination_account", token=tokens[1]),
+            amount_minor=100,
+            description="gated",
+            idempotency_key=f"gated-{number}",
+        )
+
+    tasks = [asyncio.create_task(one(0))]
+    await asyncio.sleep(0.01)  # the first batch has started and waits at the gate
+    tasks += [asyncio.create_task(one(number)) for number in range(1, count)]
+    await asyncio.sleep(0.01)
+    gated.gate.set()
+    await asyncio.wait(tasks)
+    return tasks, sizes
+
+
+async def test_orders_queued_while_a_batch_waits_for_its_transaction_join_it(
+    caja: Caja, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key, tokens = await _accounts(caja, 2, "100.00")
+    gated = _GatedDatabase(caja.database)
+    gated.runs_of_work = 2  # and a conflict's second run posts the same orders
+
+    tasks, sizes = await _gated_transfers(gated, monkeypatch, key, tokens, 10)
+
+    assert [task.result().transfer is not None for task in tasks] == [True] * 10
+    assert sizes == [10, 10]
+    assert await caja.balance(key, tokens[0]) == "90.00"
+    assert (await caja.verify()).ok
+
+
+async def test_a_batch_that_fails_before_its_transaction_fails_every_order_waiting(
+    caja: Caja, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key, tokens = await _accounts(caja, 2, "100.00")
+    gated = _GatedDatabase(caja.database)
+    gated.fail_before_work = True
+    before = await caja.counts()
+
+    tasks, sizes = await _gated_transfers(gated, monkeypatch, key, tokens, 5)
+
+    assert [type(task.exception()) for task in tasks] == [Unavailable] * 5
+    assert sizes == []
+    assert await caja.counts() == before

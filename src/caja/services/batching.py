@@ -115,9 +115,11 @@ def _lookups(connection: Connection, orders: Iterable[Order]) -> Lookups:
 class Batcher:
     """Posts the orders of one process's event loop in shared transactions.
 
-    The first order to arrive schedules a batch on the loop (after the callbacks already
-    due, or ``max_wait`` seconds later); every order queued by then joins it, up to
-    ``max_size``. Orders that arrive while a batch is being written make the next one.
+    The first order to arrive starts a batch on the loop (after the callbacks already
+    due, or ``max_wait`` seconds later). The batch takes its orders when its transaction
+    has begun, so every order queued while it waited for a connection or for SQLite's
+    writer joins it, up to ``max_size``. Orders that arrive while a batch is being
+    written make the next one.
 
     A batch is one :meth:`Database.write`. On PostgreSQL up to ``concurrency`` batches
     are in flight at once, each awaiting its round trips; on SQLite, which has one writer,
@@ -144,6 +146,8 @@ class Batcher:
         self._queued: list[Order] = []
         self._scheduled = False
         self._in_flight: set[asyncio.Task[None]] = set()
+        # A batch started that has not taken its orders yet: it will take the new ones.
+        self._starting = False
 
     async def submit(self, order: Order) -> Result:
         """Queue ``order`` and wait for its outcome; raises when its batch failed."""
@@ -153,7 +157,12 @@ class Batcher:
         return await order.outcome
 
     def _schedule(self) -> None:
-        if self._scheduled or not self._queued or len(self._in_flight) >= self.concurrency:
+        if (
+            self._scheduled
+            or self._starting
+            or not self._queued
+            or len(self._in_flight) >= self.concurrency
+        ):
             return
         self._scheduled = True
         loop = asyncio.get_running_loop()
@@ -162,23 +171,27 @@ class Batcher:
         else:
             loop.call_soon(self._run)
 
-    def _next_batch(self) -> list[Order]:
+    def _take(self) -> list[Order]:
+        """The next batch's orders, taken from the queue; starts another batch for the
+        orders beyond ``max_size``."""
+        self._starting = False
         batch = [
             order
             for order in self._queued[: self.max_size]
             if order.outcome is not None and not order.outcome.done()
         ]
         del self._queued[: self.max_size]
+        self._schedule()
         return batch
 
     def _run(self) -> None:
         self._scheduled = False
-        while self._queued and len(self._in_flight) < self.concurrency:
-            batch = self._next_batch()
-            if batch:
-                task = asyncio.get_running_loop().create_task(self._post(batch))
-                self._in_flight.add(task)
-                task.add_done_callback(self._done)
+        if self._starting or not self._queued or len(self._in_flight) >= self.concurrency:
+            return
+        self._starting = True
+        task = asyncio.get_running_loop().create_task(self._post())
+        self._in_flight.add(task)
+        task.add_done_callback(self._done)
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._in_flight.discard(task)
@@ -191,14 +204,23 @@ class Batcher:
             if self._in_flight:
                 await asyncio.wait(set(self._in_flight))
 
-    async def _post(self, batch: list[Order]) -> None:
+    async def _post(self) -> None:
         started = time.perf_counter()
+        taken: list[Order] | None = None
+
+        def work(connection: Connection) -> list[Result | Exception]:
+            nonlocal taken
+            if taken is None:  # the same orders when a conflict makes it run again
+                taken = self._take()
+            return _apply(connection, taken)
+
         try:
-            outcomes = await self.database.write(lambda connection: _apply(connection, batch))
+            outcomes = await self.database.write(work)
         except Exception:
-            _fail(batch)
+            _fail(taken if taken is not None else self._take())
             return
-        _settle_all(batch, outcomes, started)
+        assert taken is not None
+        _settle_all(taken, outcomes, started)
 
 
 def _fail(batch: list[Order]) -> None:
