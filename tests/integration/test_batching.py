@@ -236,13 +236,28 @@ class _GatedDatabase:
         return await self.database.write(run)
 
 
+async def _transfer(batcher: Batcher, key: str, tokens: list[str], number: int) -> Any:
+    """1.00 from the first of ``tokens`` to the second, through ``batcher``."""
+    digest = key_digest(key)
+    assert digest is not None
+    return await ledger_accounts.transfer(
+        batcher,
+        key_digest=digest,
+        authorize=lambda principal: authorize(principal, "ledger"),
+        surface="ledger_v1",
+        origin=AccountRef("origin_account", token=tokens[0]),
+        destination=AccountRef("destination_account", token=tokens[1]),
+        amount_minor=100,
+        description="gated",
+        idempotency_key=f"gated-{number}",
+    )
+
+
 async def _gated_transfers(
     gated: _GatedDatabase, monkeypatch: pytest.MonkeyPatch, key: str, tokens: list[str], count: int
 ) -> tuple[list[asyncio.Task[Any]], list[int]]:
     """``count`` transfers through a batcher on ``gated``: the first starts a batch that
     waits at the gate, the others are queued before the gate opens."""
-    digest = key_digest(key)
-    assert digest is not None
     batcher = Batcher(gated)  # type: ignore[arg-type]
     sizes: list[int] = []
     real_apply = batching._apply
@@ -252,23 +267,11 @@ async def _gated_transfers(
         return real_apply(connection, batch)
 
     monkeypatch.setattr(batching, "_apply", apply)
-
-    async def one(number: int) -> Any:
-        return await ledger_accounts.transfer(
-            batcher,
-            key_digest=digest,
-            authorize=lambda principal: authorize(principal, "ledger"),
-            surface="ledger_v1",
-            origin=AccountRef("origin_account", token=tokens[0]),
-            destination=AccountRef("destination_account", token=tokens[1]),
-            amount_minor=100,
-            description="gated",
-            idempotency_key=f"gated-{number}",
-        )
-
-    tasks = [asyncio.create_task(one(0))]
+    tasks = [asyncio.create_task(_transfer(batcher, key, tokens, 0))]
     await asyncio.sleep(0.01)  # the first batch has started and waits at the gate
-    tasks += [asyncio.create_task(one(number)) for number in range(1, count)]
+    tasks += [
+        asyncio.create_task(_transfer(batcher, key, tokens, number)) for number in range(1, count)
+    ]
     await asyncio.sleep(0.01)
     gated.gate.set()
     await asyncio.wait(tasks)
@@ -303,3 +306,22 @@ async def test_a_batch_that_fails_before_its_transaction_fails_every_order_waiti
     assert [type(task.exception()) for task in tasks] == [Unavailable] * 5
     assert sizes == []
     assert await caja.counts() == before
+
+
+async def test_a_batch_cancelled_before_it_took_its_orders_leaves_them_to_the_next(
+    caja: Caja,
+) -> None:
+    key, tokens = await _accounts(caja, 2, "100.00")
+    gated = _GatedDatabase(caja.database)
+    batcher = Batcher(gated)  # type: ignore[arg-type]
+    order = asyncio.create_task(_transfer(batcher, key, tokens, 0))
+    await asyncio.sleep(0.01)  # its batch has started and waits at the gate
+    [starting] = batcher._in_flight
+    starting.cancel()
+    await asyncio.sleep(0.01)
+
+    gated.gate.set()
+    result = await asyncio.wait_for(order, timeout=10)
+
+    assert result.transfer is not None
+    assert await caja.balance(key, tokens[0]) == "99.00"

@@ -212,15 +212,18 @@ class Batcher:
             nonlocal taken
             if taken is None:  # the same orders when a conflict makes it run again
                 taken = self._take()
-            return _apply(connection, taken)
+            return _apply(connection, taken) if taken else []
 
         try:
             outcomes = await self.database.write(work)
         except Exception:
             _fail(taken if taken is not None else self._take())
             return
-        assert taken is not None
-        _settle_all(taken, outcomes, started)
+        finally:
+            if taken is None:  # cancelled before it took any: they stay queued
+                self._starting = False
+        if taken:
+            _settle_all(taken, outcomes, started)
 
 
 def _fail(batch: list[Order]) -> None:
