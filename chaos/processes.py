@@ -126,19 +126,12 @@ class CajaServer:
         """SIGTERM and wait; SIGKILL the group if it outstays the timeout."""
         if self._process is None:
             return
-        group = self._process.pid
         if not self._exited():
             self._process.send_signal(signal.SIGTERM)
             deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
             while not self._exited() and time.monotonic() < deadline:
                 time.sleep(0.05)
-        try:
-            os.killpg(group, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self._process.wait()
-        self._process = None
-        self._wait_gone(group)
+        self.kill()  # what is left of the group
 
     @staticmethod
     def _wait_gone(group: int) -> None:
