@@ -7,6 +7,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,29 @@ from caja.services.funding import fund
 
 V1 = "/api/ledger/v1/public"
 V0 = "/api/ledger/v0"
+# A holder the sandbox bank accepts (docs/deposit-api.md, "The sandbox bank"), but for the
+# identification_number (ending in 45678) and the email, which differ per account.
+SANDBOX_HOLDER = {
+    "identification_type": "CC",
+    "identification_issued_at": "2019-03-19",
+    "mobile_phone_number": "3528881234",
+    "names": "Nigerio",
+    "first_last_name": "Numa",
+    "sex": "M",
+    "date_of_birth": "1999-01-25",
+}
 _serial = itertools.count(1)
+
+
+class Clock:
+    """A fixed 'now', in UTC, to put in place of a module's ``utcnow``; move it by
+    setting ``now``."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now.astimezone(UTC)
 
 
 def account_body(**overrides: Any) -> dict[str, Any]:

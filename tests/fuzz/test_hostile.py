@@ -25,7 +25,7 @@ from caja.db.tables import accounts
 from tests.fuzz.shapes import error_problem
 from tests.fuzz.world import PREFIXES, SETUPS, World
 from tests.gateway import package_body, topup_body
-from tests.helpers import Caja, account_body
+from tests.helpers import SANDBOX_HOLDER, Caja, account_body
 
 pytestmark = pytest.mark.anyio
 
@@ -80,15 +80,9 @@ def _legacy_transfer(world: World) -> dict[str, Any]:
 
 def _holder(_world: World) -> dict[str, Any]:
     return {
+        **SANDBOX_HOLDER,
         "identification_number": "77745678",
-        "identification_type": "CC",
-        "identification_issued_at": "2019-03-19",
-        "mobile_phone_number": "3528881234",
         "email": "hostile@example.com",
-        "names": "Nigerio",
-        "first_last_name": "Numa",
-        "sex": "M",
-        "date_of_birth": "1999-01-25",
     }
 
 

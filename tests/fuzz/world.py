@@ -21,7 +21,7 @@ from caja.services import deposits
 from caja.services.clients import create_client
 from caja.services.funding import fund
 from tests.gateway import merchant, package_body, topup_body
-from tests.helpers import V0, V1, Caja, account_body, transfer_body
+from tests.helpers import SANDBOX_HOLDER, V0, V1, Caja, account_body, transfer_body
 
 __all__ = ["PREFIXES", "SETUPS", "World"]
 
@@ -167,15 +167,9 @@ def _holder() -> dict[str, Any]:
     """A holder the sandbox bank accepts (see ``caja.providers.bank.TEST_DATA``)."""
     n = next(_serial)
     return {
+        **SANDBOX_HOLDER,
         "identification_number": f"{n:03d}45678",
-        "identification_type": "CC",
-        "identification_issued_at": "2019-03-19",
-        "mobile_phone_number": "3528881234",
         "email": f"fuzz{n}@example.com",
-        "names": "Nigerio",
-        "first_last_name": "Numa",
-        "sex": "M",
-        "date_of_birth": "1999-01-25",
     }
 
 

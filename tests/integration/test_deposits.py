@@ -29,7 +29,7 @@ from caja.providers.bank import SandboxBank
 from caja.services import deposits
 from caja.services.clients import create_client, revoke_client
 from caja.services.deposits import LimitExceeded
-from tests.helpers import Caja, listening
+from tests.helpers import SANDBOX_HOLDER, Caja, Clock, listening
 
 pytestmark = pytest.mark.anyio
 
@@ -54,16 +54,6 @@ def bank() -> SandboxBank:
 @pytest.fixture
 def app(database: Database, bank: SandboxBank) -> FastAPI:
     return create_app(database, bank=bank)
-
-
-class Clock:
-    """A fixed 'now' for the deposit service and the ledger; move it by setting ``now``."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now.astimezone(UTC)
 
 
 @pytest.fixture
@@ -117,15 +107,9 @@ def holder(**overrides: Any) -> dict[str, Any]:
     """A body the sandbox bank accepts, unique per call unless overridden."""
     n = next(_serial)
     body = {
+        **SANDBOX_HOLDER,
         "identification_number": f"{n:03d}45678",
-        "identification_type": "CC",
-        "identification_issued_at": "2019-03-19",
-        "mobile_phone_number": "3528881234",
         "email": f"holder{n}@example.com",
-        "names": "Nigerio",
-        "first_last_name": "Numa",
-        "sex": "M",
-        "date_of_birth": "1999-01-25",
     }
     return apply(body, overrides)
 

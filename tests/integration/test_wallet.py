@@ -31,7 +31,7 @@ from caja.db.tables import (
 )
 from caja.services import wallet as wallet_service
 from caja.services.funding import fund
-from tests.helpers import Caja
+from tests.helpers import Caja, Clock
 
 pytestmark = pytest.mark.anyio
 
@@ -73,16 +73,6 @@ def fast_hashing(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
     if "real_hashing" not in request.fixturenames:
         cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
         monkeypatch.setattr(wallet_service, "_hasher", cheap)
-
-
-class Clock:
-    """A fixed 'now' for the wallet service; move it by setting ``now``."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture

@@ -17,22 +17,13 @@ from caja.db.tables import deposit_transfers, transfers
 from caja.providers.bank import Incoming
 from caja.services import deposits
 from caja.services.clients import create_client
+from tests.helpers import SANDBOX_HOLDER
 from tests.model.base import Machine, body_of, outcome, raw_json
 from tests.model.ledger_rules import fresh_token
 
 API = "/api/coopcentral/v1"
 MAX_ACCOUNTS = 5
 NOWHERE = "coopacc-nosuchaccount0000000000"
-# Test data the sandbox bank accepts (docs/deposit-api.md, "The sandbox bank").
-HOLDER = {
-    "identification_type": "CC",
-    "identification_issued_at": "2019-03-19",
-    "mobile_phone_number": "3528881234",
-    "names": "Nigerio",
-    "first_last_name": "Numa",
-    "sex": "M",
-    "date_of_birth": "1999-01-25",
-}
 INVALID_AMOUNTS = ['"0"', "0", '"-1.00"', '"1.001"', "1.001", '"abc"', "true"]
 INVALID_FEES = ['"-1"', "-1", '"0.001"', '"x"']
 # Centavos received and sent: small ones, and ones large enough to reach the limits in a
@@ -153,7 +144,7 @@ class DepositRules(Machine):
     def _dep_open(self) -> str:
         serial = fresh_token("holder").removeprefix("holder-")
         holder = {
-            **HOLDER,
+            **SANDBOX_HOLDER,
             "identification_number": f"{serial}45678",
             "email": f"holder{serial}@example.com",
         }

@@ -16,20 +16,11 @@ from caja.providers.bank import SandboxBank
 from caja.services import deposits
 from caja.services.clients import create_client
 from caja.services.funding import fund
-from tests.helpers import V0, V1, account_body, transfer_body
+from tests.helpers import SANDBOX_HOLDER, V0, V1, account_body, transfer_body
 from tests.security.tenants import unique
 
 GATEWAY = "/api/gateway_topup/v1"
 COOP = "/api/coopcentral/v1"
-HOLDER = {
-    "identification_type": "CC",
-    "identification_issued_at": "2019-03-19",
-    "mobile_phone_number": "3528881234",
-    "names": "Nigerio",
-    "first_last_name": "Numa",
-    "sex": "M",
-    "date_of_birth": "1999-01-25",
-}
 
 
 @dataclass(frozen=True)
@@ -125,7 +116,7 @@ def requests(c: Client, key: str, account_key: str) -> dict[str, Callable[[], Re
 
 async def _deposit_account(http: httpx.AsyncClient, database: Database, key: str) -> str:
     body = {
-        **HOLDER,
+        **SANDBOX_HOLDER,
         "identification_number": unique("")[-4:] + "45678",
         "email": unique("revoked") + "@example.com",
     }

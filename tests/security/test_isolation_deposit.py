@@ -17,6 +17,7 @@ from caja.db.engine import Database
 from caja.providers.bank import SandboxBank
 from caja.services import deposits
 from caja.services.clients import create_client
+from tests.helpers import SANDBOX_HOLDER
 from tests.security.tenants import answer, covers, every_row, unique
 
 pytestmark = pytest.mark.anyio
@@ -38,15 +39,9 @@ class Coop:
 def holder_body(**overrides: Any) -> dict[str, Any]:
     n = next(_serial)
     body = {
+        **SANDBOX_HOLDER,
         "identification_number": f"{n:04d}45678",
-        "identification_type": "CC",
-        "identification_issued_at": "2019-03-19",
-        "mobile_phone_number": "3528881234",
         "email": f"sec-holder{n}@example.com",
-        "names": "Nigerio",
-        "first_last_name": "Numa",
-        "sex": "M",
-        "date_of_birth": "1999-01-25",
     }
     body.update(overrides)
     return body

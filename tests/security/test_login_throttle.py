@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 from caja.db.engine import Database
 from caja.db.tables import wallet_profiles
 from caja.services import wallet as wallet_service
+from tests.helpers import Clock
 from tests.security.people import WALLET, log_in, new_phone, sign_up
 from tests.security.tenants import covers
 
@@ -24,16 +25,6 @@ pytestmark = pytest.mark.anyio
 WRONG = "not the password at all"
 LOCKED = {"code": 429, "msg": ["too_many_attempts"]}
 REFUSED = {"code": 401, "msg": ["invalid_credentials"]}
-
-
-class Clock:
-    """A fixed 'now' for the wallet service; move it by setting ``now``."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture
