@@ -15,7 +15,7 @@ from types import TracebackType
 from bench import programs
 from bench.programs import free_port
 
-__all__ = ["Server", "caja_command", "run_caja", "serve_command"]
+__all__ = ["ProcessGroup", "Server", "caja_command", "run_caja", "serve_command"]
 
 READY_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 15.0
@@ -50,6 +50,50 @@ def run_caja(
     )
 
 
+class ProcessGroup:
+    """A command started in a process group of its own, its output appended to a log.
+
+    The group holds the command and every process it starts (a server's workers), all
+    started here, so signalling the group reaches only our own.
+    """
+
+    def __init__(self, command: list[str], env: dict[str, str], log_path: Path) -> None:
+        with log_path.open("ab") as log:
+            self._process = subprocess.Popen(
+                command,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.pid = self._process.pid
+
+    def exited(self) -> bool:
+        """Whether the command has exited, without reaping it: while it is not reaped its
+        process group id cannot be reused."""
+        flags = os.WEXITED | os.WNOHANG | os.WNOWAIT
+        return os.waitid(os.P_PID, self.pid, flags) is not None
+
+    def kill(self) -> None:
+        """SIGKILL the whole group at once and reap the command."""
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self._process.wait()
+
+    def stop(self, timeout: float) -> None:
+        """SIGTERM the command, wait up to ``timeout`` seconds, then :meth:`kill` whatever
+        is left of the group."""
+        if not self.exited():
+            self._process.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + timeout
+            while not self.exited() and time.monotonic() < deadline:
+                time.sleep(0.05)
+        self.kill()
+
+
 class Server:
     """``caja serve`` on a free loopback port, in its own process group, logging to a file.
 
@@ -63,19 +107,11 @@ class Server:
         self.log_path = log_path
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
-        self._process: subprocess.Popen[bytes] | None = None
+        self._group: ProcessGroup | None = None
 
     def __enter__(self) -> Server:
         command = serve_command(self.port, self.workers)
-        with self.log_path.open("ab") as log:
-            self._process = subprocess.Popen(
-                command,
-                env=_environment(self.database_url),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        self._group = ProcessGroup(command, _environment(self.database_url), self.log_path)
         return self
 
     def __exit__(
@@ -86,23 +122,16 @@ class Server:
     ) -> None:
         self.stop()
 
-    def _exited(self) -> bool:
-        """Whether the server has exited, without reaping it: while it is not reaped its
-        process group id cannot be reused, so signalling the group reaches only our own."""
-        assert self._process is not None
-        flags = os.WEXITED | os.WNOHANG | os.WNOWAIT
-        return os.waitid(os.P_PID, self._process.pid, flags) is not None
-
     def check_alive(self) -> None:
         """Raise if the server has exited while it should be serving."""
-        if self._process is None or self._exited():
+        if self._group is None or self._group.exited():
             raise RuntimeError(f"caja serve exited during the run; log: {self.log_path}")
 
     def wait_ready(self) -> None:
         """Wait until ``GET /readyz`` answers 200; raise if the server exits or takes long."""
         deadline = time.monotonic() + READY_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
-            if self._exited():
+            if self._group is None or self._group.exited():
                 raise RuntimeError(f"caja serve exited early; log: {self.log_path}")
             try:
                 with urllib.request.urlopen(f"{self.base_url}/readyz", timeout=2) as answer:
@@ -117,17 +146,7 @@ class Server:
 
     def stop(self) -> None:
         """SIGTERM the server, wait, then SIGKILL whatever is left of its process group."""
-        if self._process is None:
+        if self._group is None:
             return
-        if not self._exited():
-            self._process.send_signal(signal.SIGTERM)
-            deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
-            while not self._exited() and time.monotonic() < deadline:
-                time.sleep(0.1)
-        # The group holds the server and its workers, all started here.
-        try:
-            os.killpg(self._process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self._process.wait()
-        self._process = None
+        self._group.stop(STOP_TIMEOUT_SECONDS)
+        self._group = None

@@ -9,15 +9,13 @@ reaped when it is signalled.
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import subprocess
 import time
 from pathlib import Path
 
 import httpx
-from bench.server import caja_command, serve_command
+from bench.server import ProcessGroup, caja_command, serve_command
 
 __all__ = ["CajaServer", "Operator"]
 
@@ -66,24 +64,15 @@ class CajaServer:
         self._env = dict(env)
         if workers > 1:
             self._env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics)
-        self._process: subprocess.Popen[bytes] | None = None
+        self._group: ProcessGroup | None = None
         self.starts = 0
 
     def start(self) -> None:
-        assert self._process is None, "the server is already running"
+        assert self._group is None, "the server is already running"
         if self.workers > 1:
             shutil.rmtree(self._metrics, ignore_errors=True)
             self._metrics.mkdir(parents=True)
-        command = serve_command(self.port, self.workers)
-        with self.log_path.open("ab") as log:
-            self._process = subprocess.Popen(
-                command,
-                env=self._env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        self._group = ProcessGroup(serve_command(self.port, self.workers), self._env, self.log_path)
         self.starts += 1
 
     def wait_healthy(self) -> None:
@@ -100,38 +89,25 @@ class CajaServer:
         raise RuntimeError(f"caja serve not healthy after {READY_TIMEOUT_SECONDS:.0f} s")
 
     def check_running(self) -> None:
-        if self._process is None or self._exited():
+        if self._group is None or self._group.exited():
             raise RuntimeError(f"caja serve exited on its own; log: {self.log_path}")
-
-    def _exited(self) -> bool:
-        """Whether the server has exited, without reaping it: until it is reaped its pid
-        names its process group, and signalling the group reaches only our own."""
-        assert self._process is not None
-        flags = os.WEXITED | os.WNOHANG | os.WNOWAIT
-        return os.waitid(os.P_PID, self._process.pid, flags) is not None
 
     def kill(self) -> None:
         """SIGKILL the whole process group at once, then wait until none of it runs."""
-        assert self._process is not None, "the server is not running"
-        group = self._process.pid
-        try:
-            os.killpg(group, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self._process.wait()
-        self._process = None
-        self._wait_gone(group)
+        assert self._group is not None, "the server is not running"
+        group = self._group
+        self._group = None
+        group.kill()
+        self._wait_gone(group.pid)
 
     def stop(self) -> None:
         """SIGTERM and wait; SIGKILL the group if it outstays the timeout."""
-        if self._process is None:
+        if self._group is None:
             return
-        if not self._exited():
-            self._process.send_signal(signal.SIGTERM)
-            deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
-            while not self._exited() and time.monotonic() < deadline:
-                time.sleep(0.05)
-        self.kill()  # what is left of the group
+        group = self._group
+        self._group = None
+        group.stop(STOP_TIMEOUT_SECONDS)
+        self._wait_gone(group.pid)
 
     @staticmethod
     def _wait_gone(group: int) -> None:
