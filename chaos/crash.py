@@ -39,7 +39,7 @@ from bench.server import run_caja
 
 from chaos.check import Findings, Known, check_run
 from chaos.journal import Journal
-from chaos.load import Keys, LoadPlan, run_load
+from chaos.load import Keys, Load, LoadPlan
 from chaos.prepare import create_client, fund, fund_many, open_accounts, run_json
 from chaos.processes import CajaServer, Operator
 from chaos.snapshot import read_snapshot
@@ -149,7 +149,7 @@ def crash_run(db: str, url: str, plan: CrashPlan, run: int, seed: int, logs: Pat
         fundings += fund_many(url, [(account, plan.account_pesos) for account in accounts])
         say(f"  {db} run {run}: load with {plan.load.kills} kills")
         keys = Keys(ledger.api_key, merchant.api_key)
-        run_load(plan.load, server, keys, accounts, f"{db[:2]}{run}", seed, journal)
+        Load(plan.load, server, keys, accounts, f"{db[:2]}{run}", seed, journal).run()
         server.stop()
         say(f"  {db} run {run}: reconcile and check")
         before = read_snapshot(url)

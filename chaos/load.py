@@ -25,7 +25,7 @@ from caja.core.money import format_minor
 from chaos.journal import Journal, Kind, Sent, ends_request
 from chaos.processes import CajaServer
 
-__all__ = ["Keys", "LoadPlan", "run_load"]
+__all__ = ["Keys", "Load", "LoadPlan"]
 
 TRANSFER_PATH = "/api/ledger/v1/public/transaction"
 TOPUP_PATH = "/api/gateway_topup/v1/topup_account"
@@ -68,7 +68,13 @@ def _answer_body(answer: httpx.Response) -> dict[str, Any]:
     return parsed if isinstance(parsed, dict) else {}
 
 
-class _Load:
+class Load:
+    """Load the running ``server``, killing it ``plan.kills`` times; fill ``journal``.
+
+    :meth:`run` returns once every request has been answered by the last server, which
+    is left running.
+    """
+
     def __init__(
         self,
         plan: LoadPlan,
@@ -96,7 +102,10 @@ class _Load:
     def _token(self, letter: str) -> str:
         return f"chaos-{self._tag}-{letter}{next(self._serial)}"
 
-    async def run(self) -> None:
+    def run(self) -> None:
+        asyncio.run(self._run())
+
+    async def _run(self) -> None:
         self._up.set()
         connections = self._plan.connections + self._plan.topup_connections
         limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
@@ -193,20 +202,3 @@ class _Load:
             sent = self._journal.add(Kind.TOPUP, token, body)
             await self._send(http, sent, TOPUP_PATH, self._merchant_headers)
             await asyncio.sleep(rng.uniform(0.05, 0.3))
-
-
-def run_load(
-    plan: LoadPlan,
-    server: CajaServer,
-    keys: Keys,
-    accounts: list[str],
-    tag: str,
-    seed: int,
-    journal: Journal,
-) -> None:
-    """Load the running ``server``, killing it ``plan.kills`` times; fill ``journal``.
-
-    Returns once every request has been answered by the last server, which is left
-    running.
-    """
-    asyncio.run(_Load(plan, server, keys, accounts, tag, seed, journal).run())
