@@ -8,13 +8,13 @@ from dataclasses import dataclass
 
 from sqlalchemy import select, text
 
+from caja.clients.service import create_client
+from caja.clients.tables import clients
+from caja.customers.service import ASSET, OwnerData, open_customer_account
 from caja.db.engine import Database
-from caja.db.tables import clients
 from caja.ledger import engine
 from caja.ledger.accounts import system_account_id
 from caja.ledger.model import NewTransfer
-from caja.services.clients import create_client
-from caja.services.ledger_accounts import ASSET, OwnerData, open_customer_account
 
 __all__ = ["HOT_BALANCE_MINOR", "OTHER_BALANCE_MINOR", "Prepared", "prepare"]
 

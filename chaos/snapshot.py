@@ -8,8 +8,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from caja.clients.tables import clients
 from caja.db.engine import Database
-from caja.db.tables import accounts, clients, purchases, transfers
+from caja.ledger.tables import accounts, transfers
+from caja.topups.tables import purchases
 
 __all__ = ["AccountRow", "PurchaseRow", "Snapshot", "TransferRow", "read_snapshot"]
 

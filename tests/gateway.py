@@ -7,9 +7,9 @@ import itertools
 from dataclasses import dataclass
 from typing import Any
 
+from caja.clients.service import create_client
 from caja.db.engine import Database
-from caja.services.clients import create_client
-from caja.services.funding import fund
+from caja.ops.funding import fund
 
 GATEWAY = "/api/gateway_topup/v1"
 GATEWAY_ALIAS = "/api/gateway_top-up/v1"

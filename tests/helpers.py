@@ -14,11 +14,11 @@ from typing import Any
 import httpx
 from sqlalchemy import event, func, select
 
+from caja.clients.service import create_client
 from caja.db.engine import Database
-from caja.db.tables import accounts, entries, transfers
+from caja.ledger.tables import accounts, entries, transfers
 from caja.ledger.verify import Report, verify
-from caja.services.clients import create_client
-from caja.services.funding import fund
+from caja.ops.funding import fund
 
 V1 = "/api/ledger/v1/public"
 V0 = "/api/ledger/v0"

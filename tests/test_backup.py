@@ -16,8 +16,9 @@ import pytest
 from sqlalchemy import func, select
 
 from caja.db.engine import Database
-from caja.db.tables import accounts, metadata, transfers
-from caja.services.backup import BackupError, _libpq_environment, backup, restore
+from caja.db.schema import metadata
+from caja.ledger.tables import accounts, transfers
+from caja.ops.backup import BackupError, _libpq_environment, backup, restore
 from tests.conftest import Backend
 from tests.gateway import GATEWAY, merchant, topup_body
 from tests.helpers import Caja, transfer_body

@@ -18,14 +18,14 @@ from sqlalchemy import select, text
 from typer.testing import CliRunner
 
 from caja.cli import app
+from caja.clients.service import Principal, authenticate, key_digest
+from caja.clients.tables import clients
+from caja.customers.service import OwnerData, open_customer_account
 from caja.db.engine import Database
-from caja.db.tables import clients
 from caja.ledger import engine
 from caja.ledger.accounts import system_account_id
 from caja.ledger.model import NewTransfer
-from caja.services import topups
-from caja.services.clients import Principal, authenticate, key_digest
-from caja.services.ledger_accounts import OwnerData, open_customer_account
+from caja.topups import service as topups
 from tests.conftest import run_async
 from tests.helpers import stop_server, wait_until_healthy
 from tests.postgres import free_port
@@ -384,7 +384,7 @@ def test_serve_answers_health_docs_and_both_ledger_surfaces(
 
 
 def wallet_account(url: str, phone: str, assets: list[str]) -> str:
-    from caja.services import wallet
+    from caja.wallet import service as wallet
 
     async def make(database: Database) -> str:
         created = await wallet.sign_up(
@@ -420,7 +420,7 @@ def test_fund_credits_a_wallet_account_in_the_chosen_asset(cli: Cli, database_ur
 
 
 def test_verify_records_each_run_for_the_dashboard(cli: Cli, database_url: str) -> None:
-    from caja.services.dashboard import summary
+    from caja.ops.dashboard import summary
 
     assert on_database(database_url, summary)["last_verify"] is None
 

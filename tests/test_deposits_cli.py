@@ -14,13 +14,13 @@ from typer.testing import Result
 
 from caja.api.app import create_app
 from caja.cli import app
+from caja.clients.service import authenticate, create_client
 from caja.core.clock import BOGOTA, utcnow
 from caja.db.engine import Database
-from caja.db.tables import accounts, transfers
+from caja.deposits import service as deposits
+from caja.deposits.service import TransferData
+from caja.ledger.tables import accounts, transfers
 from caja.providers.bank import Holder, SandboxBank
-from caja.services import deposits
-from caja.services.clients import authenticate, create_client
-from caja.services.deposits import TransferData
 from tests.test_cli import on_database, runner
 
 DEPOSIT = "/api/coopcentral/v1"

@@ -13,9 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from caja.clients.service import create_client
 from caja.db.engine import Database
-from caja.services.clients import create_client
-from caja.services.funding import fund
+from caja.ops.funding import fund
 from tests.conftest import run_async
 from tests.helpers import V1, account_body, stop_server, transfer_body, wait_until_healthy
 from tests.postgres import free_port

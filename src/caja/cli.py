@@ -141,7 +141,7 @@ def clients_create(
     as_json: JsonFlag = False,
 ) -> None:
     """Create an API client; its key is printed only this once."""
-    from caja.services.clients import create_client
+    from caja.clients.service import create_client
 
     created = _run(lambda db: create_client(db, name, scope, _max_loan_minor(max_loan)))
     payload = {
@@ -163,7 +163,7 @@ def clients_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON array.")] = False,
 ) -> None:
     """List API clients (never their keys)."""
-    from caja.services.clients import list_clients
+    from caja.clients.service import list_clients
 
     found = _run(list_clients)
     rows: list[dict[str, Any]] = [
@@ -188,7 +188,7 @@ def clients_list(
 @clients_app.command("revoke")
 def clients_revoke(client_id: str) -> None:
     """Revoke a client: all its keys stop working at once."""
-    from caja.services.clients import revoke_client
+    from caja.clients.service import revoke_client
 
     _run(lambda db: revoke_client(db, client_id))
     typer.echo(f"client {client_id} revoked")
@@ -200,7 +200,7 @@ def clients_set_max_loan(
     max_loan: Annotated[str, typer.Argument(help="New overdraft, whole pesos.")],
 ) -> None:
     """Change a topup client's max loan (the overdraft of its merchant account)."""
-    from caja.services.clients import set_max_loan
+    from caja.clients.service import set_max_loan
 
     _run(lambda db: set_max_loan(db, client_id, _max_loan_minor(max_loan)))
     typer.echo(f"client {client_id} max loan {_max_loan_minor(max_loan) // 100}")
@@ -225,7 +225,7 @@ def fund(
     as_json: JsonFlag = False,
 ) -> None:
     """Move AMOUNT from the funding system account to TARGET; print the new balance."""
-    from caja.services.funding import fund as fund_account
+    from caja.ops.funding import fund as fund_account
 
     funded = _run(lambda db: fund_account(db, target, amount, asset))
     payload = {
@@ -255,7 +255,7 @@ def _echo_checks(report: Report) -> None:
 def verify() -> None:
     """Check every ledger invariant; exit 1 on any violation."""
     from caja.ledger.verify import verify as verify_ledger
-    from caja.services.dashboard import record_verify
+    from caja.ops.dashboard import record_verify
 
     async def work(database: Database) -> Any:
         async with database.read() as connection:
@@ -286,7 +286,7 @@ def backup_command(
     as_json: JsonFlag = False,
 ) -> None:
     """Write a backup of the database to PATH while the server keeps running."""
-    from caja.services.backup import backup
+    from caja.ops.backup import backup
 
     written = _run(lambda db: backup(db.url, path))
     payload = {
@@ -313,7 +313,7 @@ def restore_command(
 
     Exits 1 when the restored ledger breaks an invariant.
     """
-    from caja.services.backup import restore
+    from caja.ops.backup import restore
 
     restored = _run(lambda db: restore(path, db.url))
     report = restored.report
@@ -351,7 +351,7 @@ def demo(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
 ) -> None:
     """Set up a demo client with two funded accounts, print how to try it, and serve."""
-    from caja.services.demo import DEMO_PASSWORD, create_demo
+    from caja.ops.demo import DEMO_PASSWORD, create_demo
 
     ready = _run(create_demo)
     base = f"http://{host}:{port}"
@@ -429,7 +429,7 @@ CatalogKind = Annotated[str, typer.Argument(help="operator (slug), provider or p
 @catalog_app.command("list")
 def catalog_list(as_json: JsonFlag = False) -> None:
     """Print the catalog (as JSON: the import file's format)."""
-    from caja.services.catalog import snapshot
+    from caja.topups.catalog import snapshot
 
     found = _run(snapshot)
     if as_json:
@@ -455,7 +455,7 @@ def catalog_import(
     """
     import yaml
 
-    from caja.services.catalog import import_catalog
+    from caja.topups.catalog import import_catalog
 
     try:
         with open(path, encoding="utf-8") as handle:
@@ -468,7 +468,7 @@ def catalog_import(
 
 
 def _set_enabled(kind: str, code: str, enabled: bool) -> None:
-    from caja.services.catalog import set_enabled
+    from caja.topups.catalog import set_enabled
 
     if kind not in _CATALOG_KINDS:
         typer.echo(f"error: kind must be one of {', '.join(_CATALOG_KINDS)}", err=True)
@@ -523,7 +523,7 @@ def reconcile(
 
     from caja.config import operator_settings
     from caja.providers.operator import HttpOperator
-    from caja.services.topups import reconcile as reconcile_open
+    from caja.topups.service import reconcile as reconcile_open
 
     settings = operator_settings()
     url = operator_url or settings.url or "http://127.0.0.1:8000/sandbox/operator"
@@ -569,8 +569,8 @@ def deposits_receive(
     as_json: JsonFlag = False,
 ) -> None:
     """Receive money another bank sent to an account, as the bank's feed reports it."""
+    from caja.deposits import service as deposits
     from caja.providers.bank import SandboxBank
-    from caja.services import deposits
 
     name, identification = sender_name.strip(), sender_id.strip()
     if not 1 <= len(name) <= 150 or not 1 <= len(identification) <= 20:
@@ -610,7 +610,7 @@ def deposits_cancel(
     account: Annotated[str, typer.Argument(help="The deposit account's token (coopacc-…).")],
 ) -> None:
     """Cancel a deposit account: no money moves into or out of it any more."""
-    from caja.services import deposits
+    from caja.deposits import service as deposits
 
     _run(lambda db: deposits.cancel(db, account))
     typer.echo(f"{account} cancelled")
@@ -619,7 +619,7 @@ def deposits_cancel(
 @deposits_app.command("banks")
 def deposits_banks(as_json: JsonFlag = False) -> None:
     """The banks money can arrive from."""
-    from caja.services import deposits
+    from caja.deposits import service as deposits
 
     found = _run(deposits.bank_list)
     if as_json:

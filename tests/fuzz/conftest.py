@@ -20,7 +20,7 @@ from fastapi import FastAPI
 from caja.api.app import create_app
 from caja.db.engine import Database
 from caja.providers.bank import SandboxBank
-from caja.services import wallet as wallet_service
+from caja.wallet import service as wallet_service
 
 WALLET_SECRET = "fuzz-tests-wallet-secret-" + "z" * 24
 STATS_PROPERTY = "fuzz_stats"

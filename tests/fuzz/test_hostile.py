@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import select
 
 from caja.api.body import MAX_BODY_BYTES
-from caja.db.tables import accounts
+from caja.ledger.tables import accounts
 from tests.fuzz.shapes import error_problem
 from tests.fuzz.world import PREFIXES, SETUPS, World
 from tests.gateway import package_body, topup_body

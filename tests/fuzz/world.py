@@ -14,12 +14,12 @@ from typing import Any
 import httpx
 from hypothesis import strategies as st
 
+from caja.clients.service import create_client
 from caja.core.clock import BOGOTA
 from caja.core.money import parse_amount
+from caja.deposits import service as deposits
+from caja.ops.funding import fund
 from caja.providers.bank import SandboxBank
-from caja.services import deposits
-from caja.services.clients import create_client
-from caja.services.funding import fund
 from tests.gateway import merchant, package_body, topup_body
 from tests.helpers import SANDBOX_HOLDER, V0, V1, Caja, account_body, transfer_body
 

@@ -10,19 +10,19 @@ from typing import Any
 
 import pytest
 
-from caja.core.errors import Unavailable
-from caja.db.engine import Database
-from caja.ledger import store
-from caja.services import batching, ledger_accounts
-from caja.services.batching import Batcher
-from caja.services.clients import (
+from caja.clients.service import (
     authorize,
     create_client,
     key_digest,
     principals,
     revoke_client,
 )
-from caja.services.ledger_accounts import AccountRef
+from caja.core.errors import Unavailable
+from caja.customers import service as ledger_accounts
+from caja.customers.service import AccountRef
+from caja.db.engine import Database
+from caja.ledger import batching, store
+from caja.ledger.batching import Batcher
 from tests.helpers import V0, V1, Caja, listening, transfer_body
 
 pytestmark = pytest.mark.anyio

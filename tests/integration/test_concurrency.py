@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from caja.db.tables import accounts
+from caja.ledger.tables import accounts
 from tests.helpers import V1, Caja, listening, transfer_body
 
 pytestmark = pytest.mark.anyio

@@ -19,16 +19,16 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from caja.api.app import create_app
+from caja.clients.service import create_client, revoke_client
 from caja.core.clock import BOGOTA
 from caja.core.money import format_minor, parse_amount
 from caja.db.engine import Database
-from caja.db.tables import accounts
+from caja.deposits import service as deposits
+from caja.deposits.service import LimitExceeded
 from caja.ledger import engine
+from caja.ledger.tables import accounts
 from caja.providers import bank as bank_module
 from caja.providers.bank import SandboxBank
-from caja.services import deposits
-from caja.services.clients import create_client, revoke_client
-from caja.services.deposits import LimitExceeded
 from tests.helpers import SANDBOX_HOLDER, Caja, Clock, listening
 
 pytestmark = pytest.mark.anyio

@@ -14,9 +14,10 @@ from sqlalchemy import event, func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.sql import Select
 
+from caja.clients.service import create_client, revoke_client
+from caja.customers.tables import owners
 from caja.db.engine import Database
-from caja.db.tables import accounts, owners, transfers
-from caja.services.clients import create_client, revoke_client
+from caja.ledger.tables import accounts, transfers
 from tests.helpers import V0, Caja, account_body, listening
 
 pytestmark = pytest.mark.anyio

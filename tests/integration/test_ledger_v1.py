@@ -14,12 +14,12 @@ import pytest
 from sqlalchemy.exc import OperationalError
 
 from caja.api.ledger_v1.schemas import TRANSFER_TOKEN_PATTERN
+from caja.clients.service import authenticate, create_client, revoke_client
 from caja.core.tokens import new_token
+from caja.customers.service import get_account
 from caja.db.engine import Database
 from caja.ledger import engine
 from caja.ledger.model import NewTransfer
-from caja.services.clients import authenticate, create_client, revoke_client
-from caja.services.ledger_accounts import get_account
 from tests.helpers import V1, Caja, account_body, listening, transfer_body
 
 pytestmark = pytest.mark.anyio

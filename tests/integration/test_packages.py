@@ -17,10 +17,12 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
+from caja.clients.tables import clients
 from caja.core.clock import BOGOTA
 from caja.db.engine import Database
-from caja.db.tables import accounts, clients, purchases
-from caja.services.catalog import import_catalog, set_enabled
+from caja.ledger.tables import accounts
+from caja.topups.catalog import import_catalog, set_enabled
+from caja.topups.tables import purchases
 from tests.gateway import GATEWAY, Merchant, merchant, package_body, topup_body
 from tests.helpers import Caja
 

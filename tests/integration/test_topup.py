@@ -18,13 +18,15 @@ from fastapi import FastAPI
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import OperationalError
 
+from caja.clients.service import revoke_client
+from caja.clients.tables import clients
 from caja.core.clock import BOGOTA
 from caja.db.engine import Database
-from caja.db.tables import accounts, clients, purchases
 from caja.ledger.accounts import AccountKind
+from caja.ledger.tables import accounts
 from caja.providers.operator import Answer, OperatorGateway, PurchaseRequest
-from caja.services.catalog import set_enabled
-from caja.services.clients import revoke_client
+from caja.topups.catalog import set_enabled
+from caja.topups.tables import purchases
 from tests.gateway import GATEWAY, GATEWAY_ALIAS, Merchant, basic, merchant, topup_body
 from tests.helpers import Caja, listening
 

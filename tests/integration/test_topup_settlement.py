@@ -15,14 +15,15 @@ from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 
 from caja.api.app import create_app
+from caja.clients.service import authenticate, key_digest
 from caja.db.engine import Database
-from caja.db.tables import purchases, transfers
+from caja.ledger.tables import transfers
 from caja.providers.operator import HttpOperator
 from caja.providers.sandbox_operator import SandboxOperator, create_sandbox_app
-from caja.services.clients import authenticate, key_digest
-from caja.services.topups import Merchant as MerchantAccount
-from caja.services.topups import merchant as merchant_of
-from caja.services.topups import reconcile, spent
+from caja.topups.service import Merchant as MerchantAccount
+from caja.topups.service import merchant as merchant_of
+from caja.topups.service import reconcile, spent
+from caja.topups.tables import purchases
 from tests.gateway import GATEWAY, Merchant, merchant, package_body, topup_body
 from tests.helpers import Caja
 

@@ -22,15 +22,10 @@ from sqlalchemy.engine import Connection
 
 from caja.api.app import create_app
 from caja.db.engine import Database
-from caja.db.tables import (
-    accounts,
-    wallet_accounts,
-    wallet_balances,
-    wallet_contacts,
-    wallet_profiles,
-)
-from caja.services import wallet as wallet_service
-from caja.services.funding import fund
+from caja.ledger.tables import accounts
+from caja.ops.funding import fund
+from caja.wallet import service as wallet_service
+from caja.wallet.tables import wallet_accounts, wallet_balances, wallet_contacts, wallet_profiles
 from tests.helpers import Caja, Clock
 
 pytestmark = pytest.mark.anyio

@@ -6,7 +6,7 @@ import pytest
 
 from caja.config import wallet_settings
 from caja.db.engine import Database
-from caja.services.wallet import check_assets
+from caja.wallet.service import check_assets
 
 pytestmark = pytest.mark.anyio
 

@@ -15,7 +15,7 @@ from hypothesis import event
 from hypothesis.stateful import RuleBasedStateMachine, invariant
 from sqlalchemy import select
 
-from caja.db.tables import accounts
+from caja.ledger.tables import accounts
 from tests.conftest import Backend
 from tests.model.model import Book, Ledger
 from tests.model.world import World

@@ -10,13 +10,14 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, MultipleResults, initialize, multiple, precondition, rule
 
+from caja.clients.service import create_client
 from caja.config import deposit_limits
 from caja.core.errors import CajaError
 from caja.core.money import format_minor
-from caja.db.tables import deposit_transfers, transfers
+from caja.deposits import service as deposits
+from caja.deposits.tables import deposit_transfers
+from caja.ledger.tables import transfers
 from caja.providers.bank import Incoming
-from caja.services import deposits
-from caja.services.clients import create_client
 from tests.helpers import SANDBOX_HOLDER
 from tests.model.base import Machine, body_of, outcome, raw_json
 from tests.model.ledger_rules import fresh_token

@@ -11,12 +11,12 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, MultipleResults, initialize, multiple, precondition, rule
 
+from caja.clients.service import create_client
 from caja.core.money import format_minor
-from caja.db.tables import transfers
 from caja.ledger import engine
 from caja.ledger.model import NewTransfer, Operation, ResolvePending, Reverse, TransferView
-from caja.services.clients import create_client
-from caja.services.funding import fund
+from caja.ledger.tables import transfers
+from caja.ops.funding import fund
 from tests.helpers import V1, account_body
 from tests.model.base import Machine, body_of, outcome, raw_json
 

@@ -21,8 +21,8 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import run_state_machine_as_test
 
+from caja.deposits import service as deposits
 from caja.ledger import engine
-from caja.services import deposits
 from tests.conftest import Backend
 from tests.model.base import OUTCOMES
 from tests.model.deposit_rules import DepositRules

@@ -12,10 +12,12 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, initialize, invariant, precondition, rule
 from sqlalchemy import select
 
-from caja.db.tables import accounts, clients, purchases, transfers
-from caja.services.clients import create_client
-from caja.services.funding import fund
-from caja.services.topups import reconcile
+from caja.clients.service import create_client
+from caja.clients.tables import clients
+from caja.ledger.tables import accounts, transfers
+from caja.ops.funding import fund
+from caja.topups.service import reconcile
+from caja.topups.tables import purchases
 from tests.gateway import GATEWAY, basic
 from tests.model.base import Machine, body_of, outcome, raw_json
 from tests.model.ledger_rules import fresh_token

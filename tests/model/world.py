@@ -19,7 +19,7 @@ from sqlalchemy.sql import Executable
 from caja.api.app import create_app
 from caja.api.observe import request_log
 from caja.db.engine import Database
-from caja.db.tables import transfers
+from caja.ledger.tables import transfers
 from caja.ledger.verify import Report, verify
 from caja.providers.bank import SandboxBank
 from caja.providers.operator import HttpOperator

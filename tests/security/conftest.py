@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from argon2 import PasswordHasher
 
-from caja.services import wallet as wallet_service
+from caja.wallet import service as wallet_service
 
 
 @pytest.fixture

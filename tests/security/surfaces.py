@@ -10,12 +10,12 @@ from typing import Any
 
 import httpx
 
+from caja.clients.service import create_client
 from caja.core.money import parse_amount
 from caja.db.engine import Database
+from caja.deposits import service as deposits
+from caja.ops.funding import fund
 from caja.providers.bank import SandboxBank
-from caja.services import deposits
-from caja.services.clients import create_client
-from caja.services.funding import fund
 from tests.helpers import SANDBOX_HOLDER, V0, V1, account_body, transfer_body
 from tests.security.tenants import unique
 

@@ -11,12 +11,12 @@ from typing import Any
 import httpx
 import pytest
 
+from caja.clients.service import create_client
 from caja.core.money import parse_amount
 from caja.core.tokens import new_token
 from caja.db.engine import Database
+from caja.deposits import service as deposits
 from caja.providers.bank import SandboxBank
-from caja.services import deposits
-from caja.services.clients import create_client
 from tests.helpers import SANDBOX_HOLDER
 from tests.security.tenants import answer, covers, every_row, unique
 

@@ -13,7 +13,7 @@ import pytest
 
 from caja.core.tokens import new_token
 from caja.db.engine import Database
-from caja.services.funding import fund
+from caja.ops.funding import fund
 from tests.security.people import WALLET, Person, person
 from tests.security.tenants import answer, covers, every_row
 

@@ -14,8 +14,8 @@ from sqlalchemy import update
 from sqlalchemy.engine import Connection
 
 from caja.db.engine import Database
-from caja.db.tables import wallet_profiles
-from caja.services import wallet as wallet_service
+from caja.wallet import service as wallet_service
+from caja.wallet.tables import wallet_profiles
 from tests.helpers import Clock
 from tests.security.people import WALLET, log_in, new_phone, sign_up
 from tests.security.tenants import covers

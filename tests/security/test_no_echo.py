@@ -11,9 +11,9 @@ import httpx
 import jwt
 import pytest
 
+from caja.clients.service import create_client, revoke_client
 from caja.core.tokens import new_api_key
 from caja.db.engine import Database
-from caja.services.clients import create_client, revoke_client
 from tests.security.people import WALLET, log_in, new_phone, sign_up
 from tests.security.surfaces import client_with_every_scope, requests
 

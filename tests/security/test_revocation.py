@@ -13,11 +13,11 @@ from fastapi import FastAPI
 from typer.testing import CliRunner
 
 from caja.cli import app as cli_app
+from caja.clients.service import revoke_client
 from caja.core.tokens import new_api_key
 from caja.db.engine import Database
+from caja.ledger.batching import Batcher, Order
 from caja.ledger.model import Result
-from caja.services.batching import Batcher, Order
-from caja.services.clients import revoke_client
 from tests.security.surfaces import client_with_every_scope, requests, send
 from tests.security.tenants import Rows, every_row
 

@@ -15,7 +15,7 @@ import pytest
 from caja.api.observe import request_log
 from caja.core.tokens import new_api_key
 from caja.db.engine import Database
-from caja.services.funding import fund
+from caja.ops.funding import fund
 from tests.security.people import WALLET, log_in, person
 from tests.security.surfaces import client_with_every_scope, requests, send
 from tests.security.tenants import every_row

@@ -21,8 +21,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.engine import Connection
 
 from caja.db.engine import Database
-from caja.db.tables import wallet_accounts, wallet_balances, wallet_contacts, wallet_profiles
-from caja.services.funding import fund
+from caja.ops.funding import fund
+from caja.wallet.tables import wallet_accounts, wallet_balances, wallet_contacts, wallet_profiles
 from tests.security.people import WALLET, Person, person
 from tests.security.tenants import every_row
 

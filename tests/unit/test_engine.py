@@ -6,9 +6,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
+from caja.clients.service import create_client
 from caja.core.errors import AlreadyResolved, IdempotencyConflict, NoFunds, NotFound
 from caja.db.engine import Database
-from caja.db.tables import accounts
 from caja.ledger import engine
 from caja.ledger.accounts import AccountKind, open_account, system_account_id
 from caja.ledger.model import (
@@ -20,8 +20,8 @@ from caja.ledger.model import (
     TransferStatus,
     TransferView,
 )
+from caja.ledger.tables import accounts
 from caja.ledger.verify import verify
-from caja.services.clients import create_client
 
 pytestmark = pytest.mark.anyio
 
@@ -267,7 +267,7 @@ async def test_keys_replay_within_and_across_batches_and_refuse_other_bodies(
     _, rich, poor = funded
     client = await create_client(database, "engine", ["ledger"])
     async with database.read() as connection:
-        from caja.db.tables import clients
+        from caja.clients.tables import clients
 
         client_id = (
             await connection.execute(

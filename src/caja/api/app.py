@@ -29,12 +29,12 @@ from caja.config import (
 )
 from caja.core import metrics
 from caja.db.engine import Database
+from caja.ledger.batching import Batcher
 from caja.providers.bank import BankCore, SandboxBank
 from caja.providers.operator import HttpOperator, OperatorGateway
 from caja.providers.sandbox_operator import SandboxOperator, create_sandbox_app
-from caja.services.batching import Batcher
-from caja.services.topups import reconcile_forever
-from caja.services.wallet import check_assets
+from caja.topups.service import reconcile_forever
+from caja.wallet.service import check_assets
 
 __all__ = ["create_app"]
 

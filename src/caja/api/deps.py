@@ -9,9 +9,9 @@ from fastapi import Depends, Request
 from pydantic import BaseModel
 
 from caja.api.body import read_object, validate
+from caja.clients.service import Principal, authenticate, key_digest
 from caja.core.errors import CajaError, InvalidInput, Unauthorized
 from caja.db.engine import Database
-from caja.services.clients import Principal, authenticate, key_digest
 
 __all__ = ["NUL_PROBLEM", "DatabaseDep", "get_database", "keyed_body", "refuse_nul"]
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from functools import cache
+
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import create_engine, inspect
 from sqlalchemy.engine import Connection
 
 from caja.db.engine import Database
 
-__all__ = ["alembic_config", "upgrade"]
+__all__ = ["alembic_config", "table_names", "upgrade"]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -30,3 +33,15 @@ async def upgrade(database: Database) -> None:
     """Bring the schema to the newest revision (a no-op when it is already there)."""
 
     await database.write(_upgrade)
+
+
+@cache
+def table_names() -> frozenset[str]:
+    """The tables the migrations build, read off a throwaway in-memory SQLite database."""
+    engine = create_engine("sqlite://")
+    try:
+        with engine.begin() as connection:
+            _upgrade(connection)
+            return frozenset(inspect(connection).get_table_names())
+    finally:
+        engine.dispose()

@@ -8,7 +8,7 @@ from sqlalchemy.engine import Connection
 from caja.core.clock import utcnow
 from caja.core.errors import NotFound
 from caja.core.tokens import new_token
-from caja.db.tables import accounts
+from caja.ledger.tables import accounts
 
 __all__ = [
     "SYSTEM_TOKEN_PREFIX",

@@ -28,7 +28,6 @@ from caja.core.errors import (
 from caja.core.invariant import invariant
 from caja.core.tokens import new_tokens
 from caja.db.engine import Database
-from caja.db.tables import transfers
 from caja.ledger import store
 from caja.ledger.model import (
     NewTransfer,
@@ -41,6 +40,7 @@ from caja.ledger.model import (
     TransferView,
 )
 from caja.ledger.queries import AccountView, transfer_views
+from caja.ledger.tables import transfers
 
 __all__ = ["MAX_BATCH", "apply", "post"]
 

@@ -9,8 +9,8 @@ from sqlalchemy import ColumnElement, Select, and_, select
 from sqlalchemy.engine import Connection
 
 from caja.core.invariant import invariant
-from caja.db.tables import accounts, assets, entries, transfers
 from caja.ledger.model import TransferKind, TransferStatus, TransferView
+from caja.ledger.tables import accounts, assets, entries, transfers
 
 __all__ = [
     "AccountView",

@@ -19,8 +19,8 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from caja.db.tables import transfers
 from caja.ledger import journal
+from caja.ledger.tables import transfers
 
 __all__ = [
     "ACCOUNT_COLUMNS",

@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from caja.db.tables import accounts, entries, journal, purchases, transfers
 from caja.ledger.journal import check_chain
 from caja.ledger.model import TransferKind, TransferStatus
+from caja.ledger.tables import accounts, entries, journal, transfers
+from caja.topups.tables import purchases
 
 __all__ = ["Report", "verify"]
 

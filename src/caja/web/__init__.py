@@ -14,9 +14,9 @@ from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import HTMLResponse
 
 from caja.api.body import json_response
+from caja.clients.service import authenticate, authorize
 from caja.core.errors import Forbidden, Unauthorized
-from caja.services import dashboard
-from caja.services.clients import authenticate, authorize
+from caja.ops import dashboard
 
 __all__ = ["router"]
 

@@ -16,6 +16,7 @@ from caja.api.deposit import docs
 from caja.api.deps import DatabaseDep, refuse_nul
 from caja.api.errors import Surface, status_table
 from caja.api.openapi import query_parameters
+from caja.clients.service import Principal, authenticate, authorize
 from caja.core.clock import BOGOTA, bogota_iso, utcnow
 from caja.core.errors import (
     NO_VALUE,
@@ -31,10 +32,8 @@ from caja.core.errors import (
     Unavailable,
 )
 from caja.core.money import format_minor, parse_amount
-from caja.providers.bank import BankCore, Holder
-from caja.services import deposits
-from caja.services.clients import Principal, authenticate, authorize
-from caja.services.deposits import (
+from caja.deposits import service as deposits
+from caja.deposits.service import (
     AccountState,
     DepositAccount,
     DepositTransfer,
@@ -42,6 +41,7 @@ from caja.services.deposits import (
     NotRevertible,
     TransferData,
 )
+from caja.providers.bank import BankCore, Holder
 
 __all__ = ["PREFIX", "SURFACE", "router"]
 

@@ -24,10 +24,10 @@ from caja.api.ledger_v1.schemas import (
     ledger_error,
 )
 from caja.api.openapi import Responses, documented
+from caja.clients.service import Principal, authenticate, authorize
 from caja.core.errors import Forbidden
-from caja.services import ledger_accounts
-from caja.services.clients import Principal, authenticate, authorize
-from caja.services.ledger_accounts import AccountRef
+from caja.customers import service as ledger_accounts
+from caja.customers.service import AccountRef
 
 __all__ = ["FAST_ROUTES", "PREFIX", "SURFACE", "router"]
 

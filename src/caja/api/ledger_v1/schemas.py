@@ -17,7 +17,7 @@ from pydantic import (
 
 from caja.api.openapi import documented
 from caja.core.money import parse_amount
-from caja.services.ledger_accounts import OwnerData
+from caja.customers.service import OwnerData
 
 __all__ = [
     "ACCOUNT_EXAMPLE",

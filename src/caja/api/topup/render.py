@@ -24,7 +24,7 @@ from caja.core.errors import (
     Unauthorized,
 )
 from caja.providers.operator import Outcome
-from caja.services.topups import Bought, Purchase, Status
+from caja.topups.service import Bought, Purchase, Status
 
 __all__ = [
     "NO_FUNDS",

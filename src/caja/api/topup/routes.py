@@ -26,13 +26,14 @@ from caja.api.topup.render import (
     purchase_status,
     topup_json,
 )
+from caja.clients.service import authenticate, key_digest
 from caja.core.errors import DuplicateRequest, InvalidInput, NotFound, Unauthorized
 from caja.db.engine import Database
+from caja.ledger.batching import Batcher
 from caja.providers.operator import OperatorGateway
-from caja.services import catalog, topups
-from caja.services.batching import Batcher
-from caja.services.clients import authenticate, key_digest
-from caja.services.topups import Kind, Merchant, PurchaseData, Status
+from caja.topups import catalog
+from caja.topups import service as topups
+from caja.topups.service import Kind, Merchant, PurchaseData, Status
 
 __all__ = ["ALIAS", "PREFIX", "SURFACES", "router"]
 

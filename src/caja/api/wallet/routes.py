@@ -25,8 +25,8 @@ from caja.core.errors import (
     Unavailable,
 )
 from caja.core.money import format_minor
-from caja.services import wallet
-from caja.services.wallet import LoginRefused, Profile, TooManyAttempts
+from caja.wallet import service as wallet
+from caja.wallet.service import LoginRefused, Profile, TooManyAttempts
 
 __all__ = ["PREFIX", "SURFACE", "Refused", "on_refused", "router"]
 

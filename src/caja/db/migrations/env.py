@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from caja.db.tables import metadata
+from caja.db.schema import metadata
 
 connection = context.config.attributes["connection"]
 context.configure(

@@ -12,14 +12,16 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
+from caja.clients.tables import clients
 from caja.core.errors import InvalidInput, NotFound
 from caja.core.money import parse_amount
 from caja.db.engine import Database
-from caja.db.tables import accounts, clients, wallet_accounts, wallet_balances
 from caja.ledger import engine
 from caja.ledger.accounts import AccountKind, system_account_id
 from caja.ledger.model import NewTransfer
 from caja.ledger.queries import AccountView, find_account
+from caja.ledger.tables import accounts
+from caja.wallet.tables import wallet_accounts, wallet_balances
 
 __all__ = ["Funded", "fund"]
 

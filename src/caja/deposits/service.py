@@ -20,19 +20,12 @@ from caja.core.clock import bogota_days, bogota_month, utcnow
 from caja.core.errors import AccountConflict, CajaError, InvalidInput, NotFound, Unavailable
 from caja.core.tokens import request_digest
 from caja.db.engine import Database
-from caja.db.tables import (
-    accounts,
-    banks,
-    deposit_accounts,
-    deposit_holders,
-    deposit_transfers,
-    entries,
-    transfers,
-)
+from caja.deposits.tables import banks, deposit_accounts, deposit_holders, deposit_transfers
 from caja.ledger import engine, store
 from caja.ledger.accounts import open_account, system_account_id
 from caja.ledger.model import NewTransfer, Reverse, TransferKind, TransferView
 from caja.ledger.queries import AccountView, transfer_views
+from caja.ledger.tables import accounts, entries, transfers
 from caja.providers.bank import BankCore, BankUnavailable, Holder, Incoming, new_bank_id
 
 __all__ = [

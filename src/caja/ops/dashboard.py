@@ -12,16 +12,13 @@ from sqlalchemy.engine import Connection
 from caja.core.clock import iso_utc, utcnow
 from caja.core.money import format_minor
 from caja.db.engine import Database
-from caja.db.tables import (
-    assets,
-    deposit_accounts,
-    purchases,
-    transfers,
-    verify_runs,
-    wallet_profiles,
-)
+from caja.deposits.tables import deposit_accounts
 from caja.ledger.model import TransferKind
+from caja.ledger.tables import assets, transfers
 from caja.ledger.verify import Report
+from caja.ops.tables import verify_runs
+from caja.topups.tables import purchases
+from caja.wallet.tables import wallet_profiles
 
 __all__ = ["HOURS", "record_verify", "summary"]
 

@@ -7,17 +7,17 @@ import secrets
 from dataclasses import dataclass
 from datetime import date
 
+from caja.clients.service import authenticate, create_client
 from caja.config import wallet_settings
 from caja.core.money import format_minor
 from caja.core.tokens import new_token
+from caja.customers.service import OwnerData, open_customer_account
 from caja.db import migrate
 from caja.db.engine import Database
+from caja.deposits.service import account_number, open_deposit_account, receive
+from caja.ops.funding import fund
 from caja.providers.bank import Holder, SandboxBank
-from caja.services import wallet
-from caja.services.clients import authenticate, create_client
-from caja.services.deposits import account_number, open_deposit_account, receive
-from caja.services.funding import fund
-from caja.services.ledger_accounts import OwnerData, open_customer_account
+from caja.wallet import service as wallet
 
 __all__ = ["DemoReady", "create_demo"]
 

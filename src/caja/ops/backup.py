@@ -32,21 +32,16 @@ from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.pool import NullPool
 
+from caja.clients.tables import clients
 from caja.core.errors import CajaError
+from caja.customers.tables import owners
 from caja.db import migrate
 from caja.db.engine import Database
 from caja.db.postgres_programs import pg_binary
-from caja.db.tables import (
-    accounts,
-    clients,
-    deposit_holders,
-    entries,
-    metadata,
-    owners,
-    transfers,
-    wallet_profiles,
-)
+from caja.deposits.tables import deposit_holders
+from caja.ledger.tables import accounts, entries, transfers
 from caja.ledger.verify import Report, verify
+from caja.wallet.tables import wallet_profiles
 
 __all__ = ["BackupError", "Restored", "Written", "backup", "restore"]
 
@@ -57,7 +52,6 @@ _MAGIC = {SQLITE: b"SQLite format 3\x00", POSTGRESQL: b"PGDMP"}
 _BUSY_SECONDS = 10
 # Tables a caja database always has: a backup without them is not one.
 _REQUIRED_TABLES = frozenset({"alembic_version", "transfers", "accounts", "entries"})
-_KNOWN_TABLES = frozenset({"alembic_version", *metadata.tables})
 # Rows that only using caja puts in: a target with any of them holds a ledger. The
 # migrations' own rows (system accounts, the catalog, the banks) do not count.
 _LEDGER_ROWS = (
@@ -486,7 +480,7 @@ def _sqlite_target_problem(path: str) -> str | None:
     engine = create_engine("sqlite://", creator=lambda: _open_query_only(path), poolclass=NullPool)
     try:
         with engine.connect() as connection:
-            return _target_problem(connection, _KNOWN_TABLES, "are not caja's")
+            return _target_problem(connection, migrate.table_names(), "are not caja's")
     finally:
         engine.dispose()
 

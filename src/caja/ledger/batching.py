@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Connection
 
+from caja.clients.service import Principal, principals
 from caja.core import metrics
 from caja.core.errors import CajaError, Unavailable
 from caja.db.engine import Database
@@ -30,7 +31,6 @@ from caja.ledger import engine, store
 from caja.ledger.accounts import AccountKind
 from caja.ledger.model import Operation, Result
 from caja.ledger.queries import AccountView
-from caja.services.clients import Principal, principals
 
 __all__ = ["Batcher", "Lookups", "Order"]
 

@@ -25,20 +25,12 @@ from caja.core.errors import AccountConflict, CajaError, InvalidInput, NoFunds, 
 from caja.core.money import parse_amount
 from caja.core.tokens import new_token
 from caja.db.engine import Database
-from caja.db.tables import (
-    accounts,
-    assets,
-    entries,
-    transfers,
-    wallet_accounts,
-    wallet_balances,
-    wallet_contacts,
-    wallet_profiles,
-)
 from caja.ledger.accounts import open_account
+from caja.ledger.batching import Batcher, Lookups, Order
 from caja.ledger.model import NewTransfer
 from caja.ledger.queries import transfer_views
-from caja.services.batching import Batcher, Lookups, Order
+from caja.ledger.tables import accounts, assets, entries, transfers
+from caja.wallet.tables import wallet_accounts, wallet_balances, wallet_contacts, wallet_profiles
 
 __all__ = [
     "MAX_FAILED_LOGINS",

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 
 from caja.core.errors import InvalidInput, NotFound
 from caja.db.engine import Database
-from caja.db.tables import package_providers, packages, topup_operators
+from caja.topups.tables import package_providers, packages, topup_operators
 
 __all__ = [
     "KINDS",

@@ -25,16 +25,18 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection
 
+from caja.clients.service import MERCHANT_ASSET, Principal, authorize
+from caja.clients.tables import clients
 from caja.core.clock import bogota_days, utcnow
 from caja.core.errors import AlreadyResolved, DuplicateRequest, Forbidden, NotFound, Unauthorized
 from caja.core.tokens import digest_key, new_token
 from caja.db.engine import Database
-from caja.db.tables import accounts, clients, entries, purchases
 from caja.ledger.accounts import AccountKind, system_account_id
+from caja.ledger.batching import Batcher, Lookups, Order
 from caja.ledger.model import NewTransfer, ResolvePending, Result
+from caja.ledger.tables import accounts, entries
 from caja.providers.operator import Answer, OperatorGateway, Outcome, PurchaseRequest
-from caja.services.batching import Batcher, Lookups, Order
-from caja.services.clients import MERCHANT_ASSET, Principal, authorize
+from caja.topups.tables import purchases
 
 __all__ = [
     "OPEN",

@@ -8,13 +8,14 @@ from dataclasses import dataclass
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 
+from caja.clients.tables import api_keys, clients
 from caja.core.clock import utcnow
 from caja.core.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from caja.core.tokens import digest_key, new_api_key, new_token
 from caja.db.engine import Database
-from caja.db.tables import accounts, api_keys, clients
 from caja.ledger import store
 from caja.ledger.accounts import AccountKind, open_account
+from caja.ledger.tables import accounts
 
 __all__ = [
     "SCOPES",

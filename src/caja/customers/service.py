@@ -12,16 +12,17 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, insert, select
 from sqlalchemy.engine import Connection
 
+from caja.clients.service import Principal, issue_account_key
 from caja.core.clock import utcnow
 from caja.core.errors import AccountConflict, NotFound
 from caja.core.tokens import new_token, request_digest
+from caja.customers.tables import owners
 from caja.db.engine import Database
-from caja.db.tables import accounts, entries, owners, transfers
 from caja.ledger.accounts import AccountKind, open_account
+from caja.ledger.batching import Batcher, Lookups, Order
 from caja.ledger.model import NewTransfer, Result, TransferView
 from caja.ledger.queries import AccountView, account_history, find_account, transfer_views
-from caja.services.batching import Batcher, Lookups, Order
-from caja.services.clients import Principal, issue_account_key
+from caja.ledger.tables import accounts, entries, transfers
 
 __all__ = [
     "ASSET",

@@ -1,1 +1,0 @@
-"""One module per product, each a set of use cases over the ledger."""
