@@ -1,4 +1,5 @@
-"""``python -m bench``: benchmark the ledger's transfer endpoint end to end, print a table.
+"""``python -m bench``: benchmark the ledger's transfer endpoint (and the electronic deposit
+surface's) end to end, print a table.
 
 Starts caja's server on a fresh database (SQLite, a throwaway PostgreSQL, or both), makes
 the accounts in-process, loads the server with wrk from a separate process, compares it
@@ -64,7 +65,8 @@ def _whole(low: int, high: int) -> Callable[[str], int]:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
-        description="Benchmark POST /api/ledger/v1/public/transaction end to end: caja serve "
+        description="Benchmark POST /api/ledger/v1/public/transaction (and, for the deposit "
+        "workload, POST /api/coopcentral/v1/transactions/create) end to end: caja serve "
         "on a fresh database, loaded by wrk, compared with an empty endpoint and pgbench, "
         "then caja verify. Exits 1 when any error is counted or the ledger does not check.",
     )
@@ -85,7 +87,7 @@ def _parser() -> argparse.ArgumentParser:
         "--workloads",
         type=_workloads,
         default=list(WORKLOADS),
-        help="comma-separated, among spread, hot, replay (default: all three)",
+        help=f"comma-separated, among {', '.join(WORKLOADS)} (default: all)",
     )
     add(
         "--connections",

@@ -10,6 +10,8 @@ from pathlib import Path
 from bench import programs
 
 __all__ = [
+    "DEPOSIT",
+    "DEPOSIT_PATH",
     "EMPTY",
     "EXPECTED",
     "TRANSFER_PATH",
@@ -22,19 +24,24 @@ __all__ = [
 
 SCRIPT = Path(__file__).with_name("transfer.lua")
 TRANSFER_PATH = "/api/ledger/v1/public/transaction"
+DEPOSIT_PATH = "/api/coopcentral/v1/transactions/create"
 EMPTY_PATH = "/_bench/empty"
 MARKER = "BENCH-JSON "
 REQUEST_TIMEOUT = "5s"
 
-WORKLOADS = ("spread", "hot", "replay")
+DEPOSIT = "deposit"
+WORKLOADS = ("spread", "hot", "replay", DEPOSIT)
 EMPTY = "empty"
 # The statuses each workload expects; anything else counts as an error.
 EXPECTED: dict[str, frozenset[int]] = {
     "spread": frozenset({201}),
     "hot": frozenset({201}),
     "replay": frozenset({201, 208}),
+    DEPOSIT: frozenset({201}),
     EMPTY: frozenset({200}),
 }
+# Ledger transfers one new transfer posts: a deposit transfer also posts its fee.
+POSTED_PER_TRANSFER: dict[str, int] = {DEPOSIT: 2}
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +74,13 @@ class LoadRun:
     def per_second(self) -> float:
         return self.expected / self.seconds if self.seconds > 0 else 0.0
 
+    @property
+    def posted_per_transfer(self) -> int:
+        """Ledger transfers each new transfer of this workload posts (none for ``empty``)."""
+        if self.workload == EMPTY:
+            return 0
+        return POSTED_PER_TRANSFER.get(self.workload, 1)
+
 
 def find_wrk() -> str:
     found = shutil.which("wrk")
@@ -80,6 +94,12 @@ def write_accounts_file(path: Path, api_key: str, account_tokens: list[str]) -> 
     path.write_text("\n".join([api_key, *account_tokens]) + "\n")
 
 
+def _path(workload: str) -> str:
+    if workload == EMPTY:
+        return EMPTY_PATH
+    return DEPOSIT_PATH if workload == DEPOSIT else TRANSFER_PATH
+
+
 def run_wrk(
     base_url: str,
     workload: str,
@@ -88,8 +108,8 @@ def run_wrk(
     accounts_file: Path,
     tag: str,
 ) -> LoadRun:
-    """One wrk run; ``tag`` must be unique to this run (it prefixes transfer tokens)."""
-    path = EMPTY_PATH if workload == EMPTY else TRANSFER_PATH
+    """One wrk run; ``tag`` must be unique to this run (it prefixes transfer tokens).
+    ``accounts_file`` holds the deposit client and accounts for ``deposit``."""
     # The empty endpoint gets the same bodies as a spread of transfers.
     mode = "spread" if workload == EMPTY else workload
     command = [
@@ -105,7 +125,7 @@ def run_wrk(
         "--latency",
         "--script",
         str(SCRIPT),
-        f"{base_url}{path}",
+        f"{base_url}{_path(workload)}",
         "--",
         str(accounts_file),
         mode,

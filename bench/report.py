@@ -43,13 +43,18 @@ class DatabaseResult:
     accounts: int
     open_seconds: float = 0.0
     fund_seconds: float = 0.0
+    # Deposit accounts, for the deposit workload (0 when it was not run).
+    deposit_accounts: int = 0
+    deposit_open_seconds: float = 0.0
+    deposit_fund_seconds: float = 0.0
     runs: list[LoadRun] = field(default_factory=list)
     warmups: list[LoadRun] = field(default_factory=list)
     pgbench_scale: int | None = None
     pgbench_init_seconds: float | None = None
     pgbench: list[PgbenchRun] = field(default_factory=list)
     verify: Verify | None = None
-    # Transfers in the ledger after the run, when it started empty: funding plus every 201.
+    # Transfers in the ledger after the run, when it started empty: fundings plus what every
+    # 201 posted.
     ledger_transfers: int | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -64,20 +69,35 @@ class DatabaseResult:
         return sum(run.statuses.get(201, 0) for run in [*self.runs, *self.warmups])
 
     @property
+    def posted(self) -> int:
+        """Ledger transfers the 201 answers posted: two for a deposit transfer and its fee."""
+        return sum(
+            run.statuses.get(201, 0) * run.posted_per_transfer
+            for run in [*self.runs, *self.warmups]
+        )
+
+    @property
+    def fundings(self) -> int:
+        """One funding transfer per account, deposit accounts included."""
+        return self.accounts + self.deposit_accounts
+
+    @property
     def unanswered_bound(self) -> int:
         """At most one request per connection is still in flight when a wrk run ends:
-        the server may commit it, but no one reads its 201."""
-        transfers = [run for run in [*self.runs, *self.warmups] if run.workload != EMPTY]
-        return sum(run.connections for run in transfers)
+        the server may commit it (two ledger transfers for a deposit request), but no one
+        reads its 201."""
+        runs = [*self.runs, *self.warmups]
+        return sum(run.connections * run.posted_per_transfer for run in runs)
 
     @property
     def accounted(self) -> bool | None:
-        """Whether the ledger holds the funding transfers, every 201 and at most the requests
-        left in flight; None when unknown (a database that was not fresh, or errors)."""
+        """Whether the ledger holds the funding transfers, what every 201 posted and at most
+        what the requests left in flight posted; None when unknown (a database that was not
+        fresh, or errors)."""
         if self.ledger_transfers is None or self.errors:
             return None
-        made = self.ledger_transfers - self.accounts
-        return self.created <= made <= self.created + self.unanswered_bound
+        made = self.ledger_transfers - self.fundings
+        return self.posted <= made <= self.posted + self.unanswered_bound
 
     @property
     def failed(self) -> bool:
@@ -147,9 +167,15 @@ def rows(result: DatabaseResult) -> list[list[str]]:
 
 
 def _setup_line(result: DatabaseResult) -> str:
+    deposits = ""
+    if result.deposit_accounts:
+        deposits = (
+            f"; {result.deposit_accounts} deposit accounts opened in "
+            f"{result.deposit_open_seconds:.1f} s, funded in {result.deposit_fund_seconds:.1f} s"
+        )
     return (
         f"setup: {result.accounts} accounts opened in {result.open_seconds:.1f} s, "
-        f"funded in {result.fund_seconds:.1f} s (not measured)"
+        f"funded in {result.fund_seconds:.1f} s{deposits} (not measured)"
     )
 
 
@@ -173,10 +199,13 @@ def _accounting_line(result: DatabaseResult) -> str | None:
         return None
     verdict = "as answered" if result.accounted else "MISMATCH"
     assert result.ledger_transfers is not None
-    unanswered = result.ledger_transfers - result.accounts - result.created
+    unanswered = result.ledger_transfers - result.fundings - result.posted
+    answered = f"{result.created} answered 201"
+    if result.posted != result.created:
+        answered = f"{result.posted} posted by the {answered}"
     return (
-        f"ledger transfers: {result.ledger_transfers}, {verdict}: {result.accounts} fundings "
-        f"+ {result.created} answered 201 + {unanswered} in flight when wrk stopped "
+        f"ledger transfers: {result.ledger_transfers}, {verdict}: {result.fundings} fundings "
+        f"+ {answered} + {unanswered} in flight when wrk stopped "
         f"(at most {result.unanswered_bound})"
     )
 
@@ -253,6 +282,7 @@ def as_json(results: list[DatabaseResult], run: dict[str, Any]) -> dict[str, Any
             warmup_figures["statuses"] = {str(k): v for k, v in load.statuses.items()}
         figures["verify_ok"] = None if result.verify is None else result.verify.ok
         figures["answered_201"] = result.created
+        figures["posted_by_201"] = result.posted
         figures["accounted"] = result.accounted
         figures["failed"] = result.failed
         databases.append(figures)

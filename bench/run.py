@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import pgbench
-from bench.load import EMPTY, run_wrk, write_accounts_file
+from bench.load import DEPOSIT, DEPOSIT_PATH, EMPTY, WORKLOADS, run_wrk, write_accounts_file
 from bench.postgres import create_database, throwaway_cluster
 from bench.report import DatabaseResult, Verify
 from bench.server import Server, run_caja
-from bench.setup_data import prepare
+from bench.setup_data import DEPOSIT_ACCOUNTS, Prepared, prepare
 
 __all__ = ["DEFAULT_WORKERS", "Plan", "Tags", "bench_database"]
 
@@ -43,6 +43,11 @@ class Plan:
 
     def workers_for(self, db: str) -> int:
         return self.workers or DEFAULT_WORKERS[db]
+
+    @property
+    def deposit_accounts(self) -> int:
+        """Deposit accounts to make: only for the deposit workload."""
+        return DEPOSIT_ACCOUNTS if DEPOSIT in self.workloads else 0
 
 
 class Tags:
@@ -75,11 +80,24 @@ def _verify(url: str) -> tuple[Verify, int | None]:
     return Verify(finished.returncode, summary, output), int(counts[2]) if counts else None
 
 
+def _accounts_files(prepared: Prepared, work: Path) -> dict[str, Path]:
+    """The accounts file of each workload: the ledger client's, or the deposit client's."""
+    ledger = work / "accounts.txt"
+    write_accounts_file(ledger, prepared.api_key, prepared.account_tokens)
+    files = {workload: ledger for workload in (EMPTY, *WORKLOADS) if workload != DEPOSIT}
+    if prepared.deposit is not None:
+        files[DEPOSIT] = work / "deposit-accounts.txt"
+        deposit = prepared.deposit
+        write_accounts_file(files[DEPOSIT], deposit.api_key, deposit.account_tokens)
+    return files
+
+
 def _load(
-    plan: Plan, server: Server, accounts_file: Path, tags: Tags, result: DatabaseResult
+    plan: Plan, server: Server, files: dict[str, Path], tags: Tags, result: DatabaseResult
 ) -> None:
     """Every workload at every connection count: the empty endpoint first."""
     for workload in [EMPTY, *plan.workloads]:
+        accounts_file = files[workload]
         for connections in plan.connections:
             say(f"  {result.db}: {workload} at {connections} connections")
             for seconds, into in ((plan.warmup, result.warmups), (plan.duration, result.runs)):
@@ -115,6 +133,18 @@ def _pgbench(plan: Plan, server_url: str, work: Path, result: DatabaseResult) ->
     )
 
 
+def _record_setup(prepared: Prepared, result: DatabaseResult) -> None:
+    result.open_seconds, result.fund_seconds = prepared.open_seconds, prepared.fund_seconds
+    if prepared.deposit is not None:
+        result.deposit_accounts = len(prepared.deposit.account_tokens)
+        result.deposit_open_seconds = prepared.deposit.open_seconds
+        result.deposit_fund_seconds = prepared.deposit.fund_seconds
+        result.notes.append(
+            f"deposit: POST {DEPOSIT_PATH} with a fee; each 201 posts 2 ledger transfers "
+            "(the transfer and its fee) and counts as 1 in transfers/s"
+        )
+
+
 def bench_database(db: str, plan: Plan, work: Path, logs: Path, tags: Tags) -> DatabaseResult:
     """The whole bench on ``db`` (sqlite or postgresql); ``work`` is made and filled here."""
     result = DatabaseResult(db=db, workers=plan.workers_for(db), accounts=plan.accounts)
@@ -134,13 +164,13 @@ def bench_database(db: str, plan: Plan, work: Path, logs: Path, tags: Tags) -> D
             raise RuntimeError(f"caja db upgrade failed: {upgraded.stderr.strip()}")
         # The server starts while the accounts are made: it needs none of them to start.
         server = stack.enter_context(Server(url, result.workers, logs / f"{db}-server.log"))
-        say(f"  {db}: opening and funding {plan.accounts} accounts")
-        prepared = prepare(url, plan.accounts)
-        result.open_seconds, result.fund_seconds = prepared.open_seconds, prepared.fund_seconds
-        accounts_file = work / "accounts.txt"
-        write_accounts_file(accounts_file, prepared.api_key, prepared.account_tokens)
+        deposits = f" and {plan.deposit_accounts} deposit accounts" if plan.deposit_accounts else ""
+        say(f"  {db}: opening and funding {plan.accounts} accounts{deposits}")
+        prepared = prepare(url, plan.accounts, plan.deposit_accounts)
+        _record_setup(prepared, result)
+        files = _accounts_files(prepared, work)
         server.wait_ready()
-        _load(plan, server, accounts_file, tags, result)
+        _load(plan, server, files, tags, result)
         server.stop()
         say(f"  {db}: caja verify")
         result.verify, ledger_transfers = _verify(url)

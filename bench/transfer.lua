@@ -1,10 +1,12 @@
--- wrk script: POST ledger transfers to the URL given to wrk (the transaction endpoint, or
--- the empty endpoint, which gets the same bodies).
+-- wrk script: POST transfers to the URL given to wrk (the ledger's transaction endpoint,
+-- the empty endpoint, which gets the same bodies, or the deposit surface's
+-- transactions/create).
 --
 -- Arguments (after wrk's `--`): ACCOUNTS_FILE MODE TAG
 --   ACCOUNTS_FILE  first line the client's API key, then one account token a line;
 --                  the first account is the hot one
---   MODE           spread | hot | replay
+--   MODE           spread | hot | replay | deposit (a spread of deposit transfers, each
+--                  with a fee, keyed by `Authorization: Token`)
 --   TAG            unique to this wrk run; with the thread number and a counter it makes
 --                  every unique_transfer_token of the bench unique
 --
@@ -38,9 +40,14 @@ function init(args)
   file:close()
   mode, tag = args[2], args[3]
   assert(#tokens >= 2, "at least two accounts are needed")
-  assert(mode == "spread" or mode == "hot" or mode == "replay", "MODE: spread, hot or replay")
+  assert(mode == "spread" or mode == "hot" or mode == "replay" or mode == "deposit",
+    "MODE: spread, hot, replay or deposit")
   headers["Content-Type"] = "application/json"
-  headers["X-Account-api-key"] = key
+  if mode == "deposit" then
+    headers["Authorization"] = "Token " .. key
+  else
+    headers["X-Account-api-key"] = key
+  end
   math.randomseed(os.time() * 1000 + id)
 end
 
@@ -59,15 +66,30 @@ local function pick_pair()
   return tokens[origin], tokens[destination]
 end
 
+-- Pesos with two decimals, formatted from whole centavos.
+local function pesos(cents)
+  return string.format("%d.%02d", (cents - cents % 100) / 100, cents % 100)
+end
+
 local function new_request()
   counter = counter + 1
   local origin, destination = pick_pair()
-  -- Centavos from 100 to 1000: 1.00 to 10.00 pesos, formatted from whole numbers.
-  local cents = math.random(100, 1000)
-  local body = string.format(
-    '{"origin_account": "%s", "destination_account": "%s", "amount": "%d.%02d", '
-      .. '"description": "bench", "unique_transfer_token": "%s.%d.%d"}',
-    origin, destination, (cents - cents % 100) / 100, cents % 100, tag, id, counter)
+  -- Centavos from 100 to 1000: 1.00 to 10.00 pesos.
+  local amount = pesos(math.random(100, 1000))
+  local body
+  if mode == "deposit" then
+    -- A fee of 0.10 to 1.00 pesos, posted with the transfer.
+    body = string.format(
+      '{"unique_transfer_token": "%s.%d.%d", "origin_account": "%s", '
+        .. '"destination_account": "%s", "amount": "%s", "fee_amount": "%s", '
+        .. '"description": "bench", "channel": "bench"}',
+      tag, id, counter, origin, destination, amount, pesos(math.random(10, 100)))
+  else
+    body = string.format(
+      '{"origin_account": "%s", "destination_account": "%s", "amount": "%s", '
+        .. '"description": "bench", "unique_transfer_token": "%s.%d.%d"}',
+      origin, destination, amount, tag, id, counter)
+  end
   return wrk.format("POST", nil, headers, body)
 end
 
