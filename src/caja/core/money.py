@@ -14,6 +14,21 @@ MAX_AMOUNT_MINOR = 10**15
 _AMOUNT_TEXT = re.compile(r"[0-9]{1,16}(\.[0-9]{1,16})?")
 
 
+def _decimal(value: object, field: str) -> Decimal:
+    """A client's amount as a Decimal: a decimal string, an int or a Decimal, nothing else."""
+    if isinstance(value, bool) or value is None:
+        raise InvalidInput(field, 'must be a positive amount such as "1000.00"')
+    if isinstance(value, str):
+        if not _AMOUNT_TEXT.fullmatch(value):
+            raise InvalidInput(field, 'must be a positive amount such as "1000.00"')
+        return Decimal(value)
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, Decimal):
+        return value
+    raise InvalidInput(field, 'must be a positive amount such as "1000.00"')
+
+
 def parse_amount(
     value: object, scale: int, field: str = "amount", *, allow_zero: bool = False
 ) -> int:
@@ -23,18 +38,7 @@ def parse_amount(
     ``parse_float=Decimal``); a float is refused so that no binary fraction ever
     stands for money.
     """
-    if isinstance(value, bool) or value is None:
-        raise InvalidInput(field, 'must be a positive amount such as "1000.00"')
-    if isinstance(value, str):
-        if not _AMOUNT_TEXT.fullmatch(value):
-            raise InvalidInput(field, 'must be a positive amount such as "1000.00"')
-        number = Decimal(value)
-    elif isinstance(value, int):
-        number = Decimal(value)
-    elif isinstance(value, Decimal):
-        number = value
-    else:
-        raise InvalidInput(field, 'must be a positive amount such as "1000.00"')
+    number = _decimal(value, field)
     if not number.is_finite():
         raise InvalidInput(field, "must be a finite number")
     exponent = number.as_tuple().exponent

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -173,55 +173,94 @@ async def _stored(connection: AsyncConnection) -> AsyncIterator[tuple[Any, list[
         after = last
 
 
-async def check_chain(connection: AsyncConnection) -> list[Break]:
-    """Every break in the chain, in chain order: the first is where tampering starts."""
-    breaks: list[Break] = []
+@dataclass(slots=True)
+class _Walk:
+    """The chain walked row by row in id order, collecting its breaks."""
+
+    head_hash: str
+    head_id: int | None
+    breaks: list[Break] = field(default_factory=list)
     # The last chained row before the current one: (id, token, prev_hash, hash).
     previous: tuple[int, str, str, str] | None = None
-    previous_broken = False
+    previous_broken: bool = False
+    head_seen: bool = False
+    # The first row after the journal's head, and the last row read: (id, token or hash).
+    after_head: tuple[int, str] | None = None
+    last: tuple[int, str] | None = None
+
+    def __post_init__(self) -> None:
+        self.head_seen = self.head_id is None
+
+    def see(self, row: Any, row_entries: list[Entry]) -> None:
+        transfer_id, prev_hash, stored_hash = int(row[0]), row[1], row[2]
+        fields = list(row[3:])
+        token = str(fields[0])
+        self.last = (transfer_id, stored_hash)
+        self._track_head(transfer_id, token)
+        if stored_hash is None or prev_hash is None:
+            self.breaks.append(Break(transfer_id, token, "inserted by hand: it has no hash"))
+            return  # the rows after it chain to the one before it
+        intact = transfer_hash(prev_hash, as_written(fields), row_entries) == stored_hash
+        broken = self._link(transfer_id, token, prev_hash, intact)
+        self.previous, self.previous_broken = (transfer_id, token, prev_hash, stored_hash), broken
+
+    def _track_head(self, transfer_id: int, token: str) -> None:
+        head_id = self.head_id
+        if self.head_seen and self.after_head is None and head_id not in (None, transfer_id):
+            self.after_head = (transfer_id, token)
+        self.head_seen = self.head_seen or transfer_id == head_id
+
+    def _link(self, transfer_id: int, token: str, prev_hash: str, intact: bool) -> bool:
+        """The breaks where this row links to the one before it; whether it is broken."""
+        previous = self.previous
+        expected = previous[3] if previous is not None else GENESIS
+        altered = Break(transfer_id, token, "altered: its content no longer matches")
+        if prev_hash != expected and previous is not None and prev_hash == previous[2]:
+            # It points past the row before it: that row was put in by hand.
+            if self.previous_broken:
+                self.breaks.pop()
+            self.breaks.append(
+                Break(previous[0], previous[1], "inserted by hand: the chain skips it")
+            )
+            if not intact:
+                self.breaks.append(altered)
+            return not intact
+        if not intact:
+            self.breaks.append(altered)
+            return True
+        if prev_hash != expected:
+            self.breaks.append(
+                Break(transfer_id, token, "a transfer before it was deleted or replaced")
+            )
+            return True
+        return False
+
+    def finish(self) -> list[Break]:
+        """The breaks, with what the journal's head says about the chain's end."""
+        after_head, last = self.after_head, self.last
+        if self.head_id is not None and not self.head_seen:
+            self.breaks.append(
+                Break(self.head_id, None, "deleted: the last transfer written is missing")
+            )
+        elif after_head is not None and all(b.transfer_id != after_head[0] for b in self.breaks):
+            self.breaks.append(
+                Break(
+                    after_head[0], after_head[1], "inserted by hand after the last transfer written"
+                )
+            )
+        elif after_head is None and last is not None and last[1] not in (None, self.head_hash):
+            self.breaks.append(Break(last[0], None, "the journal's last hash does not match it"))
+        return self.breaks
+
+
+async def check_chain(connection: AsyncConnection) -> list[Break]:
+    """Every break in the chain, in chain order: the first is where tampering starts."""
     head_hash, head_id = tuple(
         (
             await connection.exec_driver_sql("SELECT hash, transfer_id FROM journal WHERE id = 1")
         ).one()
     )
-    head_seen = head_id is None
-    after_head: tuple[int, str] | None = None
-    last: tuple[int, str] | None = None
+    walk = _Walk(head_hash, head_id)
     async for row, row_entries in _stored(connection):
-        transfer_id, prev_hash, stored_hash = int(row[0]), row[1], row[2]
-        fields = list(row[3:])
-        token = str(fields[0])
-        last = (transfer_id, stored_hash)
-        if head_seen and after_head is None and transfer_id != head_id and head_id is not None:
-            after_head = (transfer_id, token)
-        head_seen = head_seen or transfer_id == head_id
-        if stored_hash is None or prev_hash is None:
-            breaks.append(Break(transfer_id, token, "inserted by hand: it has no hash"))
-            continue  # the rows after it chain to the one before it
-        intact = transfer_hash(prev_hash, as_written(fields), row_entries) == stored_hash
-        expected = previous[3] if previous is not None else GENESIS
-        broken = False
-        if prev_hash != expected and previous is not None and prev_hash == previous[2]:
-            # It points past the row before it: that row was put in by hand.
-            if previous_broken:
-                breaks.pop()
-            breaks.append(Break(previous[0], previous[1], "inserted by hand: the chain skips it"))
-            broken = not intact
-            if broken:
-                breaks.append(Break(transfer_id, token, "altered: its content no longer matches"))
-        elif not intact:
-            broken = True
-            breaks.append(Break(transfer_id, token, "altered: its content no longer matches"))
-        elif prev_hash != expected:
-            broken = True
-            breaks.append(Break(transfer_id, token, "a transfer before it was deleted or replaced"))
-        previous, previous_broken = (transfer_id, token, prev_hash, stored_hash), broken
-    if head_id is not None and not head_seen:
-        breaks.append(Break(head_id, None, "deleted: the last transfer written is missing"))
-    elif after_head is not None and all(b.transfer_id != after_head[0] for b in breaks):
-        breaks.append(
-            Break(after_head[0], after_head[1], "inserted by hand after the last transfer written")
-        )
-    elif after_head is None and last is not None and last[1] not in (None, head_hash):
-        breaks.append(Break(last[0], None, "the journal's last hash does not match it"))
-    return breaks
+        walk.see(row, row_entries)
+    return walk.finish()

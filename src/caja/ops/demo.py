@@ -53,54 +53,9 @@ async def create_demo(database: Database) -> DemoReady:
     merchant = await fund(database, client.client_id, str(DEMO_MERCHANT_FUNDS))
     principal = await authenticate(database, client.api_key)
     assert principal is not None
-    opened = []
-    for phone, legal_id, name in (
-        ("+573000000001", "10000001", "Ana Demo"),
-        ("+573000000002", "10000002", "Luis Demo"),
-    ):
-        account = await open_customer_account(
-            database,
-            principal.client_id,
-            phone,
-            OwnerData("CC", legal_id, name, f"{name.split()[0].lower()}@demo.example"),
-        )
-        opened.append(account.customer.account.token)
-    deposit_tokens = []
-    for n, (names, last) in enumerate((("Nigerio", "Numa"), ("Ana", "Rojas")), start=1):
-        holder = Holder(
-            "CC", f"{n}0045678", date(2019, 3, 19), f"352000000{n}",
-            f"{names.lower()}.{new_token('d')[-6:]}@demo.example", names, last, None,
-            "M" if n == 1 else "F", date(1990, 1, n),
-        )  # fmt: skip
-        deposit_account, _ = await open_deposit_account(
-            database, SandboxBank(), principal.client_id, holder
-        )
-        deposit_tokens.append(deposit_account.token)
-    sandbox = SandboxBank()
-    await receive(
-        database,
-        sandbox.transfer_in(
-            await account_number(database, deposit_tokens[0]),
-            300_000_00,
-            bank_slug="bancolombia",
-            sender_name="Demo Sender",
-            sender_id_number="1000000001",
-        ),
-    )
-    phones = []
-    for funded, first_name in ((True, "Ana"), (False, "Luis")):
-        phone = f"300{secrets.randbelow(10**7):07d}"
-        person = await wallet.sign_up(
-            database,
-            wallet_settings().assets,
-            phone_number=phone,
-            first_name=first_name,
-            last_name="Demo",
-            password=DEMO_PASSWORD,
-        )
-        phones.append(phone)
-        if funded:
-            await fund(database, person.account_id, "50000.00")
+    opened = await _customer_accounts(database, principal.client_id)
+    deposit_tokens = await _deposit_accounts(database, principal.client_id)
+    phones = await _wallet_people(database)
     first = await fund(database, opened[0], "100000.00")
     second = await fund(database, opened[1], "25000.00")
     return DemoReady(
@@ -115,3 +70,64 @@ async def create_demo(database: Database) -> DemoReady:
         (deposit_tokens[0], deposit_tokens[1]),
         (phones[0], phones[1]),
     )
+
+
+async def _customer_accounts(database: Database, client_id: int) -> list[str]:
+    """Two ledger customer accounts of the demo client, with their owners; their tokens."""
+    opened = []
+    for phone, legal_id, name in (
+        ("+573000000001", "10000001", "Ana Demo"),
+        ("+573000000002", "10000002", "Luis Demo"),
+    ):
+        account = await open_customer_account(
+            database,
+            client_id,
+            phone,
+            OwnerData("CC", legal_id, name, f"{name.split()[0].lower()}@demo.example"),
+        )
+        opened.append(account.customer.account.token)
+    return opened
+
+
+async def _deposit_accounts(database: Database, client_id: int) -> list[str]:
+    """Two electronic deposit accounts, the first funded by a transfer in; their tokens."""
+    deposit_tokens = []
+    for n, (names, last) in enumerate((("Nigerio", "Numa"), ("Ana", "Rojas")), start=1):
+        holder = Holder(
+            "CC", f"{n}0045678", date(2019, 3, 19), f"352000000{n}",
+            f"{names.lower()}.{new_token('d')[-6:]}@demo.example", names, last, None,
+            "M" if n == 1 else "F", date(1990, 1, n),
+        )  # fmt: skip
+        deposit_account, _ = await open_deposit_account(database, SandboxBank(), client_id, holder)
+        deposit_tokens.append(deposit_account.token)
+    sandbox = SandboxBank()
+    await receive(
+        database,
+        sandbox.transfer_in(
+            await account_number(database, deposit_tokens[0]),
+            300_000_00,
+            bank_slug="bancolombia",
+            sender_name="Demo Sender",
+            sender_id_number="1000000001",
+        ),
+    )
+    return deposit_tokens
+
+
+async def _wallet_people(database: Database) -> list[str]:
+    """Two wallet people (the first funded) with DEMO_PASSWORD; their phone numbers."""
+    phones = []
+    for funded, first_name in ((True, "Ana"), (False, "Luis")):
+        phone = f"300{secrets.randbelow(10**7):07d}"
+        person = await wallet.sign_up(
+            database,
+            wallet_settings().assets,
+            phone_number=phone,
+            first_name=first_name,
+            last_name="Demo",
+            password=DEMO_PASSWORD,
+        )
+        phones.append(phone)
+        if funded:
+            await fund(database, person.account_id, "50000.00")
+    return phones

@@ -93,10 +93,14 @@ class SandboxOperator:
         }
 
 
-def create_sandbox_app(sandbox: SandboxOperator | None = None) -> Starlette:
-    state = sandbox if sandbox is not None else SandboxOperator()
+@dataclass(frozen=True, slots=True)
+class _Endpoints:
+    """The simulator's HTTP endpoints, over one :class:`SandboxOperator`."""
 
-    async def purchase(request: Request) -> Response:
+    state: SandboxOperator
+
+    async def purchase(self, request: Request) -> Response:
+        state = self.state
         body = await request.json()
         if not isinstance(body, dict) or not body.get("reference"):
             return JSONResponse({"error": "reference is required"}, 400)
@@ -109,36 +113,39 @@ def create_sandbox_app(sandbox: SandboxOperator | None = None) -> Starlette:
             return JSONResponse({"error": "operator error"}, record.first)
         return JSONResponse(state.body(record, record.first))
 
-    async def status(request: Request) -> Response:
-        record = state.records.get(request.path_params["reference"])
+    async def status(self, request: Request) -> Response:
+        record = self.state.records.get(request.path_params["reference"])
         if record is None:
             return JSONResponse({"error": "unknown reference"}, 404)
-        return JSONResponse(state.body(record, record.status))
+        return JSONResponse(self.state.body(record, record.status))
 
-    async def set_status(request: Request) -> Response:
+    async def set_status(self, request: Request) -> Response:
         body = await request.json()
-        record = state.records.get(request.path_params["reference"])
+        record = self.state.records.get(request.path_params["reference"])
         if record is None:
             return JSONResponse({"error": "unknown reference"}, 404)
         if not isinstance(body, dict) or body.get("status") not in FINAL_STATUSES:
             return JSONResponse({"error": f"status must be one of {FINAL_STATUSES}"}, 400)
         record.status = body["status"]
-        return JSONResponse(state.body(record, record.status))
+        return JSONResponse(self.state.body(record, record.status))
 
-    async def set_faults(request: Request) -> Response:
+    async def set_faults(self, request: Request) -> Response:
         body = await request.json()
         delay = body.get("delay_ms", 0) if isinstance(body, dict) else None
         fail = body.get("fail_status") if isinstance(body, dict) else None
         if not isinstance(delay, int) or delay < 0 or not (fail is None or isinstance(fail, int)):
             return JSONResponse({"error": "delay_ms >= 0 and fail_status an int or null"}, 400)
-        state.delay_ms, state.fail_status = delay, fail
+        self.state.delay_ms, self.state.fail_status = delay, fail
         return JSONResponse({"delay_ms": delay, "fail_status": fail})
 
+
+def create_sandbox_app(sandbox: SandboxOperator | None = None) -> Starlette:
+    endpoints = _Endpoints(sandbox if sandbox is not None else SandboxOperator())
     return Starlette(
         routes=[
-            Route("/purchases", purchase, methods=["POST"]),
-            Route("/purchases/{reference}", status, methods=["GET"]),
-            Route("/control/purchases/{reference}", set_status, methods=["PUT"]),
-            Route("/control/faults", set_faults, methods=["PUT"]),
+            Route("/purchases", endpoints.purchase, methods=["POST"]),
+            Route("/purchases/{reference}", endpoints.status, methods=["GET"]),
+            Route("/control/purchases/{reference}", endpoints.set_status, methods=["PUT"]),
+            Route("/control/faults", endpoints.set_faults, methods=["PUT"]),
         ]
     )

@@ -139,37 +139,54 @@ async def list_packages(
         return CatalogPage(list(rows), count)
 
 
-def _clean(kind: str, item: Any, position: int) -> dict[str, Any]:
-    spec = KINDS[kind]
-    where = f"{kind}[{position}]"
+def _check_fields(spec: _Kind, item: Any, where: str) -> None:
+    """``item`` is an object with every required field and no unknown one."""
     if not isinstance(item, Mapping):
         raise InvalidInput(where, "must be an object")
     unknown = set(item) - {spec.key, *spec.required, *spec.optional, "enabled"}
     if unknown:
         raise InvalidInput(where, f"unknown fields: {', '.join(sorted(unknown))}")
-    row: dict[str, Any] = {}
     for name in (spec.key, *spec.required):
         if name not in item:
             raise InvalidInput(f"{where}.{name}", "is required")
+
+
+def _clean_amount(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise InvalidInput(f"{where}.amount", "must be a positive whole number of pesos")
+    return value
+
+
+def _clean_text(spec: _Kind, name: str, value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        # YAML reads an unquoted 024 as the number 20: codes and names must be text.
+        raise InvalidInput(f"{where}.{name}", "must be text (quote it in YAML)")
+    text = value.strip()
+    limit = getattr(spec.table.c[name].type, "length", None)
+    if not text or (limit is not None and len(text) > limit):
+        raise InvalidInput(f"{where}.{name}", f"must have 1 to {limit} characters")
+    return text
+
+
+def _clean_value(spec: _Kind, name: str, value: Any, where: str) -> Any:
+    """One given field's value, checked and trimmed (None only for an optional field)."""
+    if value is None and name not in spec.optional:
+        raise InvalidInput(f"{where}.{name}", "is required")
+    if name == "amount":
+        return _clean_amount(value, where)
+    if value is None:
+        return None
+    return _clean_text(spec, name, value, where)
+
+
+def _clean(kind: str, item: Any, position: int) -> dict[str, Any]:
+    spec = KINDS[kind]
+    where = f"{kind}[{position}]"
+    _check_fields(spec, item, where)
+    row: dict[str, Any] = {}
     for name in (spec.key, *spec.required, *spec.optional):
-        if name not in item:  # an optional field left out: the item replaces, so clear it
-            row[name] = None
-            continue
-        value = item[name]
-        if value is None and name not in spec.optional:
-            raise InvalidInput(f"{where}.{name}", "is required")
-        if name == "amount":
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise InvalidInput(f"{where}.amount", "must be a positive whole number of pesos")
-        elif value is not None:
-            if not isinstance(value, str):
-                # YAML reads an unquoted 024 as the number 20: codes and names must be text.
-                raise InvalidInput(f"{where}.{name}", "must be text (quote it in YAML)")
-            value = value.strip()
-            limit = getattr(spec.table.c[name].type, "length", None)
-            if not value or (limit is not None and len(value) > limit):
-                raise InvalidInput(f"{where}.{name}", f"must have 1 to {limit} characters")
-        row[name] = value
+        # An optional field left out: the item replaces, so clear it.
+        row[name] = _clean_value(spec, name, item[name], where) if name in item else None
     enabled = item.get("enabled", True)
     if not isinstance(enabled, bool):
         raise InvalidInput(f"{where}.enabled", "must be true or false")
