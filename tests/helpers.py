@@ -17,7 +17,8 @@ from sqlalchemy import event, func, select
 from caja.clients.service import create_client
 from caja.db.engine import Database
 from caja.ledger.tables import accounts, entries, transfers
-from caja.ledger.verify import Report, verify
+from caja.ledger.verify import Report
+from caja.ops.checks import verify
 from caja.ops.funding import fund
 
 V1 = "/api/ledger/v1/public"

@@ -20,7 +20,8 @@ from caja.api.app import create_app
 from caja.api.observe import request_log
 from caja.db.engine import Database
 from caja.ledger.tables import transfers
-from caja.ledger.verify import Report, verify
+from caja.ledger.verify import Report
+from caja.ops.checks import verify
 from caja.providers.bank import SandboxBank
 from caja.providers.operator import HttpOperator
 from caja.providers.sandbox_operator import SandboxOperator, create_sandbox_app

@@ -21,7 +21,7 @@ from caja.ledger.model import (
     TransferView,
 )
 from caja.ledger.tables import accounts
-from caja.ledger.verify import verify
+from caja.ops.checks import verify
 
 pytestmark = pytest.mark.anyio
 

@@ -14,8 +14,7 @@ from caja.core.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from caja.core.tokens import digest_key, new_api_key, new_token
 from caja.db.engine import Database
 from caja.ledger import store
-from caja.ledger.accounts import AccountKind, open_account
-from caja.ledger.tables import accounts
+from caja.ledger.accounts import AccountKind, lock_account, open_account, set_overdraft
 
 __all__ = [
     "SCOPES",
@@ -28,6 +27,7 @@ __all__ = [
     "issue_account_key",
     "key_digest",
     "list_clients",
+    "max_loan",
     "principals",
     "revoke_client",
     "set_max_loan",
@@ -133,17 +133,13 @@ async def set_max_loan(database: Database, client_token: str, max_loan_minor: in
         ).scalar_one_or_none()
         if client_id is None:
             raise NotFound(f"No client {client_token}.", code="ClientNotFound")
-        merchant = connection.execute(
-            select(accounts.c.id, accounts.c.balance_minor, accounts.c.pending_out_minor)
-            .where(accounts.c.client_id == client_id, accounts.c.kind == AccountKind.MERCHANT)
-            .with_for_update()
-        ).first()
+        merchant = lock_account(connection, client_id, AccountKind.MERCHANT)
         if merchant is None:
             raise NotFound(
                 f"Client {client_token} has no merchant account (no topup scope).",
                 code="MerchantNotFound",
             )
-        available = merchant.balance_minor - merchant.pending_out_minor
+        merchant_id, available = merchant
         if available < -max_loan_minor:
             raise InvalidInput(
                 "max_loan", "is below the credit the merchant already uses", code="LimitInUse"
@@ -151,11 +147,7 @@ async def set_max_loan(database: Database, client_token: str, max_loan_minor: in
         connection.execute(
             update(clients).where(clients.c.id == client_id).values(max_loan_minor=max_loan_minor)
         )
-        connection.execute(
-            update(accounts)
-            .where(accounts.c.id == merchant.id)
-            .values(overdraft_minor=max_loan_minor)
-        )
+        set_overdraft(connection, merchant_id, max_loan_minor)
 
     await database.write(work)
 
@@ -251,3 +243,12 @@ async def authenticate(database: Database, api_key: str | None) -> Principal | N
     async with database.read() as connection:
         found = await connection.run_sync(principals, [digest])
     return found.get(digest)
+
+
+def max_loan(connection: Connection, client_id: int) -> int:
+    """How far below zero the client's merchant account may go, in minor units."""
+    return int(
+        connection.execute(
+            select(clients.c.max_loan_minor).where(clients.c.id == client_id)
+        ).scalar_one()
+    )

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
-from sqlalchemy import ColumnElement, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection
 
 from caja.clients.service import Principal, issue_account_key
@@ -21,8 +22,13 @@ from caja.db.engine import Database
 from caja.ledger.accounts import AccountKind, open_account
 from caja.ledger.batching import Batcher, Lookups, Order
 from caja.ledger.model import NewTransfer, Result, TransferView
-from caja.ledger.queries import AccountView, account_history, find_account, transfer_views
-from caja.ledger.tables import accounts, entries, transfers
+from caja.ledger.queries import (
+    AccountView,
+    account_by,
+    account_history,
+    transfer_by_key,
+    transfer_in_account,
+)
 
 __all__ = [
     "ASSET",
@@ -64,13 +70,98 @@ class Opened:
     api_key: str | None = None
 
 
-def _customer(connection: Connection, *conditions: ColumnElement[bool]) -> CustomerAccount | None:
-    account = find_account(connection, accounts.c.kind == AccountKind.CUSTOMER, *conditions)
+def _customer(
+    connection: Connection,
+    *,
+    account_id: int | None = None,
+    client_id: int | None = None,
+    token: str | None = None,
+    owner_id: int | None = None,
+) -> CustomerAccount | None:
+    account = account_by(
+        connection,
+        kind=AccountKind.CUSTOMER,
+        account_id=account_id,
+        client_id=client_id,
+        token=token,
+        owner_id=owner_id,
+    )
     if account is None or account.owner_id is None:
         return None
     owner = connection.execute(select(owners).where(owners.c.id == account.owner_id)).one()
     data = OwnerData(owner.legal_id_type, owner.legal_id_number, owner.full_name, owner.email)
     return CustomerAccount(account, owner.token, data)
+
+
+def _owner_id(connection: Connection, client_id: int, owner: OwnerData) -> int | None:
+    """The client's owner with this legal id, if there is one."""
+    found = connection.execute(
+        select(owners.c.id).where(
+            owners.c.client_id == client_id,
+            owners.c.legal_id_type == owner.legal_id_type,
+            owners.c.legal_id_number == owner.legal_id_number,
+        )
+    ).scalar_one_or_none()
+    return None if found is None else int(found)
+
+
+def _already_open(connection: Connection, owner_id: int, phone_number: str) -> Opened:
+    """The owner's account again when it has this phone; a conflict otherwise."""
+    current = _customer(connection, owner_id=owner_id)
+    if current is not None and current.account.phone_number == phone_number:
+        return Opened(current, created=False)
+    raise AccountConflict(
+        "Account not created; the owner already has an account with a different phone number.",
+        code="OwnerHasAnotherAccount",
+    )
+
+
+def _insert_owner(connection: Connection, client_id: int, owner: OwnerData) -> int:
+    return int(
+        connection.execute(
+            insert(owners)
+            .values(
+                token=new_token("ow"),
+                client_id=client_id,
+                legal_id_type=owner.legal_id_type,
+                legal_id_number=owner.legal_id_number,
+                full_name=owner.full_name,
+                email=owner.email,
+                created_at=utcnow(),
+            )
+            .returning(owners.c.id)
+        ).scalar_one()
+    )
+
+
+def _open(
+    connection: Connection, client_id: int, phone_number: str, owner: OwnerData, issue_key: bool
+) -> Opened:
+    existing_owner = _owner_id(connection, client_id, owner)
+    if existing_owner is not None:
+        return _already_open(connection, existing_owner, phone_number)
+    phone_taken = account_by(
+        connection, client_id=client_id, kind=AccountKind.CUSTOMER, phone_number=phone_number
+    )
+    if phone_taken is not None:
+        raise AccountConflict(
+            "Account not created; the phone number belongs to another owner's account.",
+            code="PhoneNumberTaken",
+        )
+    owner_id = _insert_owner(connection, client_id, owner)
+    account_id, _ = open_account(
+        connection,
+        kind=AccountKind.CUSTOMER,
+        asset=ASSET,
+        client_id=client_id,
+        owner_id=owner_id,
+        phone_number=phone_number,
+        overdraft_minor=0,
+    )
+    api_key = issue_account_key(connection, client_id, account_id) if issue_key else None
+    created = _customer(connection, account_id=account_id)
+    assert created is not None
+    return Opened(created, created=True, api_key=api_key)
 
 
 async def open_customer_account(
@@ -85,78 +176,16 @@ async def open_customer_account(
 
     One owner (by legal id) has one account; one phone number belongs to one owner.
     """
-
-    def work(connection: Connection) -> Opened:
-        existing_owner = (
-            connection.execute(
-                select(owners.c.id).where(
-                    owners.c.client_id == client_id,
-                    owners.c.legal_id_type == owner.legal_id_type,
-                    owners.c.legal_id_number == owner.legal_id_number,
-                )
-            )
-        ).scalar_one_or_none()
-        if existing_owner is not None:
-            current = _customer(connection, accounts.c.owner_id == existing_owner)
-            if current is not None and current.account.phone_number == phone_number:
-                return Opened(current, created=False)
-            raise AccountConflict(
-                "Account not created; the owner already has an account with a different "
-                "phone number.",
-                code="OwnerHasAnotherAccount",
-            )
-        phone_taken = (
-            connection.execute(
-                select(accounts.c.id).where(
-                    accounts.c.client_id == client_id,
-                    accounts.c.kind == AccountKind.CUSTOMER,
-                    accounts.c.phone_number == phone_number,
-                )
-            )
-        ).first()
-        if phone_taken is not None:
-            raise AccountConflict(
-                "Account not created; the phone number belongs to another owner's account.",
-                code="PhoneNumberTaken",
-            )
-        owner_token = new_token("ow")
-        owner_id = (
-            connection.execute(
-                insert(owners)
-                .values(
-                    token=owner_token,
-                    client_id=client_id,
-                    legal_id_type=owner.legal_id_type,
-                    legal_id_number=owner.legal_id_number,
-                    full_name=owner.full_name,
-                    email=owner.email,
-                    created_at=utcnow(),
-                )
-                .returning(owners.c.id)
-            )
-        ).scalar_one()
-        account_id, _ = open_account(
-            connection,
-            kind=AccountKind.CUSTOMER,
-            asset=ASSET,
-            client_id=client_id,
-            owner_id=owner_id,
-            phone_number=phone_number,
-            overdraft_minor=0,
+    return await database.write(
+        partial(
+            _open, client_id=client_id, phone_number=phone_number, owner=owner, issue_key=issue_key
         )
-        api_key = issue_account_key(connection, client_id, account_id) if issue_key else None
-        created = _customer(connection, accounts.c.id == account_id)
-        assert created is not None
-        return Opened(created, created=True, api_key=api_key)
-
-    return await database.write(work)
+    )
 
 
 async def get_account(database: Database, client_id: int, token: str) -> CustomerAccount:
     async with database.read() as connection:
-        found = await connection.run_sync(
-            _customer, accounts.c.client_id == client_id, accounts.c.token == token
-        )
+        found = await connection.run_sync(_customer, client_id=client_id, token=token)
     if found is None:
         raise NotFound("The account does not exist.", code="AccountNotFound")
     return found
@@ -165,21 +194,10 @@ async def get_account(database: Database, client_id: int, token: str) -> Custome
 async def account_for_key(database: Database, account_id: int) -> CustomerAccount:
     """The account a legacy account key acts as."""
     async with database.read() as connection:
-        found = await connection.run_sync(_customer, accounts.c.id == account_id)
+        found = await connection.run_sync(_customer, account_id=account_id)
     if found is None:
         raise NotFound("The account does not exist.", code="AccountNotFound")
     return found
-
-
-def _resolve(
-    connection: Connection, client_id: int, condition: ColumnElement[bool]
-) -> AccountView | None:
-    return find_account(
-        connection,
-        accounts.c.client_id == client_id,
-        accounts.c.kind == AccountKind.CUSTOMER,
-        condition,
-    )
 
 
 Authorize = Callable[[Principal | None], Principal]
@@ -270,15 +288,10 @@ async def get_transfer(
     database: Database, client_id: int, surface: str, idempotency_key: str
 ) -> TransferView:
     async with database.read() as connection:
-        found = await connection.run_sync(
-            transfer_views,
-            transfers.c.client_id == client_id,
-            transfers.c.surface == surface,
-            transfers.c.idempotency_key == idempotency_key,
-        )
-    if not found:
+        found = await connection.run_sync(transfer_by_key, client_id, surface, idempotency_key)
+    if found is None:
         raise NotFound("The transaction does not exist.", code="TransactionNotFound")
-    return found[0]
+    return found
 
 
 async def history(
@@ -291,18 +304,14 @@ async def history(
 ) -> tuple[list[TransferView], str | None]:
     """A page of an account's movements, newest first, and the cursor of the next page."""
     async with database.read() as connection:
-        account = await connection.run_sync(_resolve, client_id, accounts.c.token == account_token)
+        account = await connection.run_sync(
+            account_by, client_id=client_id, kind=AccountKind.CUSTOMER, token=account_token
+        )
         if account is None:
             raise NotFound("The account does not exist.", code="AccountNotFound")
         before: int | None = None
         if cursor is not None:
-            before = (
-                await connection.execute(
-                    select(transfers.c.id)
-                    .join(entries, entries.c.transfer_id == transfers.c.id)
-                    .where(transfers.c.token == cursor, entries.c.account_id == account.id)
-                )
-            ).scalar_one_or_none()
+            before = await connection.run_sync(transfer_in_account, cursor, account.id)
             if before is None:
                 raise NotFound(
                     "The cursor is not a transaction of this account.", code="InvalidCursor"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 
 from caja.core.clock import utcnow
@@ -14,7 +14,9 @@ __all__ = [
     "SYSTEM_TOKEN_PREFIX",
     "AccountKind",
     "is_system_token",
+    "lock_account",
     "open_account",
+    "set_overdraft",
     "system_account_id",
 ]
 
@@ -84,3 +86,23 @@ def system_account_id(connection: Connection, asset: str, name: str) -> int:
     if account_id is None:
         raise NotFound(f"No system account {name!r} for {asset}.", code="SystemAccountMissing")
     return int(account_id)
+
+
+def lock_account(connection: Connection, client_id: int, kind: str) -> tuple[int, int] | None:
+    """The id and available balance of the client's account of ``kind``, its row locked
+    until the transaction ends; None when the client has none."""
+    row = connection.execute(
+        select(accounts.c.id, accounts.c.balance_minor, accounts.c.pending_out_minor)
+        .where(accounts.c.client_id == client_id, accounts.c.kind == kind)
+        .with_for_update()
+    ).first()
+    if row is None:
+        return None
+    return int(row.id), row.balance_minor - row.pending_out_minor
+
+
+def set_overdraft(connection: Connection, account_id: int, overdraft_minor: int | None) -> None:
+    """Change how far below zero an account's available balance may go."""
+    connection.execute(
+        update(accounts).where(accounts.c.id == account_id).values(overdraft_minor=overdraft_minor)
+    )

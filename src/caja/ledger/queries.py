@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, select
+from sqlalchemy import ColumnElement, Select, Subquery, and_, desc, func, select
 from sqlalchemy.engine import Connection
 
 from caja.core.invariant import invariant
@@ -13,10 +15,24 @@ from caja.ledger.model import TransferKind, TransferStatus, TransferView
 from caja.ledger.tables import accounts, assets, entries, transfers
 
 __all__ = [
+    "MOVING",
     "AccountView",
+    "SurfaceTotal",
+    "TransferLine",
+    "account_by",
     "account_history",
+    "accounts_by_ids",
+    "asset_scales",
     "find_account",
+    "latest_transfers",
+    "moved_per_surface",
+    "moved_since",
+    "net_between",
+    "transfer_by_key",
+    "transfer_in_account",
+    "transfer_states",
     "transfer_views",
+    "transfers_touching",
 ]
 
 MAX_PAGE = 500
@@ -151,3 +167,175 @@ def account_history(
         query = query.where(entries.c.id < cursor_entry)
     query = query.order_by(entries.c.id.desc()).limit(limit)
     return [_view(row) for row in (connection.execute(query)).all()]
+
+
+# --- reads for the products: they read the ledger's rows only through these ---------------
+
+# Transfers that move money (holds and voids move none).
+MOVING = (TransferKind.STANDARD.value, TransferKind.POST_PENDING.value, TransferKind.REVERSAL.value)
+
+
+def account_by(
+    connection: Connection,
+    *,
+    account_id: int | None = None,
+    token: str | None = None,
+    client_id: int | None = None,
+    kind: str | None = None,
+    owner_id: int | None = None,
+    phone_number: str | None = None,
+) -> AccountView | None:
+    """An account that matches every filter given (a filter left None matches any)."""
+    filters = {
+        "id": account_id,
+        "token": token,
+        "client_id": client_id,
+        "kind": kind,
+        "owner_id": owner_id,
+        "phone_number": phone_number,
+    }
+    return find_account(
+        connection,
+        *(accounts.c[name] == value for name, value in filters.items() if value is not None),
+    )
+
+
+def accounts_by_ids(connection: Connection, account_ids: Iterable[int]) -> dict[int, AccountView]:
+    """The accounts of these ids, by id, in one query."""
+    wanted = sorted(set(account_ids))
+    if not wanted:
+        return {}
+    rows = connection.execute(_account_select().where(accounts.c.id.in_(wanted))).all()
+    return {view.id: view for view in (AccountView(*row) for row in rows)}
+
+
+def asset_scales(connection: Connection) -> dict[str, int]:
+    """Every asset's code and scale (its minor units per unit, as a power of ten)."""
+    return {
+        code: int(scale)
+        for code, scale in connection.execute(select(assets.c.code, assets.c.scale))
+    }
+
+
+def transfer_by_key(
+    connection: Connection, client_id: int, surface: str, idempotency_key: str
+) -> TransferView | None:
+    """The transfer a client's idempotency key made on ``surface``."""
+    found = transfer_views(
+        connection,
+        transfers.c.client_id == client_id,
+        transfers.c.surface == surface,
+        transfers.c.idempotency_key == idempotency_key,
+    )
+    return found[0] if found else None
+
+
+def transfer_in_account(connection: Connection, token: str, account_id: int) -> int | None:
+    """The id of transfer ``token`` when it moved money of the account, else None."""
+    found = connection.execute(
+        select(transfers.c.id)
+        .join(entries, entries.c.transfer_id == transfers.c.id)
+        .where(transfers.c.token == token, entries.c.account_id == account_id)
+    ).scalar_one_or_none()
+    return None if found is None else int(found)
+
+
+def transfers_touching(
+    connection: Connection, account_ids: Iterable[int], surface: str
+) -> list[TransferView]:
+    """Transfers of ``surface`` with an entry in any of these accounts, oldest first."""
+    touching = select(entries.c.transfer_id).where(entries.c.account_id.in_(list(account_ids)))
+    return transfer_views(connection, transfers.c.id.in_(touching), transfers.c.surface == surface)
+
+
+def net_between(connection: Connection, account_id: int, other_account_id: int) -> int:
+    """What the entries of ``account_id`` add up to, over the transfers that also have an
+    entry in ``other_account_id``."""
+    total = connection.execute(
+        select(func.coalesce(func.sum(entries.c.amount_minor), 0)).where(
+            entries.c.account_id == account_id,
+            entries.c.transfer_id.in_(
+                select(entries.c.transfer_id).where(entries.c.account_id == other_account_id)
+            ),
+        )
+    ).scalar_one()
+    return int(total)
+
+
+def transfer_states() -> Subquery:
+    """Every transfer's id, kind, status and amount, as a subquery.
+
+    For a product's own check to join its rows to their transfers in one statement: one
+    statement sees one moment of the database (PostgreSQL reads are READ COMMITTED, so
+    two statements could see a purchase and its hold on either side of a commit).
+    """
+    return select(
+        transfers.c.id, transfers.c.kind, transfers.c.status, transfers.c.amount_minor
+    ).subquery("transfer_states")
+
+
+@dataclass(frozen=True, slots=True)
+class SurfaceTotal:
+    surface: str
+    asset: str
+    transfers: int
+    amount_minor: int
+
+
+def moved_per_surface(connection: Connection) -> list[SurfaceTotal]:
+    """How many transfers moved money, and how much, per surface and asset."""
+    rows = connection.execute(
+        select(
+            transfers.c.surface,
+            transfers.c.asset,
+            func.count().label("count"),
+            func.sum(transfers.c.amount_minor).label("total"),
+        )
+        .where(transfers.c.kind.in_(MOVING))
+        .group_by(transfers.c.surface, transfers.c.asset)
+        .order_by(transfers.c.surface, transfers.c.asset)
+    )
+    return [
+        SurfaceTotal(surface, asset, count, int(total)) for surface, asset, count, total in rows
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class TransferLine:
+    """A transfer as a list of the latest shows it."""
+
+    token: str
+    surface: str
+    kind: str
+    status: str
+    asset: str
+    amount_minor: int
+    created_at: datetime
+
+
+def latest_transfers(connection: Connection, limit: int) -> list[TransferLine]:
+    """The last ``limit`` transfers, newest first."""
+    rows = connection.execute(
+        select(
+            transfers.c.token,
+            transfers.c.surface,
+            transfers.c.kind,
+            transfers.c.status,
+            transfers.c.asset,
+            transfers.c.amount_minor,
+            transfers.c.created_at,
+        )
+        .order_by(desc(transfers.c.id))
+        .limit(limit)
+    )
+    return [TransferLine(*row) for row in rows]
+
+
+def moved_since(connection: Connection, since: datetime) -> list[tuple[datetime, str, int]]:
+    """(created_at, asset, amount) of each transfer that moved money from ``since`` on."""
+    rows = connection.execute(
+        select(transfers.c.created_at, transfers.c.asset, transfers.c.amount_minor).where(
+            transfers.c.kind.in_(MOVING), transfers.c.created_at >= since
+        )
+    )
+    return [(row.created_at, row.asset, row.amount_minor) for row in rows]

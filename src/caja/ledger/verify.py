@@ -1,21 +1,48 @@
-"""The ledger's invariants, checked against what is stored."""
+"""The ledger's invariants, checked against what is stored, and the report of a run.
+
+Each invariant is a name and a way to find what breaks it. The ledger's own are
+:data:`CHECKS` and :data:`JOURNAL`; a product above the ledger adds its own, and the list
+that ``caja verify`` runs is put together above the products (``caja.ops.checks``).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import Executable, Select, Subquery, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from caja.ledger.journal import check_chain
 from caja.ledger.model import TransferKind, TransferStatus
+from caja.ledger.queries import MOVING
 from caja.ledger.tables import accounts, entries, journal, transfers
-from caja.topups.tables import purchases
 
-__all__ = ["Report", "verify"]
+__all__ = [
+    "CHECKS",
+    "JOURNAL",
+    "MAX_LISTED",
+    "Check",
+    "Invariant",
+    "Report",
+    "by_query",
+    "verify",
+]
 
 # Report at most this many violations of each kind; the count is still exact.
 MAX_LISTED = 20
+
+# How many violations there are, and the first MAX_LISTED of them described.
+Found = tuple[int, list[str]]
+
+
+@dataclass(frozen=True, slots=True)
+class Invariant:
+    """A check ``caja verify`` runs: its name, and how to find what breaks it."""
+
+    name: str
+    find: Callable[[AsyncConnection], Awaitable[Found]]
 
 
 @dataclass(slots=True)
@@ -40,16 +67,35 @@ class Report:
         return all(check.violations == 0 for check in self.checks)
 
 
-async def _collect(connection: AsyncConnection, name: str, query: object) -> Check:
-    check = Check(name)
-    rows = (await connection.execute(query)).all()  # type: ignore[call-overload]
-    check.violations = len(rows)
-    check.examples = [", ".join(str(value) for value in row) for row in rows[:MAX_LISTED]]
-    return check
+def by_query(name: str, query: Callable[[], Executable]) -> Invariant:
+    """An invariant that each row ``query`` returns breaks (shown as its values)."""
+
+    async def find(connection: AsyncConnection) -> Found:
+        rows = (await connection.execute(query())).all()
+        return len(rows), [", ".join(str(value) for value in row) for row in rows[:MAX_LISTED]]
+
+    return Invariant(name, find)
 
 
-async def verify(connection: AsyncConnection) -> Report:
-    """Every invariant of the ledger; a report with the violations of each."""
+async def verify(connection: AsyncConnection, invariants: Sequence[Invariant]) -> Report:
+    """Check each invariant, in order; a report with the violations of each."""
+    checks = []
+    for invariant in invariants:
+        violations, examples = await invariant.find(connection)
+        checks.append(Check(invariant.name, violations, examples))
+    counts = [
+        (await connection.execute(select(func.count()).select_from(table))).scalar_one()
+        for table in (accounts, transfers, entries)
+    ]
+    last_hash = (await connection.execute(select(journal.c.hash))).scalar_one()
+    accounts_count, transfers_count, entries_count = counts
+    return Report(checks, accounts_count, transfers_count, entries_count, last_hash)
+
+
+# --- the ledger's own invariants ---------------------------------------------------------
+
+
+def _balances_sum_entries() -> Select[Any]:
     entry_sums = (
         select(
             entries.c.account_id, func.coalesce(func.sum(entries.c.amount_minor), 0).label("total")
@@ -57,6 +103,53 @@ async def verify(connection: AsyncConnection) -> Report:
         .group_by(entries.c.account_id)
         .subquery()
     )
+    return (
+        select(accounts.c.token, accounts.c.balance_minor, func.coalesce(entry_sums.c.total, 0))
+        .select_from(accounts.outerjoin(entry_sums, entry_sums.c.account_id == accounts.c.id))
+        .where(accounts.c.balance_minor != func.coalesce(entry_sums.c.total, 0))
+    )
+
+
+def _running_balances_follow() -> Select[Any]:
+    running = select(
+        entries.c.id,
+        entries.c.account_id,
+        entries.c.balance_after_minor,
+        func.sum(entries.c.amount_minor)
+        .over(partition_by=entries.c.account_id, order_by=entries.c.id)
+        .label("expected"),
+    ).subquery()
+    return select(running.c.id, running.c.balance_after_minor, running.c.expected).where(
+        running.c.balance_after_minor != running.c.expected
+    )
+
+
+def _balances_match_last_entry() -> Select[Any]:
+    latest = (
+        select(entries.c.account_id, func.max(entries.c.id).label("last_id"))
+        .group_by(entries.c.account_id)
+        .subquery()
+    )
+    return (
+        select(accounts.c.token, accounts.c.balance_minor, entries.c.balance_after_minor)
+        .select_from(
+            accounts.join(latest, latest.c.account_id == accounts.c.id).join(
+                entries, entries.c.id == latest.c.last_id
+            )
+        )
+        .where(accounts.c.balance_minor != entries.c.balance_after_minor)
+    )
+
+
+def _assets_sum_to_zero() -> Select[Any]:
+    return (
+        select(accounts.c.asset, func.sum(accounts.c.balance_minor))
+        .group_by(accounts.c.asset)
+        .having(func.sum(accounts.c.balance_minor) != 0)
+    )
+
+
+def _held_equals_pending() -> Select[Any]:
     held = (
         select(
             transfers.c.debit_account_id.label("account_id"),
@@ -69,20 +162,22 @@ async def verify(connection: AsyncConnection) -> Report:
         .group_by(transfers.c.debit_account_id)
         .subquery()
     )
-    running = select(
-        entries.c.id,
-        entries.c.account_id,
-        entries.c.balance_after_minor,
-        func.sum(entries.c.amount_minor)
-        .over(partition_by=entries.c.account_id, order_by=entries.c.id)
-        .label("expected"),
-    ).subquery()
-    latest = (
-        select(entries.c.account_id, func.max(entries.c.id).label("last_id"))
-        .group_by(entries.c.account_id)
-        .subquery()
+    return (
+        select(accounts.c.token, accounts.c.pending_out_minor, func.coalesce(held.c.total, 0))
+        .select_from(accounts.outerjoin(held, held.c.account_id == accounts.c.id))
+        .where(accounts.c.pending_out_minor != func.coalesce(held.c.total, 0))
     )
-    per_transfer = (
+
+
+def _within_limits() -> Select[Any]:
+    return select(accounts.c.token, accounts.c.balance_minor, accounts.c.pending_out_minor).where(
+        accounts.c.overdraft_minor.is_not(None),
+        accounts.c.balance_minor - accounts.c.pending_out_minor < -accounts.c.overdraft_minor,
+    )
+
+
+def _per_transfer() -> Subquery:
+    return (
         select(
             entries.c.transfer_id,
             func.sum(entries.c.amount_minor).label("net"),
@@ -92,115 +187,79 @@ async def verify(connection: AsyncConnection) -> Report:
         .group_by(entries.c.transfer_id)
         .subquery()
     )
-    moving_kinds = [
-        TransferKind.STANDARD.value,
-        TransferKind.POST_PENDING.value,
-        TransferKind.REVERSAL.value,
-    ]
-    queries = {
-        "every balance equals the sum of its entries": select(
-            accounts.c.token, accounts.c.balance_minor, func.coalesce(entry_sums.c.total, 0)
-        )
-        .select_from(accounts.outerjoin(entry_sums, entry_sums.c.account_id == accounts.c.id))
-        .where(accounts.c.balance_minor != func.coalesce(entry_sums.c.total, 0)),
-        "every running balance follows from the entries before it": select(
-            running.c.id, running.c.balance_after_minor, running.c.expected
-        ).where(running.c.balance_after_minor != running.c.expected),
-        "every balance equals its last entry's running balance": select(
-            accounts.c.token, accounts.c.balance_minor, entries.c.balance_after_minor
-        )
-        .select_from(
-            accounts.join(latest, latest.c.account_id == accounts.c.id).join(
-                entries, entries.c.id == latest.c.last_id
-            )
-        )
-        .where(accounts.c.balance_minor != entries.c.balance_after_minor),
-        "every asset sums to zero": select(accounts.c.asset, func.sum(accounts.c.balance_minor))
-        .group_by(accounts.c.asset)
-        .having(func.sum(accounts.c.balance_minor) != 0),
-        "every held amount equals its pending transfers": select(
-            accounts.c.token, accounts.c.pending_out_minor, func.coalesce(held.c.total, 0)
-        )
-        .select_from(accounts.outerjoin(held, held.c.account_id == accounts.c.id))
-        .where(accounts.c.pending_out_minor != func.coalesce(held.c.total, 0)),
-        "no account is past its limit": select(
-            accounts.c.token, accounts.c.balance_minor, accounts.c.pending_out_minor
-        ).where(
-            accounts.c.overdraft_minor.is_not(None),
-            accounts.c.balance_minor - accounts.c.pending_out_minor < -accounts.c.overdraft_minor,
-        ),
-        "every posted transfer has two entries that cancel out": select(
-            transfers.c.token, per_transfer.c.net, per_transfer.c.legs
-        )
+
+
+def _posted_have_two_entries() -> Select[Any]:
+    per_transfer = _per_transfer()
+    return (
+        select(transfers.c.token, per_transfer.c.net, per_transfer.c.legs)
         .select_from(
             transfers.outerjoin(per_transfer, per_transfer.c.transfer_id == transfers.c.id)
         )
         .where(
-            transfers.c.kind.in_(moving_kinds),
+            transfers.c.kind.in_(MOVING),
             (per_transfer.c.legs.is_(None))
             | (per_transfer.c.legs != 2)
             | (per_transfer.c.net != 0)
             | (per_transfer.c.credit != transfers.c.amount_minor),
-        ),
-        "no transfer without a movement has entries": select(transfers.c.token)
-        .select_from(transfers.join(per_transfer, per_transfer.c.transfer_id == transfers.c.id))
-        .where(transfers.c.kind.not_in(moving_kinds)),
-        "every amount is positive": select(transfers.c.token, transfers.c.amount_minor).where(
-            transfers.c.amount_minor <= 0
-        ),
-        "every idempotency key maps to one transfer": select(
-            transfers.c.client_id, transfers.c.surface, transfers.c.idempotency_key
         )
+    )
+
+
+def _still_have_no_entries() -> Select[Any]:
+    per_transfer = _per_transfer()
+    return (
+        select(transfers.c.token)
+        .select_from(transfers.join(per_transfer, per_transfer.c.transfer_id == transfers.c.id))
+        .where(transfers.c.kind.not_in(MOVING))
+    )
+
+
+def _amounts_positive() -> Select[Any]:
+    return select(transfers.c.token, transfers.c.amount_minor).where(transfers.c.amount_minor <= 0)
+
+
+def _keys_unique() -> Select[Any]:
+    return (
+        select(transfers.c.client_id, transfers.c.surface, transfers.c.idempotency_key)
         .where(transfers.c.idempotency_key.is_not(None))
         .group_by(transfers.c.client_id, transfers.c.surface, transfers.c.idempotency_key)
-        .having(func.count() > 1),
-        "every resolved hold has exactly one resolution": select(transfers.c.token)
-        .select_from(
-            transfers.outerjoin(
-                resolution := transfers.alias("resolution"),
-                resolution.c.pending_id == transfers.c.id,
-            )
-        )
+        .having(func.count() > 1)
+    )
+
+
+def _holds_resolved_once() -> Select[Any]:
+    resolution = transfers.alias("resolution")
+    pending = TransferStatus.PENDING.value
+    return (
+        select(transfers.c.token)
+        .select_from(transfers.outerjoin(resolution, resolution.c.pending_id == transfers.c.id))
         .where(
             transfers.c.kind == TransferKind.PENDING.value,
-            and_(transfers.c.status != TransferStatus.PENDING.value, resolution.c.id.is_(None))
-            | and_(
-                transfers.c.status == TransferStatus.PENDING.value, resolution.c.id.is_not(None)
-            ),
-        ),
-    }
-    # A top-up or package purchase holds the merchant's money in one pending transfer: posted
-    # once authorized, voided once rejected, pending while open; always its amount in pesos.
-    hold_state = {
-        "authorized": TransferStatus.POSTED.value,
-        "rejected": TransferStatus.VOIDED.value,
-    }
-    expected_status = case(
-        *((purchases.c.status == status, value) for status, value in hold_state.items()),
-        else_=TransferStatus.PENDING.value,
-    )
-    queries["every purchase's hold matches its status and amount"] = (
-        select(purchases.c.token, purchases.c.status, transfers.c.status)
-        .select_from(purchases.join(transfers, transfers.c.id == purchases.c.hold_transfer_id))
-        .where(
-            (transfers.c.status != expected_status)
-            | (transfers.c.kind != TransferKind.PENDING.value)
-            | (transfers.c.amount_minor != purchases.c.amount * 100)
+            and_(transfers.c.status != pending, resolution.c.id.is_(None))
+            | and_(transfers.c.status == pending, resolution.c.id.is_not(None)),
         )
     )
-    checks = [await _collect(connection, name, query) for name, query in queries.items()]
+
+
+async def _chain_breaks(connection: AsyncConnection) -> Found:
     breaks = await check_chain(connection)
-    checks.append(
-        Check(
-            "the journal's hash chain is unbroken",
-            len(breaks),
-            [str(chain_break) for chain_break in breaks[:MAX_LISTED]],
-        )
-    )
-    counts = [
-        (await connection.execute(select(func.count()).select_from(table))).scalar_one()
-        for table in (accounts, transfers, entries)
-    ]
-    last_hash = (await connection.execute(select(journal.c.hash))).scalar_one()
-    accounts_count, transfers_count, entries_count = counts
-    return Report(checks, accounts_count, transfers_count, entries_count, last_hash)
+    return len(breaks), [str(chain_break) for chain_break in breaks[:MAX_LISTED]]
+
+
+# The ledger's checks of its rows, in the order the report lists them.
+CHECKS = (
+    by_query("every balance equals the sum of its entries", _balances_sum_entries),
+    by_query("every running balance follows from the entries before it", _running_balances_follow),
+    by_query("every balance equals its last entry's running balance", _balances_match_last_entry),
+    by_query("every asset sums to zero", _assets_sum_to_zero),
+    by_query("every held amount equals its pending transfers", _held_equals_pending),
+    by_query("no account is past its limit", _within_limits),
+    by_query("every posted transfer has two entries that cancel out", _posted_have_two_entries),
+    by_query("no transfer without a movement has entries", _still_have_no_entries),
+    by_query("every amount is positive", _amounts_positive),
+    by_query("every idempotency key maps to one transfer", _keys_unique),
+    by_query("every resolved hold has exactly one resolution", _holds_resolved_once),
+)
+# The journal's chain, walked whole: the report lists it last, after every product's checks.
+JOURNAL = Invariant("the journal's hash chain is unbroken", _chain_breaks)

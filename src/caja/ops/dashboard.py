@@ -6,25 +6,23 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import desc, func, insert, select
+from sqlalchemy import desc, insert, select
 from sqlalchemy.engine import Connection
 
 from caja.core.clock import iso_utc, utcnow
 from caja.core.money import format_minor
 from caja.db.engine import Database
-from caja.deposits.tables import deposit_accounts
-from caja.ledger.model import TransferKind
-from caja.ledger.tables import assets, transfers
+from caja.deposits.stats import account_count
+from caja.ledger.queries import asset_scales, latest_transfers, moved_per_surface, moved_since
 from caja.ledger.verify import Report
 from caja.ops.tables import verify_runs
-from caja.topups.tables import purchases
-from caja.wallet.tables import wallet_profiles
+from caja.topups.stats import purchases_by_status
+from caja.wallet.service import profile_count
 
 __all__ = ["HOURS", "record_verify", "summary"]
 
 HOURS = 24
-# Transfers that move money (holds and voids move none).
-MOVING = [TransferKind.STANDARD.value, TransferKind.POST_PENDING.value, TransferKind.REVERSAL.value]
+LATEST = 20
 
 
 async def record_verify(database: Database, report: Report) -> None:
@@ -44,65 +42,51 @@ def _hour(moment: datetime) -> datetime:
     return moment.replace(minute=0, second=0, microsecond=0)
 
 
-def _summary(connection: Connection, now: datetime) -> dict[str, Any]:
-    scales = dict(connection.execute(select(assets.c.code, assets.c.scale)).all())
-    per_surface = [
+def _per_surface(connection: Connection, scales: dict[str, int]) -> list[dict[str, Any]]:
+    return [
         {
-            "surface": row.surface,
-            "asset": row.asset,
-            "transfers": row.count,
-            "amount": format_minor(int(row.total), scales[row.asset]),
+            "surface": total.surface,
+            "asset": total.asset,
+            "transfers": total.transfers,
+            "amount": format_minor(total.amount_minor, scales[total.asset]),
         }
-        for row in connection.execute(
-            select(
-                transfers.c.surface,
-                transfers.c.asset,
-                func.count().label("count"),
-                func.sum(transfers.c.amount_minor).label("total"),
-            )
-            .where(transfers.c.kind.in_(MOVING))
-            .group_by(transfers.c.surface, transfers.c.asset)
-            .order_by(transfers.c.surface, transfers.c.asset)
-        )
+        for total in moved_per_surface(connection)
     ]
-    latest = [
+
+
+def _latest(connection: Connection, scales: dict[str, int]) -> list[dict[str, Any]]:
+    return [
         {
-            "token": row.token,
-            "surface": row.surface,
-            "kind": row.kind,
-            "status": row.status,
-            "asset": row.asset,
-            "amount": format_minor(row.amount_minor, scales[row.asset]),
-            "created_at": iso_utc(row.created_at),
+            "token": line.token,
+            "surface": line.surface,
+            "kind": line.kind,
+            "status": line.status,
+            "asset": line.asset,
+            "amount": format_minor(line.amount_minor, scales[line.asset]),
+            "created_at": iso_utc(line.created_at),
         }
-        for row in connection.execute(select(transfers).order_by(desc(transfers.c.id)).limit(20))
+        for line in latest_transfers(connection, LATEST)
     ]
-    topups = [
-        {"kind": row.kind, "status": row.status, "count": row.count, "amount": int(row.total)}
-        for row in connection.execute(
-            select(
-                purchases.c.kind,
-                purchases.c.status,
-                func.count().label("count"),
-                func.sum(purchases.c.amount).label("total"),
-            )
-            .group_by(purchases.c.kind, purchases.c.status)
-            .order_by(purchases.c.kind, purchases.c.status)
-        )
+
+
+def _purchases(connection: Connection) -> list[dict[str, Any]]:
+    return [
+        {"kind": total.kind, "status": total.status, "count": total.count, "amount": total.amount}
+        for total in purchases_by_status(connection)
     ]
-    deposit_count = connection.execute(select(func.count()).select_from(deposit_accounts))
-    wallet_count = connection.execute(select(func.count()).select_from(wallet_profiles))
+
+
+def _moved_per_hour(
+    connection: Connection, scales: dict[str, int], now: datetime
+) -> list[dict[str, Any]]:
+    """Money moved in each of the last HOURS hours (this one included), per asset."""
     since = _hour(now) - timedelta(hours=HOURS - 1)
     buckets: dict[tuple[datetime, str], int] = {}
-    for row in connection.execute(
-        select(transfers.c.created_at, transfers.c.asset, transfers.c.amount_minor).where(
-            transfers.c.kind.in_(MOVING), transfers.c.created_at >= since
-        )
-    ):
-        key = (_hour(row.created_at), row.asset)
-        buckets[key] = buckets.get(key, 0) + row.amount_minor
+    for created_at, asset, amount_minor in moved_since(connection, since):
+        key = (_hour(created_at), asset)
+        buckets[key] = buckets.get(key, 0) + amount_minor
     hours = [since + timedelta(hours=n) for n in range(HOURS)]
-    moved = [
+    return [
         {
             "hour": iso_utc(hour),
             "amounts": {
@@ -113,23 +97,31 @@ def _summary(connection: Connection, now: datetime) -> dict[str, Any]:
         }
         for hour in hours
     ]
+
+
+def _last_verify(connection: Connection) -> dict[str, Any] | None:
     last = connection.execute(select(verify_runs).order_by(desc(verify_runs.c.id)).limit(1)).first()
+    if last is None:
+        return None
+    return {
+        "ran_at": iso_utc(last.ran_at),
+        "ok": last.ok,
+        "violations": last.violations,
+        "transfers": last.transfers,
+    }
+
+
+def _summary(connection: Connection, now: datetime) -> dict[str, Any]:
+    scales = asset_scales(connection)
     return {
         "generated_at": iso_utc(now),
-        "per_surface": per_surface,
-        "latest_transfers": latest,
-        "purchases_by_status": topups,
-        "deposit_accounts": deposit_count.scalar_one(),
-        "wallet_profiles": wallet_count.scalar_one(),
-        "moved_per_hour": moved,
-        "last_verify": None
-        if last is None
-        else {
-            "ran_at": iso_utc(last.ran_at),
-            "ok": last.ok,
-            "violations": last.violations,
-            "transfers": last.transfers,
-        },
+        "per_surface": _per_surface(connection, scales),
+        "latest_transfers": _latest(connection, scales),
+        "purchases_by_status": _purchases(connection),
+        "deposit_accounts": account_count(connection),
+        "wallet_profiles": profile_count(connection),
+        "moved_per_hour": _moved_per_hour(connection, scales, now),
+        "last_verify": _last_verify(connection),
     }
 
 

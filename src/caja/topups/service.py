@@ -25,8 +25,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection
 
-from caja.clients.service import MERCHANT_ASSET, Principal, authorize
-from caja.clients.tables import clients
+from caja.clients.service import MERCHANT_ASSET, Principal, authorize, max_loan
 from caja.core.clock import bogota_days, utcnow
 from caja.core.errors import AlreadyResolved, DuplicateRequest, Forbidden, NotFound, Unauthorized
 from caja.core.tokens import digest_key, new_token
@@ -34,7 +33,7 @@ from caja.db.engine import Database
 from caja.ledger.accounts import AccountKind, system_account_id
 from caja.ledger.batching import Batcher, Lookups, Order
 from caja.ledger.model import NewTransfer, ResolvePending, Result
-from caja.ledger.tables import accounts, entries
+from caja.ledger.queries import account_by, net_between
 from caja.providers.operator import Answer, OperatorGateway, Outcome, PurchaseRequest
 from caja.topups.tables import purchases
 
@@ -159,16 +158,11 @@ async def merchant(database: Database, principal: Principal | None, key_digest: 
     principal = authorize(principal, "topup")
 
     def find(connection: Connection) -> Merchant:
-        row = connection.execute(
-            select(accounts.c.id, accounts.c.token).where(
-                accounts.c.client_id == principal.client_id,
-                accounts.c.kind == AccountKind.MERCHANT,
-            )
-        ).first()
-        if row is None:
+        account = account_by(connection, client_id=principal.client_id, kind=AccountKind.MERCHANT)
+        if account is None:
             raise Forbidden()
         operators = system_account_id(connection, MERCHANT_ASSET, "operators")
-        return Merchant(principal.client_id, key_digest, row.id, row.token, operators)
+        return Merchant(principal.client_id, key_digest, account.id, account.token, operators)
 
     async with database.read() as connection:
         return await connection.run_sync(find)
@@ -177,17 +171,15 @@ async def merchant(database: Database, principal: Principal | None, key_digest: 
 async def balance(database: Database, who: Merchant) -> tuple[int, int]:
     """What the merchant can spend (its balance less held money) and its max loan, in
     whole pesos."""
+
+    def read(connection: Connection) -> tuple[int, int]:
+        account = account_by(connection, account_id=who.account_id)
+        assert account is not None
+        return account.available_minor, max_loan(connection, who.client_id)
+
     async with database.read() as connection:
-        row = (
-            await connection.execute(
-                select(
-                    accounts.c.balance_minor, accounts.c.pending_out_minor, clients.c.max_loan_minor
-                )
-                .join(clients, clients.c.id == accounts.c.client_id)
-                .where(accounts.c.id == who.account_id)
-            )
-        ).one()
-    return (row.balance_minor - row.pending_out_minor) // PESO, row.max_loan_minor // PESO
+        available, loan = await connection.run_sync(read)
+    return available // PESO, loan // PESO
 
 
 def _hold_order(who: Merchant, data: PurchaseData, token: str, stored: list[Purchase]) -> Order:
@@ -405,16 +397,7 @@ async def spent(database: Database, who: Merchant) -> tuple[int, int]:
     """Pesos the ledger moved out of the merchant account to the operators, and the sum of
     the merchant's authorized purchases: the two always tie out."""
     async with database.read() as connection:
-        moved = (
-            await connection.execute(
-                select(func.coalesce(func.sum(entries.c.amount_minor), 0)).where(
-                    entries.c.account_id == who.operators_account_id,
-                    entries.c.transfer_id.in_(
-                        select(entries.c.transfer_id).where(entries.c.account_id == who.account_id)
-                    ),
-                )
-            )
-        ).scalar_one()
+        moved = await connection.run_sync(net_between, who.operators_account_id, who.account_id)
         authorized = (
             await connection.execute(
                 select(func.coalesce(func.sum(purchases.c.amount), 0)).where(

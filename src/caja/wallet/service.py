@@ -17,7 +17,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError, VerifyMismatchError
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection, Row
 
 from caja.core.clock import utcnow
@@ -28,8 +28,7 @@ from caja.db.engine import Database
 from caja.ledger.accounts import open_account
 from caja.ledger.batching import Batcher, Lookups, Order
 from caja.ledger.model import NewTransfer
-from caja.ledger.queries import transfer_views
-from caja.ledger.tables import accounts, assets, entries, transfers
+from caja.ledger.queries import accounts_by_ids, asset_scales, transfers_touching
 from caja.wallet.tables import wallet_accounts, wallet_balances, wallet_contacts, wallet_profiles
 
 __all__ = [
@@ -50,6 +49,7 @@ __all__ = [
     "log_in",
     "payments",
     "profile",
+    "profile_count",
     "send",
     "sign_up",
 ]
@@ -199,7 +199,7 @@ async def sign_up(
 async def check_assets(database: Database, codes: list[str]) -> None:
     """Refuse to start with a wallet asset the ledger does not know."""
     async with database.read() as connection:
-        known = set((await connection.execute(select(assets.c.code))).scalars())
+        known = set(await connection.run_sync(asset_scales))
     unknown = sorted(set(codes) - known)
     if unknown:
         raise ValueError(
@@ -295,16 +295,22 @@ async def balances(
     """(asset, scale, balance) of each asset of the caller's own account ``account_token``."""
     if account_token != who.account_id:
         raise NotFound("record not found", code="record_not_found")
-    async with database.read() as connection:
-        rows = await connection.execute(
-            select(wallet_balances.c.asset, assets.c.scale, accounts.c.balance_minor)
-            .join(accounts, accounts.c.id == wallet_balances.c.account_id)
-            .join(assets, assets.c.code == wallet_balances.c.asset)
+
+    def read(connection: Connection) -> list[tuple[str, int, int]]:
+        held = connection.execute(
+            select(wallet_balances.c.asset, wallet_balances.c.account_id)
             .join(wallet_accounts, wallet_accounts.c.id == wallet_balances.c.wallet_account_id)
             .where(wallet_accounts.c.token == account_token)
             .order_by(wallet_balances.c.asset)
-        )
-        return [(row.asset, row.scale, row.balance_minor) for row in rows]
+        ).all()
+        found = accounts_by_ids(connection, [row.account_id for row in held])
+        return [
+            (row.asset, found[row.account_id].scale, found[row.account_id].balance_minor)
+            for row in held
+        ]
+
+    async with database.read() as connection:
+        return await connection.run_sync(read)
 
 
 async def find_by_phone(database: Database, phone_number: str) -> Contact:
@@ -315,17 +321,33 @@ async def find_by_phone(database: Database, phone_number: str) -> Contact:
     return Contact(found.profile_id, found.first_name, found.last_name, found.phone_number)
 
 
-def _ledger_account(
-    connection: Connection, wallet_token: str, asset: str
-) -> tuple[int, int] | None:
-    """The ledger account id and scale of ``asset`` in a wallet account."""
-    row = connection.execute(
-        select(wallet_balances.c.account_id, assets.c.scale)
+def _ledger_accounts(
+    connection: Connection, wallet_tokens: list[str], asset: str
+) -> dict[str, int]:
+    """The ledger account of ``asset`` in each of these wallet accounts that holds it, by
+    the wallet account's token."""
+    rows = connection.execute(
+        select(wallet_accounts.c.token, wallet_balances.c.account_id)
         .join(wallet_accounts, wallet_accounts.c.id == wallet_balances.c.wallet_account_id)
-        .join(assets, assets.c.code == wallet_balances.c.asset)
-        .where(wallet_accounts.c.token == wallet_token, wallet_balances.c.asset == asset)
-    ).first()
-    return (row.account_id, row.scale) if row is not None else None
+        .where(wallet_accounts.c.token.in_(wallet_tokens), wallet_balances.c.asset == asset)
+    )
+    return {row.token: row.account_id for row in rows}
+
+
+def _send_accounts(
+    connection: Connection, from_account: str, to_profile: str, asset: str
+) -> tuple[int, int, int]:
+    """The sender's and the recipient's ledger accounts of ``asset``, and its scale."""
+    recipient = _profile(connection, wallet_profiles.c.token == to_profile)
+    wanted = [from_account] + ([recipient.account_id] if recipient is not None else [])
+    found = _ledger_accounts(connection, wanted, asset)
+    source = found.get(from_account)
+    if source is None:
+        raise NotFound("the asset is not available for the sender", code="asset_not_available")
+    target = found.get(recipient.account_id) if recipient is not None else None
+    if target is None:
+        raise NotFound("record not found", code="record_not_found")
+    return source, target, accounts_by_ids(connection, [source])[source].scale
 
 
 async def send(
@@ -342,28 +364,20 @@ async def send(
     if from_account != who.account_id:
         raise NotFound("record not found", code="record_not_found")
 
-    def read(connection: Connection) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
-        recipient = _profile(connection, wallet_profiles.c.token == to_profile)
-        source = _ledger_account(connection, from_account, asset)
-        target = _ledger_account(connection, recipient.account_id, asset) if recipient else None
-        return source, target
-
     async with batcher.database.read() as connection:
-        source, target = await connection.run_sync(read)
-    if source is None:
-        raise NotFound("the asset is not available for the sender", code="asset_not_available")
-    if target is None:
-        raise NotFound("record not found", code="record_not_found")
-    amount_minor = parse_amount(amount, source[1])
-    if source[0] == target[0]:
+        source, target, scale = await connection.run_sync(
+            _send_accounts, from_account, to_profile, asset
+        )
+    amount_minor = parse_amount(amount, scale)
+    if source == target:
         raise InvalidInput("to_profile_id", "must be another person", code="same_profile")
 
     def build(_lookups: Lookups) -> NewTransfer:
         return NewTransfer(
             surface=WALLET,
             description=notes,
-            debit_account_id=source[0],
-            credit_account_id=target[0],
+            debit_account_id=source,
+            credit_account_id=target,
             amount_minor=amount_minor,
         )
 
@@ -386,10 +400,7 @@ async def payments(database: Database, who: Profile) -> list[Payment]:
                 .where(wallet_accounts.c.token == who.account_id)
             ).all()
         )
-        touching = select(entries.c.transfer_id).where(entries.c.account_id.in_(list(mine)))
-        views = transfer_views(
-            connection, transfers.c.id.in_(touching), transfers.c.surface == WALLET
-        )
+        views = transfers_touching(connection, list(mine), WALLET)
         others = {
             view.credit_account_id if view.debit_account_id in mine else view.debit_account_id
             for view in views
@@ -487,3 +498,8 @@ async def delete_contact(database: Database, who: Profile, contact_profile: str)
             raise NotFound("record not found", code="record_not_found")
 
     await database.write(work)
+
+
+def profile_count(connection: Connection) -> int:
+    """How many people have a wallet profile (for the ops dashboard)."""
+    return int(connection.execute(select(func.count()).select_from(wallet_profiles)).scalar_one())
