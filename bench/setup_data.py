@@ -12,7 +12,7 @@ from caja.clients.service import create_client
 from caja.clients.tables import clients
 from caja.customers.service import ASSET, OwnerData, open_customer_account
 from caja.db.engine import Database
-from caja.ledger import engine
+from caja.ledger import batching, engine
 from caja.ledger.accounts import system_account_id
 from caja.ledger.model import NewTransfer
 
@@ -71,7 +71,7 @@ async def _fund(database: Database, account_ids: list[int]) -> None:
             )
             for offset, account_id in enumerate(account_ids[start : start + engine.MAX_BATCH])
         ]
-        for result in await engine.post(database, batch):
+        for result in await batching.post(database, batch):
             if result.error is not None:
                 raise RuntimeError(f"funding failed: {result.error.message}")
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, select
+from sqlalchemy import ColumnElement, Select, and_, case, func, select
 from sqlalchemy.engine import Connection
 
 from caja.core.invariant import invariant
@@ -14,9 +16,17 @@ from caja.ledger.tables import accounts, assets, entries, transfers
 
 __all__ = [
     "AccountView",
+    "account_by_token",
     "account_history",
+    "account_of_client",
+    "accounts_by_id",
     "find_account",
+    "moved_between",
+    "reversed_among",
+    "standard_transfers_of",
     "transfer_views",
+    "transfers_by_id",
+    "transfers_by_key",
 ]
 
 MAX_PAGE = 500
@@ -151,3 +161,82 @@ def account_history(
         query = query.where(entries.c.id < cursor_entry)
     query = query.order_by(entries.c.id.desc()).limit(limit)
     return [_view(row) for row in (connection.execute(query)).all()]
+
+
+# --- for the products, which do not read the ledger's tables themselves --------------------
+
+
+def accounts_by_id(connection: Connection, ids: Iterable[int]) -> dict[int, AccountView]:
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    rows = connection.execute(_account_select().where(accounts.c.id.in_(wanted))).all()
+    return {row.id: AccountView(*row) for row in rows}
+
+
+def account_by_token(connection: Connection, token: str) -> AccountView | None:
+    return find_account(connection, accounts.c.token == token)
+
+
+def moved_between(
+    connection: Connection, account_id: int, start: datetime, end: datetime
+) -> tuple[int, int]:
+    """What entered and what left the account in transfers made from ``start`` to before
+    ``end``, in minor units."""
+    row = connection.execute(
+        select(
+            func.coalesce(func.sum(case((entries.c.amount_minor > 0, entries.c.amount_minor))), 0),
+            func.coalesce(func.sum(case((entries.c.amount_minor < 0, -entries.c.amount_minor))), 0),
+        )
+        .join(transfers, transfers.c.id == entries.c.transfer_id)
+        .where(
+            entries.c.account_id == account_id,
+            transfers.c.created_at >= start,
+            transfers.c.created_at < end,
+        )
+    ).one()
+    return int(row[0]), int(row[1])
+
+
+def transfers_by_id(connection: Connection, ids: Iterable[int]) -> list[TransferView]:
+    return transfer_views(connection, transfers.c.id.in_(sorted(set(ids))))
+
+
+def transfers_by_key(
+    connection: Connection, client_id: int, surfaces: Iterable[str], key: str
+) -> list[TransferView]:
+    """The client's transfers that carry the idempotency key ``key`` on these surfaces."""
+    return transfer_views(
+        connection,
+        transfers.c.client_id == client_id,
+        transfers.c.surface.in_(list(surfaces)),
+        transfers.c.idempotency_key == key,
+    )
+
+
+def reversed_among(connection: Connection, ids: Iterable[int]) -> set[int]:
+    """Which of the transfers ``ids`` have been reversed."""
+    rows = connection.execute(
+        select(transfers.c.reverses_id).where(transfers.c.reverses_id.in_(sorted(set(ids))))
+    )
+    return {row.reverses_id for row in rows}
+
+
+def standard_transfers_of(
+    connection: Connection, account_id: int, start: datetime, end: datetime
+) -> list[TransferView]:
+    """The account's standard transfers (not holds, not reversals) made from ``start`` to
+    before ``end``, oldest first."""
+    touching = select(entries.c.transfer_id).where(entries.c.account_id == account_id)
+    return transfer_views(
+        connection,
+        transfers.c.id.in_(touching),
+        transfers.c.kind == TransferKind.STANDARD.value,
+        transfers.c.created_at >= start,
+        transfers.c.created_at < end,
+    )
+
+
+def account_of_client(connection: Connection, client_id: int, kind: str) -> AccountView | None:
+    """The client's one account of ``kind`` (a top-up client's merchant account)."""
+    return find_account(connection, accounts.c.client_id == client_id, accounts.c.kind == kind)

@@ -26,7 +26,6 @@ __all__ = [
     "ACCOUNT_COLUMNS",
     "account_rows",
     "created_at",
-    "key_rows",
     "stored_key_rows",
     "write_postings",
 ]
@@ -68,18 +67,6 @@ def _in(connection: Connection, column: str, values: Sequence[Any]) -> tuple[str
     if connection.dialect.name == "postgresql":
         return f"{column} = ANY(?)", [list(values)]
     return f"{column} IN ({', '.join('?' * len(values))})", list(values)
-
-
-def key_rows(connection: Connection, digests: Sequence[str]) -> list[Any]:
-    """(digest, account_id, client id, client token, scopes) of each active key."""
-    among, parameters = _in(connection, "k.digest", digests)
-    return _run(
-        connection,
-        "SELECT k.digest, k.account_id, c.id, c.token, c.scopes FROM api_keys k "
-        f"JOIN clients c ON c.id = k.client_id WHERE {among} "
-        "AND k.revoked_at IS NULL AND c.revoked_at IS NULL",
-        parameters,
-    )
 
 
 def account_rows(
