@@ -227,19 +227,39 @@ def write_postings(
     chained = [(*row, *link) for row, link in zip(transfers, links, strict=True)]
     last_hash = links[-1][1]
     if connection.dialect.name == "postgresql":
-        columns = [list(column) for column in zip(*chained, strict=True)]
-        entry_columns = [list(column) for column in zip(*entries, strict=True)] or [[]] * 4
-        balance_columns = [list(column) for column in zip(*balances, strict=True)] or [[]] * 4
-        rows = _run(
-            connection,
-            _POSTINGS_PG,
-            (*columns, *entry_columns, *balance_columns, last_hash),
-        )
-        return {token: int(transfer_id) for transfer_id, token in rows}
-    # SQLite: the writer holds the whole database, so the ids after the largest one are
-    # free until it commits.
+        return _postings_pg(connection, chained, entries, balances, last_hash)
+    return _postings_sqlite(connection, chained, entries, balances, last_hash)
+
+
+def _postings_pg(
+    connection: Connection,
+    chained: list[tuple[Any, ...]],
+    entries: list[tuple[str, int, int, int]],
+    balances: list[tuple[int, int, int, int]],
+    last_hash: str,
+) -> dict[str, int]:
+    columns = [list(column) for column in zip(*chained, strict=True)]
+    entry_columns = [list(column) for column in zip(*entries, strict=True)] or [[]] * 4
+    balance_columns = [list(column) for column in zip(*balances, strict=True)] or [[]] * 4
+    rows = _run(
+        connection,
+        _POSTINGS_PG,
+        (*columns, *entry_columns, *balance_columns, last_hash),
+    )
+    return {token: int(transfer_id) for transfer_id, token in rows}
+
+
+def _postings_sqlite(
+    connection: Connection,
+    chained: list[tuple[Any, ...]],
+    entries: list[tuple[str, int, int, int]],
+    balances: list[tuple[int, int, int, int]],
+    last_hash: str,
+) -> dict[str, int]:
+    # The writer holds the whole database, so the ids after the largest one are free
+    # until it commits.
     [(largest,)] = _run(connection, "SELECT coalesce(max(id), 0) FROM transfers", ())
-    ids = {row[0]: int(largest) + number for number, row in enumerate(transfers, start=1)}
+    ids = {row[0]: int(largest) + number for number, row in enumerate(chained, start=1)}
     _many(
         connection,
         f"INSERT INTO transfers (id, {_TRANSFER_COLUMNS}) VALUES ({', '.join('?' * 18)})",
@@ -262,7 +282,7 @@ def write_postings(
     _many(
         connection,
         "UPDATE journal SET hash = ?, transfer_id = ? WHERE id = 1",
-        [(last_hash, ids[transfers[-1][0]])],
+        [(last_hash, ids[chained[-1][0]])],
     )
     return ids
 
