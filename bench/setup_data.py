@@ -14,7 +14,7 @@ from caja.clients.tables import clients
 from caja.customers.service import ASSET, OwnerData, open_customer_account
 from caja.db.engine import Database
 from caja.deposits import service as deposits
-from caja.ledger import engine
+from caja.ledger import batching, engine
 from caja.ledger.accounts import system_account_id
 from caja.ledger.model import NewTransfer
 from caja.providers.bank import Holder, SandboxBank
@@ -108,7 +108,7 @@ async def _fund(database: Database, fundings: list[tuple[int, int]]) -> None:
             )
             for account_id, amount_minor in fundings[start : start + engine.MAX_BATCH]
         ]
-        for result in await engine.post(database, batch):
+        for result in await batching.post(database, batch):
             if result.error is not None:
                 raise RuntimeError(f"funding failed: {result.error.message}")
 

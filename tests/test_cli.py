@@ -22,7 +22,7 @@ from caja.clients.service import Principal, authenticate, key_digest
 from caja.clients.tables import clients
 from caja.customers.service import OwnerData, open_customer_account
 from caja.db.engine import Database
-from caja.ledger import engine
+from caja.ledger import batching as engine
 from caja.ledger.accounts import system_account_id
 from caja.ledger.model import NewTransfer
 from caja.topups import service as topups

@@ -258,13 +258,13 @@ async def _gated_transfers(
 ) -> tuple[list[asyncio.Task[Any]], list[int]]:
     """``count`` transfers through a batcher on ``gated``: the first starts a batch that
     waits at the gate, the others are queued before the gate opens."""
-    batcher = Batcher(gated)  # type: ignore[arg-type]
+    batcher = Batcher(gated, principals=principals)  # type: ignore[arg-type]
     sizes: list[int] = []
     real_apply = batching._apply
 
-    def apply(connection: Any, batch: list[Any]) -> Any:
+    def apply(connection: Any, batch: list[Any], *rest: Any) -> Any:
         sizes.append(len(batch))
-        return real_apply(connection, batch)
+        return real_apply(connection, batch, *rest)
 
     monkeypatch.setattr(batching, "_apply", apply)
     tasks = [asyncio.create_task(_transfer(batcher, key, tokens, 0))]
@@ -313,7 +313,7 @@ async def test_a_batch_cancelled_before_it_took_its_orders_leaves_them_to_the_ne
 ) -> None:
     key, tokens = await _accounts(caja, 2, "100.00")
     gated = _GatedDatabase(caja.database)
-    batcher = Batcher(gated)  # type: ignore[arg-type]
+    batcher = Batcher(gated, principals=principals)  # type: ignore[arg-type]
     order = asyncio.create_task(_transfer(batcher, key, tokens, 0))
     await asyncio.sleep(0.01)  # its batch has started and waits at the gate
     [starting] = batcher._in_flight

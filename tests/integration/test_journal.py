@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from caja.db.engine import Database
 from caja.db.migrate import alembic_config
-from caja.ledger import engine
+from caja.ledger import batching as engine
 from caja.ledger.model import NewTransfer, ResolvePending
 from caja.ledger.verify import Report
 from tests.helpers import Caja, transfer_body

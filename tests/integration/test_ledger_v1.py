@@ -18,7 +18,7 @@ from caja.clients.service import authenticate, create_client, revoke_client
 from caja.core.tokens import new_token
 from caja.customers.service import get_account
 from caja.db.engine import Database
-from caja.ledger import engine
+from caja.ledger import batching as engine
 from caja.ledger.model import NewTransfer
 from tests.helpers import V1, Caja, account_body, listening, transfer_body
 

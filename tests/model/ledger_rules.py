@@ -13,7 +13,7 @@ from hypothesis.stateful import Bundle, MultipleResults, initialize, multiple, p
 
 from caja.clients.service import create_client
 from caja.core.money import format_minor
-from caja.ledger import engine
+from caja.ledger import batching as engine
 from caja.ledger.model import NewTransfer, Operation, ResolvePending, Reverse, TransferView
 from caja.ledger.tables import transfers
 from caja.ops.funding import fund

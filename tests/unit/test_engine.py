@@ -9,7 +9,7 @@ from sqlalchemy.engine import Connection
 from caja.clients.service import create_client
 from caja.core.errors import AlreadyResolved, IdempotencyConflict, NoFunds, NotFound
 from caja.db.engine import Database
-from caja.ledger import engine
+from caja.ledger import batching as engine
 from caja.ledger.accounts import AccountKind, open_account, system_account_id
 from caja.ledger.model import (
     NewTransfer,
@@ -277,7 +277,7 @@ async def test_keys_replay_within_and_across_batches_and_refuse_other_bodies(
 
     def keyed(amount: int, digest: str) -> NewTransfer:
         return _move(
-            rich, poor, amount, client_id=client_id, idempotency_key="k-1", request_digest=digest
+            rich, poor, amount, client_id=client_id, idempotency_key="k-1", request=(digest,)
         )
 
     first, replay, conflict = await engine.post(

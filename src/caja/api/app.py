@@ -18,6 +18,7 @@ from caja.api.deps import DatabaseDep
 from caja.api.errors import Surface, code_message_body, install_error_handlers, ledger_status
 from caja.api.observe import ObserveMiddleware
 from caja.api.openapi import install_openapi
+from caja.clients.service import principals
 from caja.config import (
     access_log,
     batch_settings,
@@ -82,7 +83,7 @@ def create_app(
     owned = database is None
     db = database if database is not None else Database(database_url())
 
-    batcher = Batcher(db, **batch_settings())
+    batcher = Batcher(db, principals=principals, **batch_settings())
     sandbox: SandboxOperator | None = None
     if operator is None:
         settings = operator_settings()

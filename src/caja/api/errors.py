@@ -20,6 +20,7 @@ from caja.api.body import UnsupportedMediaType, json_response
 from caja.core.errors import (
     AccountConflict,
     AlreadyResolved,
+    AssetMismatch,
     CajaError,
     Forbidden,
     IdempotencyConflict,
@@ -27,6 +28,7 @@ from caja.core.errors import (
     NoFunds,
     NotFound,
     PayloadTooLarge,
+    SameAccount,
     Unauthorized,
     Unavailable,
 )
@@ -54,7 +56,24 @@ class Surface:
 
 def code_message_body(error: CajaError, status_code: int) -> Response:
     """The ledger surfaces' body: ``{"code": ..., "message": ...}``."""
+    error = ledger_words(error)
     return json_response({"code": error.code, "message": error.message}, status_code)
+
+
+def ledger_words(error: CajaError) -> CajaError:
+    """The ledger's neutral errors as the ledger surfaces word them, by field name."""
+    if isinstance(error, SameAccount):
+        return InvalidInput("destination_account", "must differ from the origin account")
+    if isinstance(error, AssetMismatch):
+        return InvalidInput("destination_account", "holds another asset")
+    if isinstance(error, NoFunds) and type(error).message == error.message:
+        return NoFunds("Not enough funds in the origin_account.")
+    if isinstance(error, IdempotencyConflict):
+        return IdempotencyConflict(
+            "The unique_transfer_token was already used for a different transaction; "
+            "use a new token for a new transaction."
+        )
+    return error
 
 
 _LEDGER_STATUS: list[tuple[type[CajaError], int]] = [

@@ -62,7 +62,7 @@ def _echo_checks(report: Report) -> None:
 
 def verify() -> None:
     """Check every ledger invariant; exit 1 on any violation."""
-    from caja.ledger.verify import verify as verify_ledger
+    from caja.ops.checks import verify as verify_ledger
     from caja.ops.dashboard import record_verify
 
     async def work(database: Database) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
@@ -11,9 +12,9 @@ from sqlalchemy.engine import Connection
 from caja.clients.tables import api_keys, clients
 from caja.core.clock import utcnow
 from caja.core.errors import Forbidden, InvalidInput, NotFound, Unauthorized
+from caja.core.principal import Principal
 from caja.core.tokens import digest_key, new_api_key, new_token
 from caja.db.engine import Database
-from caja.ledger import store
 from caja.ledger.accounts import AccountKind, lock_account, open_account, set_overdraft
 
 __all__ = [
@@ -36,21 +37,6 @@ __all__ = [
 SCOPES = frozenset({"ledger", "ledger:admin", "topup", "deposit", "admin"})
 # Merchant accounts hold pesos; they only ever move whole pesos.
 MERCHANT_ASSET = "COP"
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """Who is calling: a client, or (legacy ledger) one account of a client."""
-
-    client_id: int
-    client_token: str
-    scopes: frozenset[str]
-    account_id: int | None = None
-
-    def has(self, scope: str) -> bool:
-        if scope == "ledger" and "ledger:admin" in self.scopes:
-            return True
-        return scope in self.scopes
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,10 +205,29 @@ def principals(connection: Connection, digests: Iterable[str]) -> dict[str, Prin
         return {}
     return {
         digest: Principal(client_id, client_token, frozenset(scopes.split()), account_id)
-        for digest, account_id, client_id, client_token, scopes in store.key_rows(
-            connection, wanted
-        )
+        for digest, account_id, client_id, client_token, scopes in _key_rows(connection, wanted)
     }
+
+
+def _key_rows(connection: Connection, digests: list[str]) -> list[Any]:
+    """(digest, account_id, client id, client token, scopes) of each active key."""
+    return list(
+        connection.execute(
+            select(
+                api_keys.c.digest,
+                api_keys.c.account_id,
+                clients.c.id,
+                clients.c.token,
+                clients.c.scopes,
+            )
+            .join(clients, clients.c.id == api_keys.c.client_id)
+            .where(
+                api_keys.c.digest.in_(digests),
+                api_keys.c.revoked_at.is_(None),
+                clients.c.revoked_at.is_(None),
+            )
+        ).all()
+    )
 
 
 def authorize(principal: Principal | None, scope: str) -> Principal:
@@ -252,3 +257,8 @@ def max_loan(connection: Connection, client_id: int) -> int:
             select(clients.c.max_loan_minor).where(clients.c.id == client_id)
         ).scalar_one()
     )
+def client_id_of(connection: Connection, client_token: str) -> int | None:
+    """The id of the client ``client_token`` (``cli-…``)."""
+    return connection.execute(
+        select(clients.c.id).where(clients.c.token == client_token)
+    ).scalar_one_or_none()

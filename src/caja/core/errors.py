@@ -6,6 +6,7 @@ __all__ = [
     "NO_VALUE",
     "AccountConflict",
     "AlreadyResolved",
+    "AssetMismatch",
     "CajaError",
     "DuplicateRequest",
     "Forbidden",
@@ -14,6 +15,7 @@ __all__ = [
     "NoFunds",
     "NotFound",
     "PayloadTooLarge",
+    "SameAccount",
     "Unauthorized",
     "Unavailable",
 ]
@@ -56,19 +58,30 @@ class NotFound(CajaError):
     code = "NotFound"
 
 
+class SameAccount(InvalidInput):
+    """A transfer whose debit and credit accounts are one."""
+
+    def __init__(self) -> None:
+        super().__init__("", "The two accounts of a transfer must differ.")
+
+
+class AssetMismatch(InvalidInput):
+    """A transfer between accounts of different assets."""
+
+    def __init__(self) -> None:
+        super().__init__("", "The two accounts of a transfer hold different assets.")
+
+
 class NoFunds(CajaError):
     code = "NoFunds"
-    message = "Not enough funds in the origin_account."
+    message = "Not enough funds in the account to debit."
 
 
 class IdempotencyConflict(CajaError):
     """A key already used for a request with a different body."""
 
     code = "UniqueTransferTokenReused"
-    message = (
-        "The unique_transfer_token was already used for a different transaction; "
-        "use a new token for a new transaction."
-    )
+    message = "The idempotency key was already used for a different request."
 
 
 class DuplicateRequest(CajaError):

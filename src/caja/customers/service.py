@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 from caja.clients.service import Principal, issue_account_key
 from caja.core.clock import utcnow
 from caja.core.errors import AccountConflict, NotFound
-from caja.core.tokens import new_token, request_digest
+from caja.core.tokens import new_token
 from caja.customers.tables import owners
 from caja.db.engine import Database
 from caja.ledger.accounts import AccountKind, open_account
@@ -263,7 +263,7 @@ async def transfer(
             client_id=principal.client_id,
             surface=surface if isinstance(surface, str) else surface(principal),
             idempotency_key=idempotency_key,
-            request_digest=request_digest(debit.id, credit.id, amount_minor, description),
+            request=(debit.id, credit.id, amount_minor, description),
             description=description,
             debit_account_id=debit.id,
             credit_account_id=credit.id,

@@ -1,31 +1,40 @@
 """Electronic deposit accounts: holders, accounts at the bank, transfers with fees,
 reverts, history, and money arriving from other banks.
 
-Every transfer runs in one transaction of its own: the accounts are locked, the month's
-totals read, the limits checked, and the transfer and its fee posted together, or
-nothing is.
+Money moves through the ledger's batches like every other write: a transfer and its fee
+are one order, posted together or not at all. The order's check refuses it, under the
+batch's locks and seeing the batch's earlier orders, when an account is cancelled, a
+monthly limit or the balance cap would be broken, or the origin lacks the funds; the
+ledger answers a token already used with the stored transfer.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, case, func, insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from caja.config import DepositLimits, deposit_limits
 from caja.core.clock import bogota_days, bogota_month, utcnow
 from caja.core.errors import AccountConflict, CajaError, InvalidInput, NotFound, Unavailable
-from caja.core.tokens import request_digest
 from caja.db.engine import Database
 from caja.deposits.tables import banks, deposit_accounts, deposit_holders, deposit_transfers
-from caja.ledger import engine, store
 from caja.ledger.accounts import open_account, system_account_id
-from caja.ledger.model import NewTransfer, Reverse, TransferKind, TransferView
-from caja.ledger.queries import AccountView, transfer_views
-from caja.ledger.tables import accounts, entries, transfers
+from caja.ledger.batching import Batcher, BatchView, Lookups, Order, run
+from caja.ledger.model import NewTransfer, Result, Reverse, TransferView
+from caja.ledger.queries import (
+    account_by,
+    accounts_by_ids,
+    moved_between,
+    reversed_among,
+    standard_transfers_of,
+    transfers_by_id,
+    transfers_by_key,
+)
 from caja.providers.bank import BankCore, BankUnavailable, Holder, Incoming, new_bank_id
 
 __all__ = [
@@ -54,7 +63,13 @@ DEPOSIT = "deposit"  # the surface of its transfers and the kind of its accounts
 # clients' transfer tokens.
 INCOMING = "deposit_in"
 ASSET = "COP"
-_ANY_BODY = request_digest("deposit transfer")
+T = TypeVar("T")
+# Any body with a used token replays its transfer; the digest stored with the token is
+# of these fields.
+_ANY_BODY = ("deposit transfer",)
+
+# Where money is written: the app's batcher, or (command line) a batch of its own.
+Writer = Batcher | Database
 
 
 class LimitExceeded(CajaError):
@@ -109,31 +124,43 @@ class DepositTransfer:
     sender: tuple[str | None, str | None] | None  # name, id number
 
 
-_ACCOUNT = (
-    accounts.c.id,
-    accounts.c.token,
-    deposit_accounts.c.number,
-    deposit_accounts.c.status,
-    accounts.c.client_id,
-    accounts.c.balance_minor,
-    deposit_accounts.c.synced_at,
-)
-
-
 def _find_account(
-    connection: Connection, *conditions: ColumnElement[bool]
+    connection: Connection,
+    *,
+    token: str | None = None,
+    account_id: int | None = None,
+    number: str | None = None,
+    holder_id: int | None = None,
 ) -> DepositAccount | None:
-    row = connection.execute(
-        select(*_ACCOUNT)
-        .join(deposit_accounts, deposit_accounts.c.account_id == accounts.c.id)
-        .where(accounts.c.kind == DEPOSIT, *conditions)
-    ).first()
-    return DepositAccount(*row) if row is not None else None
+    """The deposit account with this ledger token, ledger account id, bank number or
+    holder."""
+    if token is not None:
+        view = account_by(connection, token=token)
+        if view is None:
+            return None
+        account_id = view.id
+    column, value = next(
+        (column, value)
+        for column, value in (
+            (deposit_accounts.c.account_id, account_id),
+            (deposit_accounts.c.number, number),
+            (deposit_accounts.c.holder_id, holder_id),
+        )
+        if value is not None
+    )
+    row = connection.execute(select(deposit_accounts).where(column == value)).first()
+    if row is None:
+        return None
+    ledger = accounts_by_ids(connection, [row.account_id])[row.account_id]
+    return DepositAccount(
+        ledger.id, ledger.token, row.number, row.status, ledger.client_id or 0,
+        ledger.balance_minor, row.synced_at,
+    )  # fmt: skip
 
 
 def _owned(connection: Connection, client_id: int, token: str, field: str) -> DepositAccount:
-    found = _find_account(connection, accounts.c.token == token, accounts.c.client_id == client_id)
-    if found is None:
+    found = _find_account(connection, token=token)
+    if found is None or found.client_id != client_id:
         # Another client's account answers exactly like a missing one.
         raise InvalidInput(
             field, "The account does not exist.", code="AccountNotFound", value=token
@@ -186,7 +213,7 @@ def _existing(connection: Connection, client_id: int, holder: Holder) -> Deposit
             "The identification is already used by another person.",
             code="IdentificationAlreadyUsed",
         )
-    return _find_account(connection, deposit_accounts.c.holder_id == by_id.id)
+    return _find_account(connection, holder_id=by_id.id)
 
 
 async def open_deposit_account(
@@ -241,20 +268,7 @@ async def open_deposit_account(
 
 def _month_totals(connection: Connection, account_id: int, now: datetime) -> tuple[int, int]:
     """What entered and what left the account in ``now``'s Bogotá month, in minor units."""
-    start, end = bogota_month(now)
-    row = connection.execute(
-        select(
-            func.coalesce(func.sum(case((entries.c.amount_minor > 0, entries.c.amount_minor))), 0),
-            func.coalesce(func.sum(case((entries.c.amount_minor < 0, -entries.c.amount_minor))), 0),
-        )
-        .join(transfers, transfers.c.id == entries.c.transfer_id)
-        .where(
-            entries.c.account_id == account_id,
-            transfers.c.created_at >= start,
-            transfers.c.created_at < end,
-        )
-    ).one()
-    return int(row[0]), int(row[1])
+    return moved_between(connection, account_id, *bogota_month(now))
 
 
 async def account_state(
@@ -288,7 +302,7 @@ async def cancel(database: Database, token: str) -> None:
     """Cancel an account: no money moves into or out of it any more."""
 
     def work(connection: Connection) -> None:
-        found = _find_account(connection, accounts.c.token == token)
+        found = _find_account(connection, token=token)
         if found is None:
             raise NotFound(f"No deposit account {token}.", code="AccountNotFound")
         connection.execute(
@@ -300,47 +314,14 @@ async def cancel(database: Database, token: str) -> None:
     await database.write(work)
 
 
-# --- transfers -----------------------------------------------------------------------------
+# --- stored transfers ----------------------------------------------------------------------
 
 
-def _check_limits(
-    connection: Connection,
-    limits: DepositLimits,
-    origin: DepositAccount | None,
-    destination: DepositAccount,
-    amount: int,
-    fee: int,
-    now: datetime,
-) -> None:
-    for account in (origin, destination):
-        if account is not None and account.status != "active":
-            raise LimitExceeded(
-                f"The account {account.token} is cancelled.", code="AccountCancelled"
-            )
-    if origin is not None:
-        _, withdrawn = _month_totals(connection, origin.id, now)
-        if withdrawn + amount + fee > limits.monthly_out_minor:
-            raise LimitExceeded(
-                "The transfer would exceed the origin account's monthly withdrawal limit.",
-                code="MonthlyWithdrawalLimitExceeded",
-            )
-    deposited, _ = _month_totals(connection, destination.id, now)
-    if deposited + amount > limits.monthly_in_minor:
-        raise LimitExceeded(
-            "The transfer would exceed the destination account's monthly deposit limit.",
-            code="MonthlyDepositLimitExceeded",
-        )
-    if destination.balance_minor + amount > limits.max_balance_minor:
-        raise LimitExceeded(
-            "The transfer would take the destination account past its maximum balance.",
-            code="BalanceLimitExceeded",
-        )
-
-
-def _stored(connection: Connection, *conditions: ColumnElement[bool]) -> list[DepositTransfer]:
-    views = transfer_views(connection, *conditions)
+def _stored(connection: Connection, views: list[TransferView]) -> list[DepositTransfer]:
+    """The deposit transfers among ``views``, with their fees, banks and reverts."""
     if not views:
         return []
+    ids = [view.id for view in views]
     extra = {
         row.transfer_id: row
         for row in connection.execute(
@@ -348,38 +329,27 @@ def _stored(connection: Connection, *conditions: ColumnElement[bool]) -> list[De
                 deposit_transfers,
                 banks.c.name.label("bank_name"),
                 banks.c.slug.label("bank_slug"),
-                transfers.c.amount_minor.label("fee_minor"),
             )
             .outerjoin(banks, banks.c.id == deposit_transfers.c.origin_bank_id)
-            .outerjoin(transfers, transfers.c.id == deposit_transfers.c.fee_transfer_id)
-            .where(deposit_transfers.c.transfer_id.in_([view.id for view in views]))
+            .where(deposit_transfers.c.transfer_id.in_(ids))
         )
     }
-    reverted = {
-        row.reverses_id
-        for row in connection.execute(
-            select(transfers.c.reverses_id).where(
-                transfers.c.reverses_id.in_([view.id for view in views])
-            )
+    fee_ids = [row.fee_transfer_id for row in extra.values() if row.fee_transfer_id is not None]
+    fees = {fee.id: fee.amount_minor for fee in transfers_by_id(connection, fee_ids)}
+    reverted = reversed_among(connection, ids)
+    return [
+        DepositTransfer(
+            view,
+            row.channel,
+            row.coopcentral_id,
+            fees.get(row.fee_transfer_id, 0),
+            view.id in reverted,
+            (row.bank_name, row.bank_slug) if row.bank_slug is not None else None,
+            (row.sender_name, row.sender_id_number) if row.bank_slug is not None else None,
         )
-    }
-    found = []
-    for view in views:
-        row = extra.get(view.id)
-        if row is None:
-            continue
-        found.append(
-            DepositTransfer(
-                view,
-                row.channel,
-                row.coopcentral_id,
-                row.fee_minor or 0,
-                view.id in reverted,
-                (row.bank_name, row.bank_slug) if row.bank_slug is not None else None,
-                (row.sender_name, row.sender_id_number) if row.bank_slug is not None else None,
-            )
-        )
-    return found
+        for view in views
+        if (row := extra.get(view.id)) is not None
+    ]
 
 
 def _by_key(
@@ -387,173 +357,274 @@ def _by_key(
 ) -> DepositTransfer | None:
     """The transfer of ``token``: the client's own first, then (when asked) money from
     another bank whose id is that token."""
-    found = _stored(
-        connection,
-        transfers.c.client_id == client_id,
-        transfers.c.surface.in_(surfaces),
-        transfers.c.idempotency_key == token,
-    )
+    found = _stored(connection, transfers_by_key(connection, client_id, surfaces, token))
     found.sort(key=lambda item: item.origin_bank is not None)
     return found[0] if found else None
 
 
-def _raise_first(results: list[Any]) -> None:
-    for result in results:
-        if result.error is not None:
-            raise result.error
+def _by_bank_id(connection: Connection, coopcentral_id: str) -> DepositTransfer | None:
+    ids = connection.execute(
+        select(deposit_transfers.c.transfer_id).where(
+            deposit_transfers.c.coopcentral_id == coopcentral_id
+        )
+    ).scalars()
+    found = _stored(connection, transfers_by_id(connection, ids))
+    return found[0] if found else None
+
+
+async def _read(database: Database, work: Callable[[Connection], T]) -> T:
+    async with database.read() as connection:
+        return await connection.run_sync(work)
+
+
+async def _post(writer: Writer, order: Order) -> Result:
+    """Post ``order`` in the app's batches, or alone in a batch of its own."""
+    if isinstance(writer, Batcher):
+        return await writer.submit(order)
+    [result] = await run(writer, [order])
+    return result
+
+
+def _database(writer: Writer) -> Database:
+    return writer.database if isinstance(writer, Batcher) else writer
+
+
+# --- checks under the batch's locks --------------------------------------------------------
+
+
+def _refuse_cancelled(connection: Connection, *accounts: DepositAccount) -> None:
+    statuses = dict(
+        connection.execute(
+            select(deposit_accounts.c.account_id, deposit_accounts.c.status).where(
+                deposit_accounts.c.account_id.in_([account.id for account in accounts])
+            )
+        ).all()
+    )
+    for account in accounts:
+        if statuses.get(account.id, "active") != "active":
+            raise LimitExceeded(
+                f"The account {account.token} is cancelled.", code="AccountCancelled"
+            )
+
+
+def _month_moved(connection: Connection, batch: BatchView, account_id: int) -> tuple[int, int]:
+    """What entered and left the account this month, the batch's earlier orders included."""
+    stored_in, stored_out = _month_totals(connection, account_id, batch.now)
+    batch_in, batch_out = batch.moved(account_id)
+    return stored_in + batch_in, stored_out + batch_out
+
+
+def _check_limits(
+    connection: Connection,
+    batch: BatchView,
+    limits: DepositLimits,
+    accounts: tuple[DepositAccount | None, DepositAccount],
+    amount: int,
+    fee: int,
+) -> None:
+    origin, destination = accounts
+    _refuse_cancelled(connection, *(account for account in accounts if account is not None))
+    if origin is not None:
+        _, withdrawn = _month_moved(connection, batch, origin.id)
+        if withdrawn + amount + fee > limits.monthly_out_minor:
+            raise LimitExceeded(
+                "The transfer would exceed the origin account's monthly withdrawal limit.",
+                code="MonthlyWithdrawalLimitExceeded",
+            )
+    deposited, _ = _month_moved(connection, batch, destination.id)
+    if deposited + amount > limits.monthly_in_minor:
+        raise LimitExceeded(
+            "The transfer would exceed the destination account's monthly deposit limit.",
+            code="MonthlyDepositLimitExceeded",
+        )
+    if batch.balance(destination.id) + amount > limits.max_balance_minor:
+        raise LimitExceeded(
+            "The transfer would take the destination account past its maximum balance.",
+            code="BalanceLimitExceeded",
+        )
+
+
+# --- transfers -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Parties:
+    origin: DepositAccount
+    destination: DepositAccount
+    fees: int  # the fees system account
+
+
+def _parties(connection: Connection, client_id: int, data: TransferData) -> _Parties:
+    origin = _owned(connection, client_id, data.origin_account, "origin_account")
+    destination = _owned(connection, client_id, data.destination_account, "destination_account")
+    if origin.id == destination.id:
+        raise InvalidInput(
+            "destination_account",
+            "The destination must differ from the origin.",
+            code="SameAccount",
+            value=data.destination_account,
+        )
+    return _Parties(origin, destination, system_account_id(connection, ASSET, "fees"))
+
+
+def _transfer_operations(
+    client_id: int, data: TransferData, parties: _Parties
+) -> tuple[NewTransfer, ...]:
+    main = NewTransfer(
+        client_id=client_id,
+        surface=DEPOSIT,
+        idempotency_key=data.unique_transfer_token,
+        request=_ANY_BODY,
+        any_body=True,
+        description=data.description,
+        debit_account_id=parties.origin.id,
+        credit_account_id=parties.destination.id,
+        amount_minor=data.amount_minor,
+    )
+    if not data.fee_minor:
+        return (main,)
+    fee = NewTransfer(
+        client_id=client_id,
+        surface=DEPOSIT,
+        description=f"fee: {data.description}"[:255],
+        debit_account_id=parties.origin.id,
+        credit_account_id=parties.fees,
+        amount_minor=data.fee_minor,
+    )
+    return main, fee
+
+
+def _transfer_order(
+    client_id: int, data: TransferData, parties: _Parties, stored: list[DepositTransfer]
+) -> Order:
+    """The transfer and its fee as one order of a batch."""
+    limits = deposit_limits()
+    operations = _transfer_operations(client_id, data, parties)
+    amount, fee = data.amount_minor, data.fee_minor
+
+    def check(connection: Connection, batch: BatchView) -> None:
+        accounts = (parties.origin, parties.destination)
+        _check_limits(connection, batch, limits, accounts, amount, fee)
+        if batch.available(parties.origin.id) < amount + fee:
+            raise LimitExceeded("Not enough funds in the origin account.", code="InsufficientFunds")
+
+    def record(connection: Connection, result: Result) -> None:
+        assert result.transfer is not None
+        connection.execute(
+            insert(deposit_transfers).values(
+                transfer_id=result.transfer.id,
+                channel=data.channel,
+                coopcentral_id=new_bank_id(),
+                fee_transfer_id=result.more[0].id if result.more else None,
+            )
+        )
+        # A transaction run again after a conflict records again: keep the last.
+        stored[:] = _stored(connection, [result.transfer])
+
+    def build(_lookups: Lookups) -> tuple[NewTransfer, ...]:
+        return operations
+
+    return Order(build, check=check, record=record)
 
 
 async def transfer(
-    database: Database, client_id: int, data: TransferData
+    writer: Writer, client_id: int, data: TransferData
 ) -> tuple[DepositTransfer, bool]:
     """Move money between two of the client's accounts, with its fee; ``True`` when the
     token was already used (the stored transfer is answered, nothing moves)."""
-    limits = deposit_limits()
+    database = _database(writer)
+    token = data.unique_transfer_token
+    earlier = await _read(database, lambda c: _by_key(c, client_id, token))
+    if earlier is not None:
+        return earlier, True
+    parties = await _read(database, lambda c: _parties(c, client_id, data))
+    stored: list[DepositTransfer] = []
+    result = await _post(writer, _transfer_order(client_id, data, parties, stored))
+    if result.error is not None:
+        raise result.error
+    if result.replayed:  # a request with this token committed since the look above
+        replayed = await _read(database, lambda c: _by_key(c, client_id, token))
+        assert replayed is not None
+        return replayed, True
+    return stored[0], False
 
-    def work(connection: Connection) -> tuple[DepositTransfer, bool]:
-        earlier = _by_key(connection, client_id, data.unique_transfer_token)
-        if earlier is not None:
-            return earlier, True
-        origin = _owned(connection, client_id, data.origin_account, "origin_account")
-        destination = _owned(connection, client_id, data.destination_account, "destination_account")
-        if origin.id == destination.id:
-            raise InvalidInput(
-                "destination_account",
-                "The destination must differ from the origin.",
-                code="SameAccount",
-                value=data.destination_account,
-            )
-        fees = system_account_id(connection, ASSET, "fees")
-        locked = {
-            row[0]: AccountView(*row)
-            for row in store.account_rows(
-                connection, ids=sorted({origin.id, destination.id, fees}), lock=True
-            )
-        }
-        # Under the locks: a racing request with this token that locked first has committed.
-        earlier = _by_key(connection, client_id, data.unique_transfer_token)
-        if earlier is not None:
-            return earlier, True
-        # The balances as locked, not as read before the lock.
-        origin = replace(origin, balance_minor=locked[origin.id].balance_minor)
-        destination = replace(destination, balance_minor=locked[destination.id].balance_minor)
-        now = utcnow()
-        _check_limits(
-            connection, limits, origin, destination, data.amount_minor, data.fee_minor, now
+
+def _revert_order(
+    client_id: int, found: DepositTransfer, fee_id: int | None, accounts: list[DepositAccount]
+) -> Order:
+    """The transfer's and its fee's reversals as one order of a batch."""
+    operations = tuple(
+        Reverse(
+            client_id=client_id,
+            surface=DEPOSIT,
+            description=f"revert: {found.transfer.description}"[:255],
+            transfer_id=target,
         )
-        if locked[origin.id].available_minor < data.amount_minor + data.fee_minor:
-            raise LimitExceeded("Not enough funds in the origin account.", code="InsufficientFunds")
-        operations: list[NewTransfer] = [
-            NewTransfer(
-                client_id=client_id,
-                surface=DEPOSIT,
-                idempotency_key=data.unique_transfer_token,
-                request_digest=_ANY_BODY,
-                description=data.description,
-                debit_account_id=origin.id,
-                credit_account_id=destination.id,
-                amount_minor=data.amount_minor,
-            )
-        ]
-        if data.fee_minor:
-            operations.append(
-                NewTransfer(
-                    client_id=client_id,
-                    surface=DEPOSIT,
-                    description=f"fee: {data.description}"[:255],
-                    debit_account_id=origin.id,
-                    credit_account_id=fees,
-                    amount_minor=data.fee_minor,
-                )
-            )
-        results = engine.apply(connection, operations, locked=locked)
-        _raise_first(results)
-        main = results[0].transfer
-        if results[0].replayed:
-            # Committed by a request with other accounts since the look above: undo the fee.
-            raise _Replayed()
-        assert main is not None
-        fee = results[1].transfer if data.fee_minor else None
-        connection.execute(
-            insert(deposit_transfers).values(
-                transfer_id=main.id,
-                channel=data.channel,
-                coopcentral_id=new_bank_id(),
-                fee_transfer_id=fee.id if fee is not None else None,
-            )
+        for target in (found.transfer.id, fee_id)
+        if target is not None
+    )
+
+    def check(connection: Connection, _batch: BatchView) -> None:
+        try:
+            _refuse_cancelled(connection, *accounts)
+        except LimitExceeded as error:
+            raise NotRevertible(error.message, code=error.code) from None
+
+    def build(_lookups: Lookups) -> tuple[Reverse, ...]:
+        return operations
+
+    return Order(build, check=check)
+
+
+def _revertible(
+    connection: Connection, client_id: int, token: str
+) -> tuple[DepositTransfer, int | None, list[DepositAccount]]:
+    """The transfer of ``token`` with its fee's id and its deposit accounts, if the API
+    may revert it."""
+    found = _by_key(connection, client_id, token, (DEPOSIT, INCOMING))
+    if found is None:
+        raise InvalidInput(
+            "idempotency_token",
+            "The transaction does not exist.",
+            code="TransactionNotFound",
+            value=token,
         )
-        stored = _by_key(connection, client_id, data.unique_transfer_token)
-        assert stored is not None
-        return stored, False
+    if found.origin_bank is not None:
+        raise NotRevertible(
+            "A deposit from another bank can't be reverted via API; please contact the "
+            "support team.",
+            code="ExternalDepositNotRevertible",
+        )
+    if found.reverted:
+        raise NotRevertible("The transaction was already reverted.", code="AlreadyReverted")
+    fee_id = connection.execute(
+        select(deposit_transfers.c.fee_transfer_id).where(
+            deposit_transfers.c.transfer_id == found.transfer.id
+        )
+    ).scalar_one()
+    ends = (found.transfer.debit_account_id, found.transfer.credit_account_id)
+    accounts = [_find_account(connection, account_id=account_id) for account_id in ends]
+    return found, fee_id, [account for account in accounts if account is not None]
 
-    try:
-        return await database.write(work)
-    except _Replayed:
-        async with database.read() as connection:
-            found = await connection.run_sync(_by_key, client_id, data.unique_transfer_token)
-        assert found is not None
-        return found, True
 
-
-class _Replayed(Exception):
-    """The transfer's token was used meanwhile: roll back, answer the stored transfer."""
-
-
-async def revert(database: Database, client_id: int, token: str) -> DepositTransfer:
+async def revert(writer: Writer, client_id: int, token: str) -> DepositTransfer:
     """Move a transfer's amount (and fee) back to its origin, at most once."""
-
-    def work(connection: Connection) -> DepositTransfer:
-        found = _by_key(connection, client_id, token, (DEPOSIT, INCOMING))
-        if found is None:
-            raise InvalidInput(
-                "idempotency_token",
-                "The transaction does not exist.",
-                code="TransactionNotFound",
-                value=token,
-            )
-        if found.origin_bank is not None:
-            raise NotRevertible(
-                "A deposit from another bank can't be reverted via API; please contact the "
-                "support team.",
-                code="ExternalDepositNotRevertible",
-            )
-        if found.reverted:
-            raise NotRevertible("The transaction was already reverted.", code="AlreadyReverted")
-        for account_id in (found.transfer.debit_account_id, found.transfer.credit_account_id):
-            account = _find_account(connection, accounts.c.id == account_id)
-            if account is not None and account.status != "active":
-                raise NotRevertible(
-                    f"The account {account.token} is cancelled.", code="AccountCancelled"
-                )
-        fee_id = connection.execute(
-            select(deposit_transfers.c.fee_transfer_id).where(
-                deposit_transfers.c.transfer_id == found.transfer.id
-            )
-        ).scalar_one()
-        operations = [
-            Reverse(
-                client_id=client_id,
-                surface=DEPOSIT,
-                description=f"revert: {found.transfer.description}"[:255],
-                transfer_id=target,
-            )
-            for target in (found.transfer.id, fee_id)
-            if target is not None
-        ]
-        results = engine.apply(connection, operations)
-        for result in results:
-            if result.error is not None and result.error.code == "AlreadyReverted":
-                raise NotRevertible("The transaction was already reverted.", code="AlreadyReverted")
-            if result.error is not None:
-                raise NotRevertible(
-                    "The destination account no longer holds the amount to revert.",
-                    code="DestinationLacksFunds",
-                )
-        reverted = _by_key(connection, client_id, token)
-        assert reverted is not None
-        return reverted
-
-    return await database.write(work)
+    database = _database(writer)
+    found, fee_id, accounts = await _read(database, lambda c: _revertible(c, client_id, token))
+    result = await _post(writer, _revert_order(client_id, found, fee_id, accounts))
+    error = result.error
+    if isinstance(error, NotRevertible):
+        raise error
+    if error is not None and error.code == "AlreadyReverted":
+        raise NotRevertible("The transaction was already reverted.", code="AlreadyReverted")
+    if error is not None:
+        raise NotRevertible(
+            "The destination account no longer holds the amount to revert.",
+            code="DestinationLacksFunds",
+        )
+    reverted = await _read(database, lambda c: _by_key(c, client_id, token))
+    assert reverted is not None
+    return reverted
 
 
 async def history(
@@ -565,14 +636,7 @@ async def history(
 
     def read(connection: Connection) -> tuple[DepositAccount, list[DepositTransfer]]:
         account = _owned(connection, client_id, token, "account_token")
-        touching = select(entries.c.transfer_id).where(entries.c.account_id == account.id)
-        found = _stored(
-            connection,
-            transfers.c.id.in_(touching),
-            transfers.c.kind == TransferKind.STANDARD.value,
-            transfers.c.created_at >= start,
-            transfers.c.created_at < end,
-        )
+        found = _stored(connection, standard_transfers_of(connection, account.id, start, end))
         found.sort(key=lambda item: item.transfer.id, reverse=True)
         return account, found
 
@@ -580,75 +644,89 @@ async def history(
         return await connection.run_sync(read)
 
 
-async def receive(database: Database, incoming: Incoming) -> DepositTransfer:
-    """Post money another bank sent, from the clearing account, within the account's
-    limits; the bank's id makes a repeated feed item a no-op."""
-    limits = deposit_limits()
+# --- money from other banks ----------------------------------------------------------------
 
-    def work(connection: Connection) -> DepositTransfer:
-        already = _stored(
-            connection,
-            transfers.c.id.in_(
-                select(deposit_transfers.c.transfer_id).where(
-                    deposit_transfers.c.coopcentral_id == incoming.coopcentral_id
-                )
-            ),
-        )
-        if already:
-            return already[0]
-        account = _find_account(connection, deposit_accounts.c.number == incoming.account_number)
-        if account is None:
-            raise NotFound(f"No deposit account number {incoming.account_number}.")
-        bank_id = connection.execute(
-            select(banks.c.id).where(banks.c.slug == incoming.bank_slug)
-        ).scalar_one_or_none()
-        if bank_id is None:
-            raise NotFound(f"No bank {incoming.bank_slug}.", code="BankNotFound")
-        clearing = system_account_id(connection, ASSET, "clearing")
-        locked = {
-            row[0]: AccountView(*row)
-            for row in store.account_rows(connection, ids=sorted({account.id, clearing}), lock=True)
-        }
-        account = replace(account, balance_minor=locked[account.id].balance_minor)
-        _check_limits(connection, limits, None, account, incoming.amount_minor, 0, utcnow())
-        [result] = engine.apply(
-            connection,
-            [
-                NewTransfer(
-                    client_id=account.client_id,
-                    surface=INCOMING,
-                    idempotency_key=incoming.coopcentral_id,
-                    request_digest=_ANY_BODY,
-                    description=incoming.description,
-                    debit_account_id=clearing,
-                    credit_account_id=account.id,
-                    amount_minor=incoming.amount_minor,
-                )
-            ],
-            locked=locked,
-        )
-        _raise_first([result])
+
+@dataclass(frozen=True, slots=True)
+class _Arrival:
+    account: DepositAccount
+    bank_id: int
+    clearing: int  # the clearing system account
+
+
+def _arrival(connection: Connection, incoming: Incoming) -> _Arrival:
+    account = _find_account(connection, number=incoming.account_number)
+    if account is None:
+        raise NotFound(f"No deposit account number {incoming.account_number}.")
+    bank_id = connection.execute(
+        select(banks.c.id).where(banks.c.slug == incoming.bank_slug)
+    ).scalar_one_or_none()
+    if bank_id is None:
+        raise NotFound(f"No bank {incoming.bank_slug}.", code="BankNotFound")
+    return _Arrival(account, bank_id, system_account_id(connection, ASSET, "clearing"))
+
+
+def _receive_order(incoming: Incoming, arrival: _Arrival, stored: list[DepositTransfer]) -> Order:
+    limits = deposit_limits()
+    account = arrival.account
+    operation = NewTransfer(
+        client_id=account.client_id,
+        surface=INCOMING,
+        idempotency_key=incoming.coopcentral_id,
+        request=_ANY_BODY,
+        any_body=True,
+        description=incoming.description,
+        debit_account_id=arrival.clearing,
+        credit_account_id=account.id,
+        amount_minor=incoming.amount_minor,
+    )
+
+    def check(connection: Connection, batch: BatchView) -> None:
+        _check_limits(connection, batch, limits, (None, account), incoming.amount_minor, 0)
+
+    def record(connection: Connection, result: Result) -> None:
         assert result.transfer is not None
         connection.execute(
             insert(deposit_transfers).values(
                 transfer_id=result.transfer.id,
                 channel="external",
                 coopcentral_id=incoming.coopcentral_id,
-                origin_bank_id=bank_id,
+                origin_bank_id=arrival.bank_id,
                 sender_name=incoming.sender_name,
                 sender_id_number=incoming.sender_id_number,
             )
         )
-        [stored] = _stored(connection, transfers.c.id == result.transfer.id)
-        return stored
+        stored[:] = _stored(connection, [result.transfer])
 
-    return await database.write(work)
+    def build(_lookups: Lookups) -> NewTransfer:
+        return operation
+
+    return Order(build, check=check, record=record)
+
+
+async def receive(writer: Writer, incoming: Incoming) -> DepositTransfer:
+    """Post money another bank sent, from the clearing account, within the account's
+    limits; the bank's id makes a repeated feed item a no-op."""
+    database = _database(writer)
+    already = await _read(database, lambda c: _by_bank_id(c, incoming.coopcentral_id))
+    if already is not None:
+        return already
+    arrival = await _read(database, lambda c: _arrival(c, incoming))
+    stored: list[DepositTransfer] = []
+    result = await _post(writer, _receive_order(incoming, arrival, stored))
+    if result.error is not None:
+        raise result.error
+    if result.replayed:  # the same item, posted since the look above
+        again = await _read(database, lambda c: _by_bank_id(c, incoming.coopcentral_id))
+        assert again is not None
+        return again
+    return stored[0]
 
 
 async def account_number(database: Database, token: str) -> str:
     """The bank's number of a deposit account."""
     async with database.read() as connection:
-        found = await connection.run_sync(_find_account, accounts.c.token == token)
+        found = await connection.run_sync(lambda sync: _find_account(sync, token=token))
     if found is None:
         raise NotFound(f"No deposit account {token}.", code="AccountNotFound")
     return found.number

@@ -1,7 +1,11 @@
 """Group commit: concurrent ledger writes of one process share database transactions.
 
-Requests hand the batcher an *order*: the keys and accounts it names, and a function that
-turns what the batch looked up into one engine operation (or refuses it). The batcher
+This is the one way to write money. Requests hand the batcher an *order*: the keys and
+accounts it names, a function that turns what the batch looked up into its operations
+(or refuses it), a check that may still refuse them under the batch's locks, seeing the
+batch's earlier orders, and a function that writes the order's own rows beside its new
+transfers. An order's operations are posted all or none. Callers without a running
+batcher (the command line) post their orders as one batch with :func:`run`. The batcher
 gathers the orders that arrive while earlier batches are being written, up to
 ``max_size`` of them (waiting at most ``max_wait`` seconds for more once one is there),
 and in one transaction looks up every key and account they name with one query each,
@@ -18,21 +22,29 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Connection
 
-from caja.clients.service import Principal, principals
 from caja.core import metrics
 from caja.core.errors import CajaError, Unavailable
+from caja.core.principal import Principal
 from caja.db.engine import Database
 from caja.ledger import engine, store
 from caja.ledger.accounts import AccountKind
-from caja.ledger.model import Operation, Result
+from caja.ledger.model import BatchView, Operation, Result
 from caja.ledger.queries import AccountView
 
-__all__ = ["Batcher", "Lookups", "Order"]
+__all__ = ["BatchView", "Batcher", "KeyResolver", "Lookups", "Order", "post", "run"]
+
+# The principal of each active key among the digests asked for (the clients' own lookup).
+KeyResolver = Callable[[Connection, Iterable[str]], Mapping[str, Principal]]
+
+
+def _no_keys(_connection: Connection, _digests: Iterable[str]) -> Mapping[str, Principal]:
+    return {}
+
 
 log = logging.getLogger("caja.batching")
 
@@ -63,16 +75,20 @@ class Lookups:
 class Order:
     """One request's part of a batch."""
 
-    build: Callable[[Lookups], Operation]
+    # The order's operations, posted all or none (a transfer and its fee).
+    build: Callable[[Lookups], Operation | tuple[Operation, ...]]
     key_digests: tuple[str, ...] = ()
     account_tokens: tuple[str, ...] = ()
     phone_numbers: tuple[str, ...] = ()  # of customer accounts
-    # Writes the order's own rows beside its new transfer, in the batch's transaction.
+    # Refuses the operations (raises) under the batch's locks, unless they replay: it sees
+    # the accounts as the batch's earlier orders left them.
+    check: Callable[[Connection, BatchView], None] | None = None
+    # Writes the order's own rows beside its new transfers, in the batch's transaction.
     record: Callable[[Connection, Result], None] | None = None
     outcome: asyncio.Future[Result] | None = field(default=None, init=False)
 
 
-def _lookups(connection: Connection, orders: Iterable[Order]) -> Lookups:
+def _lookups(connection: Connection, orders: Iterable[Order], resolver: KeyResolver) -> Lookups:
     """Every key the orders carry, then every account they name or their keys act as.
 
     The accounts are read locked, in id order, so the engine need not lock them again.
@@ -84,7 +100,7 @@ def _lookups(connection: Connection, orders: Iterable[Order]) -> Lookups:
         digests.update(order.key_digests)
         tokens.update(order.account_tokens)
         phones.update(order.phone_numbers)
-    found_principals = principals(connection, digests)
+    found_principals = dict(resolver(connection, digests)) if digests else {}
     ids = {p.account_id for p in found_principals.values() if p.account_id is not None}
     client_ids = {p.client_id for p in found_principals.values()}
     found = [
@@ -131,6 +147,7 @@ class Batcher:
         self,
         database: Database,
         *,
+        principals: KeyResolver = _no_keys,
         max_size: int = 256,
         max_wait: float = 0.0,
         concurrency: int = 1,
@@ -140,6 +157,7 @@ class Batcher:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.database = database
+        self.principals = principals
         self.max_size = max_size
         self.max_wait = max_wait
         self.concurrency = 1 if database.is_sqlite else concurrency
@@ -212,7 +230,7 @@ class Batcher:
             nonlocal taken
             if taken is None:  # the same orders when a conflict makes it run again
                 taken = self._take()
-            return _apply(connection, taken) if taken else []
+            return _apply(connection, taken, self.principals) if taken else []
 
         try:
             outcomes = await self.database.write(work)
@@ -252,14 +270,16 @@ def _settle(order: Order, outcome: Result | Exception) -> None:
         future.set_exception(outcome)
 
 
-def _apply(connection: Connection, batch: list[Order]) -> list[Result | Exception]:
-    lookups = _lookups(connection, batch)
+def _apply(
+    connection: Connection, batch: list[Order], resolver: KeyResolver = _no_keys
+) -> list[Result | Exception]:
+    lookups = _lookups(connection, batch, resolver)
     outcomes: list[Result | Exception] = []
-    operations: list[Operation] = []
+    groups: list[engine.Group] = []
     places: list[int] = []
     for order in batch:
         try:
-            operation = order.build(lookups)
+            built = order.build(lookups)
         except CajaError as error:
             outcomes.append(Result(error=error))
         except Exception as error:  # a fault in one order's own code fails that order only
@@ -267,12 +287,47 @@ def _apply(connection: Connection, batch: list[Order]) -> list[Result | Exceptio
             outcomes.append(error)
         else:
             places.append(len(outcomes))
-            operations.append(operation)
+            operations = built if isinstance(built, tuple) else (built,)
+            groups.append(engine.Group(operations, order.check))
             outcomes.append(Result())
-    results = engine.apply(connection, operations, locked=lookups.by_id)
+    results = engine.apply(connection, groups, locked=lookups.by_id)
     for place, result in zip(places, results, strict=True):
         outcomes[place] = result
         record = batch[place].record
         if record is not None and result.transfer is not None and not result.replayed:
             record(connection, result)
     return outcomes
+
+
+async def run(
+    database: Database, orders: Sequence[Order], *, principals: KeyResolver = _no_keys
+) -> list[Result]:
+    """Post ``orders`` as one batch, for callers with no running :class:`Batcher`.
+
+    Raises :class:`Unavailable` when the batch failed as a whole (nothing was written).
+    """
+    if not orders:
+        return []
+    batch = list(orders)
+    try:
+        outcomes = await database.write(lambda connection: _apply(connection, batch, principals))
+    except CajaError:
+        raise
+    except Exception as error:
+        log.exception("a batch of %d orders failed; none was written", len(batch))
+        raise Unavailable() from error
+    results = []
+    for outcome in outcomes:
+        if isinstance(outcome, Exception):
+            raise outcome
+        results.append(outcome)
+    return results
+
+
+async def post(database: Database, operations: Sequence[Operation]) -> list[Result]:
+    """Post ``operations`` as one batch, one order each; a result for each, in order."""
+    return await run(database, [Order(_fixed(operation)) for operation in operations])
+
+
+def _fixed(operation: Operation) -> Callable[[Lookups], Operation]:
+    return lambda _lookups: operation

@@ -8,8 +8,8 @@ are held, so a racing request with the same key sees the winner's committed row.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -19,17 +19,18 @@ from sqlalchemy.engine import Connection
 from caja.core.clock import utcnow
 from caja.core.errors import (
     AlreadyResolved,
+    AssetMismatch,
     CajaError,
     IdempotencyConflict,
-    InvalidInput,
     NoFunds,
     NotFound,
+    SameAccount,
 )
 from caja.core.invariant import invariant
-from caja.core.tokens import new_tokens
-from caja.db.engine import Database
+from caja.core.tokens import new_tokens, request_digest
 from caja.ledger import store
 from caja.ledger.model import (
+    BatchView,
     NewTransfer,
     Operation,
     ResolvePending,
@@ -42,7 +43,7 @@ from caja.ledger.model import (
 from caja.ledger.queries import AccountView, transfer_views
 from caja.ledger.tables import transfers
 
-__all__ = ["MAX_BATCH", "apply", "post"]
+__all__ = ["MAX_BATCH", "Check", "Group", "apply"]
 
 MAX_BATCH = 1000
 
@@ -78,40 +79,74 @@ class _Plan:
     transfer_rows: list[dict[str, Any]] = field(default_factory=list)
     entry_rows: list[dict[str, Any]] = field(default_factory=list)
     status_changes: list[dict[str, Any]] = field(default_factory=list)
-    # Index of each result that is a new transfer, to fill in its id after the insert.
-    pending_views: dict[str, int] = field(default_factory=dict)
+    # The tokens of each result's new transfers, to fill in their views after the insert.
+    new_tokens: dict[int, list[str]] = field(default_factory=dict)
     # (index of a replay, index of the earlier result in this batch it repeats)
     replays: list[tuple[int, int]] = field(default_factory=list)
 
 
-async def post(database: Database, operations: Sequence[Operation]) -> list[Result]:
-    """Apply ``operations`` atomically; each gets a :class:`Result` in the same order."""
-    if not operations:
-        return []
+Check = Callable[[Connection, BatchView], None]
 
-    return await database.write(lambda connection: apply(connection, operations))
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """One order's operations, posted all or none; ``check`` may refuse them first.
+
+    Only the first operation may carry an idempotency key: a replay of it answers for the
+    whole group, and ``check`` runs only for a group that is not a replay.
+    """
+
+    operations: tuple[Operation, ...]
+    check: Check | None = None
 
 
 def apply(
     connection: Connection,
-    operations: Sequence[Operation],
+    groups: Sequence[Group],
     *,
     locked: Mapping[int, AccountView] | None = None,
 ) -> list[Result]:
-    """Apply ``operations`` inside the caller's write transaction (see :func:`post`).
+    """Apply ``groups`` inside the caller's write transaction; one result per group.
 
     ``locked`` holds accounts the caller has already read with their rows locked in this
     transaction; the others are locked here.
     """
-    if not operations:
+    if not groups:
         return []
-    invariant(len(operations) <= MAX_BATCH, "a batch holds at most MAX_BATCH operations")
+    invariant(len(groups) <= MAX_BATCH, "a batch holds at most MAX_BATCH orders")
+    operations = [operation for group in groups for operation in group.operations]
+    for group in groups:
+        invariant(bool(group.operations), "a group holds at least one operation")
+        invariant(
+            all(operation.idempotency_key is None for operation in group.operations[1:]),
+            "only a group's first operation carries a key",
+        )
     for operation in operations:
         invariant(
             operation.idempotency_key is None or operation.client_id is not None,
             "an idempotency key needs a client",
         )
     referenced = _referenced_transfers(connection, operations)
+    batch = _Batch(
+        plan=_Plan(now=utcnow(), tokens=iter(new_tokens("tx", len(operations)))),
+        state=_lock_accounts(connection, operations, referenced, locked),
+        referenced=referenced,
+        stored=_stored_by_key(connection, operations),
+        reversed_ids=_already_reversed(connection, operations),
+    )
+    for group in groups:
+        batch.add(connection, group)
+    batch.check_limits()
+    return _write(connection, batch.plan, batch.state, batch.results)
+
+
+def _lock_accounts(
+    connection: Connection,
+    operations: Sequence[Operation],
+    referenced: dict[int, TransferView],
+    locked: Mapping[int, AccountView] | None,
+) -> dict[int, _Account]:
+    """The state of every account the operations move, their rows locked."""
     account_ids: set[int] = set()
     for operation in operations:
         if isinstance(operation, NewTransfer):
@@ -127,7 +162,7 @@ def apply(
             (row[0], AccountView(*row))
             for row in store.account_rows(connection, ids=missing, lock=True)
         )
-    state = {
+    return {
         view.id: _Account(
             view.id,
             view.token,
@@ -141,55 +176,133 @@ def apply(
         for view in known.values()
         if view.id in account_ids
     }
-    stored = _stored_by_key(connection, operations)
-    reversed_ids = _already_reversed(connection, operations)
 
-    plan = _Plan(now=utcnow(), tokens=iter(new_tokens("tx", len(operations))))
-    results: list[Result] = []
-    seen: dict[_Key, tuple[str | None, int]] = {}
-    resolved_in_batch: set[int] = set()
-    for operation in operations:
-        key = _key(operation)
-        if key is not None:
-            earlier = stored.get(key)
-            if earlier is not None:
-                results.append(_replay(earlier, operation.request_digest))
-                continue
-            if key in seen:
-                digest, index = seen[key]
-                prior = results[index]
-                if digest != operation.request_digest:
-                    results.append(Result(error=IdempotencyConflict()))
-                elif prior.error is not None:
-                    results.append(prior)
-                else:
-                    # The earlier transfer's view exists only after the insert.
-                    plan.replays.append((len(results), index))
-                    results.append(Result(replayed=True))
-                continue
+
+def _digest(operation: Operation) -> str | None:
+    """The digest stored with the operation's key: of the request's meaningful fields."""
+    if operation.request is None:
+        return None
+    return request_digest(*operation.request)
+
+
+@dataclass(slots=True)
+class _Batch:
+    """The batch being applied in memory: its plan, its accounts, and one result per group.
+
+    It is also what a group's check sees (:class:`~caja.ledger.model.BatchView`).
+    """
+
+    plan: _Plan
+    state: dict[int, _Account]
+    referenced: dict[int, TransferView]
+    stored: dict[_Key, tuple[str | None, TransferView]]
+    reversed_ids: set[int]
+    resolved_ids: set[int] = field(default_factory=set)
+    seen: dict[_Key, tuple[str | None, int]] = field(default_factory=dict)
+    results: list[Result] = field(default_factory=list)
+
+    @property
+    def now(self) -> datetime:
+        return self.plan.now
+
+    def balance(self, account_id: int) -> int:
+        return self.state[account_id].balance
+
+    def available(self, account_id: int) -> int:
+        account = self.state[account_id]
+        return account.balance - account.pending_out
+
+    def moved(self, account_id: int) -> tuple[int, int]:
+        rows = self.plan.entry_rows
+        signed = [row["amount_minor"] for row in rows if row["account_id"] == account_id]
+        return sum(n for n in signed if n > 0), -sum(n for n in signed if n < 0)
+
+    def add(self, connection: Connection, group: Group) -> None:
+        """Plan ``group``, or answer it as a replay or with its error."""
+        first = group.operations[0]
+        key = _key(first)
+        if key is not None and self._replayed(key, first):
+            return
         try:
-            if isinstance(operation, NewTransfer):
-                _apply_new(plan, state, operation)
-            elif isinstance(operation, ResolvePending):
-                _apply_resolve(plan, state, referenced, resolved_in_batch, operation)
-            else:
-                _apply_reverse(plan, state, referenced, reversed_ids, operation)
+            if group.check is not None:
+                group.check(connection, self)
+            tokens = self._apply_all(group.operations)
         except CajaError as error:
-            results.append(Result(error=error))
+            self.results.append(Result(error=error))
         else:
-            plan.pending_views[plan.transfer_rows[-1]["token"]] = len(results)
-            results.append(Result())
+            self.plan.new_tokens[len(self.results)] = tokens
+            self.results.append(Result())
         if key is not None:
-            seen[key] = (operation.request_digest, len(results) - 1)
+            self.seen[key] = (_digest(first), len(self.results) - 1)
 
-    for account in state.values():
-        invariant(account.pending_out >= 0, "held amounts are never negative")
-        invariant(
-            account.overdraft is None
-            or account.balance - account.pending_out >= -account.overdraft,
-            "no account ends past its limit",
-        )
-    return _write(connection, plan, state, results)
+    def _replayed(self, key: _Key, operation: Operation) -> bool:
+        """Answer ``operation`` when its key was used, stored or earlier in the batch."""
+        earlier = self.stored.get(key)
+        if earlier is not None:
+            self.results.append(_replay(earlier, operation))
+            return True
+        if key not in self.seen:
+            return False
+        digest, index = self.seen[key]
+        prior = self.results[index]
+        if not operation.any_body and digest != _digest(operation):
+            self.results.append(Result(error=IdempotencyConflict()))
+        elif prior.error is not None:
+            self.results.append(prior)
+        else:
+            # The earlier transfer's view exists only after the insert.
+            self.plan.replays.append((len(self.results), index))
+            self.results.append(Result(replayed=True))
+        return True
+
+    def _apply_all(self, operations: tuple[Operation, ...]) -> list[str]:
+        """Plan every operation, or none: a failing one undoes the group's earlier ones."""
+        undo = self._undo_point() if len(operations) > 1 else None
+        start = len(self.plan.transfer_rows)
+        try:
+            for operation in operations:
+                self._apply_one(operation)
+        except CajaError:
+            if undo is not None:
+                undo()
+            raise
+        return [row["token"] for row in self.plan.transfer_rows[start:]]
+
+    def _apply_one(self, operation: Operation) -> None:
+        if isinstance(operation, NewTransfer):
+            _apply_new(self.plan, self.state, operation)
+        elif isinstance(operation, ResolvePending):
+            _apply_resolve(self.plan, self.state, self.referenced, self.resolved_ids, operation)
+        else:
+            _apply_reverse(self.plan, self.state, self.referenced, self.reversed_ids, operation)
+
+    def _undo_point(self) -> Callable[[], None]:
+        """A function that puts the plan and the accounts back as they are now."""
+        plan = self.plan
+        sizes = (len(plan.transfer_rows), len(plan.entry_rows), len(plan.status_changes))
+        accounts = {account_id: replace(account) for account_id, account in self.state.items()}
+        reversed_ids, resolved_ids = set(self.reversed_ids), set(self.resolved_ids)
+
+        def undo() -> None:
+            del plan.transfer_rows[sizes[0] :]
+            del plan.entry_rows[sizes[1] :]
+            del plan.status_changes[sizes[2] :]
+            self.state.update(accounts)
+            self.reversed_ids.clear()
+            self.reversed_ids.update(reversed_ids)
+            self.resolved_ids.clear()
+            self.resolved_ids.update(resolved_ids)
+
+        return undo
+
+    def check_limits(self) -> None:
+        for account in self.state.values():
+            invariant(account.pending_out >= 0, "held amounts are never negative")
+            invariant(
+                account.overdraft is None
+                or account.balance - account.pending_out >= -account.overdraft,
+                "no account ends past its limit",
+            )
 
 
 def _target_id(operation: ResolvePending | Reverse) -> int:
@@ -204,9 +317,9 @@ def _key(operation: Operation) -> _Key | None:
     return (operation.client_id, operation.surface, operation.idempotency_key)
 
 
-def _replay(stored: tuple[str | None, TransferView], digest: str | None) -> Result:
+def _replay(stored: tuple[str | None, TransferView], operation: Operation) -> Result:
     stored_digest, view = stored
-    if stored_digest != digest:
+    if not operation.any_body and stored_digest != _digest(operation):
         return Result(error=IdempotencyConflict())
     return Result(transfer=view, replayed=True)
 
@@ -260,7 +373,7 @@ def _already_reversed(connection: Connection, operations: Sequence[Operation]) -
 
 
 def _accounts_for(
-    state: dict[int, _Account], debit_id: int, credit_id: int, field_prefix: str = ""
+    state: dict[int, _Account], debit_id: int, credit_id: int
 ) -> tuple[_Account, _Account]:
     debit = state.get(debit_id)
     credit = state.get(credit_id)
@@ -269,11 +382,9 @@ def _accounts_for(
     if credit is None:
         raise NotFound("The destination account does not exist.", code="AccountNotFound")
     if debit.id == credit.id:
-        raise InvalidInput(
-            f"{field_prefix}destination_account", "must differ from the origin account"
-        )
+        raise SameAccount()
     if debit.asset != credit.asset:
-        raise InvalidInput(f"{field_prefix}destination_account", "holds another asset")
+        raise AssetMismatch()
     return debit, credit
 
 
@@ -295,7 +406,7 @@ def _add_transfer(
             "client_id": operation.client_id,
             "surface": operation.surface,
             "idempotency_key": operation.idempotency_key,
-            "request_digest": operation.request_digest,
+            "request_digest": _digest(operation),
             "kind": kind.value,
             "status": status.value,
             "debit_account_id": debit.id,
@@ -437,27 +548,24 @@ def _write(
             .values(status=bindparam("new_status")),
             plan.status_changes,
         )
+    ids = _write_postings(connection, plan, state)
+    views = _views(plan, state, ids)
+    for index, tokens in plan.new_tokens.items():
+        first, *more = (views[token] for token in tokens)
+        results[index] = Result(transfer=first, more=tuple(more))
+    for index, source in plan.replays:
+        results[index] = replace(results[source], replayed=True)
+    return results
+
+
+def _write_postings(
+    connection: Connection, plan: _Plan, state: dict[int, _Account]
+) -> dict[str, int]:
     created_at = store.created_at(connection, plan.now)
-    ids = store.write_postings(
+    return store.write_postings(
         connection,
         transfers=[
-            (
-                row["token"],
-                row["client_id"],
-                row["surface"],
-                row["idempotency_key"],
-                row["request_digest"],
-                row["kind"],
-                row["status"],
-                row["debit_account_id"],
-                row["credit_account_id"],
-                row["asset"],
-                row["amount_minor"],
-                row["description"],
-                row["pending_id"],
-                row["reverses_id"],
-                created_at,
-            )
+            (*(row[column] for column in _TRANSFER_COLUMNS), created_at)
             for row in plan.transfer_rows
         ],
         entries=[
@@ -475,34 +583,55 @@ def _write(
             if account.changed
         ],
     )
+
+
+# The planned transfer's values in the order of :func:`store.write_postings`, before
+# ``created_at``.
+_TRANSFER_COLUMNS = (
+    "token",
+    "client_id",
+    "surface",
+    "idempotency_key",
+    "request_digest",
+    "kind",
+    "status",
+    "debit_account_id",
+    "credit_account_id",
+    "asset",
+    "amount_minor",
+    "description",
+    "pending_id",
+    "reverses_id",
+)
+
+
+def _views(plan: _Plan, state: dict[int, _Account], ids: dict[str, int]) -> dict[str, TransferView]:
+    """The new transfers as the surfaces read them, by token."""
     balances_after: dict[tuple[str, int], int] = {
         (row["transfer_token"], row["account_id"]): row["balance_after_minor"]
         for row in plan.entry_rows
     }
+    views = {}
     for row in plan.transfer_rows:
         debit, credit = state[row["debit_account_id"]], state[row["credit_account_id"]]
         token = row["token"]
-        results[plan.pending_views[token]] = Result(
-            transfer=TransferView(
-                id=ids[token],
-                token=token,
-                kind=TransferKind(row["kind"]),
-                status=TransferStatus(row["status"]),
-                client_id=row["client_id"],
-                debit_account_id=debit.id,
-                credit_account_id=credit.id,
-                debit_token=debit.token,
-                credit_token=credit.token,
-                asset=row["asset"],
-                scale=debit.scale,
-                amount_minor=row["amount_minor"],
-                description=row["description"],
-                idempotency_key=row["idempotency_key"],
-                created_at=row["created_at"],
-                debit_balance_after_minor=balances_after.get((token, debit.id)),
-                credit_balance_after_minor=balances_after.get((token, credit.id)),
-            )
+        views[token] = TransferView(
+            id=ids[token],
+            token=token,
+            kind=TransferKind(row["kind"]),
+            status=TransferStatus(row["status"]),
+            client_id=row["client_id"],
+            debit_account_id=debit.id,
+            credit_account_id=credit.id,
+            debit_token=debit.token,
+            credit_token=credit.token,
+            asset=row["asset"],
+            scale=debit.scale,
+            amount_minor=row["amount_minor"],
+            description=row["description"],
+            idempotency_key=row["idempotency_key"],
+            created_at=row["created_at"],
+            debit_balance_after_minor=balances_after.get((token, debit.id)),
+            credit_balance_after_minor=balances_after.get((token, credit.id)),
         )
-    for index, source in plan.replays:
-        results[index] = Result(transfer=results[source].transfer, replayed=True)
-    return results
+    return views

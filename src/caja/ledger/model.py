@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Protocol
 
 from caja.core.errors import CajaError
 
 __all__ = [
+    "BatchView",
     "NewTransfer",
     "Operation",
     "ResolvePending",
@@ -36,15 +38,19 @@ class TransferStatus(StrEnum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _Request:
-    """Who asks, on which surface, and the client's idempotency key with its request digest.
+    """Who asks, on which surface, and the client's idempotency key with the request's
+    meaningful fields.
 
-    Keys are unique per (client, surface); a key needs a client.
+    Keys are unique per (client, surface); a key needs a client. The ledger stores a
+    digest of ``request`` with the key: a later request with the key and other fields is
+    refused, unless ``any_body`` (then any request with the key replays the stored one).
     """
 
     client_id: int | None = None
     surface: str = "ledger"
     idempotency_key: str | None = None
-    request_digest: str | None = None
+    request: tuple[object, ...] | None = None
+    any_body: bool = False
     description: str = ""
 
 
@@ -101,8 +107,34 @@ class TransferView:
 
 @dataclass(frozen=True, slots=True)
 class Result:
-    """One operation's outcome: a new transfer, a replayed one, or an error."""
+    """One order's outcome: a new transfer, a replayed one, or an error.
+
+    An order of several operations (a transfer with its fee) has the first one's transfer
+    in ``transfer`` and the others' in ``more``, in order.
+    """
 
     transfer: TransferView | None = None
     replayed: bool = False
     error: CajaError | None = None
+    more: tuple[TransferView, ...] = ()
+
+
+class BatchView(Protocol):
+    """What an order's check sees of its batch, earlier orders of the batch included."""
+
+    @property
+    def now(self) -> datetime:
+        """When the batch's transfers are made."""
+        ...
+
+    def balance(self, account_id: int) -> int:
+        """The account's balance, after the batch's earlier orders."""
+        ...
+
+    def available(self, account_id: int) -> int:
+        """The balance less held money, after the batch's earlier orders."""
+        ...
+
+    def moved(self, account_id: int) -> tuple[int, int]:
+        """What entered and what left the account in the batch's earlier orders."""
+        ...

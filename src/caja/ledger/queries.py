@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Subquery, and_, desc, func, select
+from sqlalchemy import ColumnElement, Select, Subquery, and_, case, desc, func, select
 from sqlalchemy.engine import Connection
 
 from caja.core.invariant import invariant
@@ -25,13 +25,18 @@ __all__ = [
     "asset_scales",
     "find_account",
     "latest_transfers",
+    "moved_between",
     "moved_per_surface",
     "moved_since",
     "net_between",
+    "reversed_among",
+    "standard_transfers_of",
     "transfer_by_key",
     "transfer_in_account",
     "transfer_states",
     "transfer_views",
+    "transfers_by_id",
+    "transfers_by_key",
     "transfers_touching",
 ]
 
@@ -221,12 +226,7 @@ def transfer_by_key(
     connection: Connection, client_id: int, surface: str, idempotency_key: str
 ) -> TransferView | None:
     """The transfer a client's idempotency key made on ``surface``."""
-    found = transfer_views(
-        connection,
-        transfers.c.client_id == client_id,
-        transfers.c.surface == surface,
-        transfers.c.idempotency_key == idempotency_key,
-    )
+    found = transfers_by_key(connection, client_id, [surface], idempotency_key)
     return found[0] if found else None
 
 
@@ -339,3 +339,65 @@ def moved_since(connection: Connection, since: datetime) -> list[tuple[datetime,
         )
     )
     return [(row.created_at, row.asset, row.amount_minor) for row in rows]
+
+
+# --- for the products, which do not read the ledger's tables themselves --------------------
+
+
+def moved_between(
+    connection: Connection, account_id: int, start: datetime, end: datetime
+) -> tuple[int, int]:
+    """What entered and what left the account in transfers made from ``start`` to before
+    ``end``, in minor units."""
+    row = connection.execute(
+        select(
+            func.coalesce(func.sum(case((entries.c.amount_minor > 0, entries.c.amount_minor))), 0),
+            func.coalesce(func.sum(case((entries.c.amount_minor < 0, -entries.c.amount_minor))), 0),
+        )
+        .join(transfers, transfers.c.id == entries.c.transfer_id)
+        .where(
+            entries.c.account_id == account_id,
+            transfers.c.created_at >= start,
+            transfers.c.created_at < end,
+        )
+    ).one()
+    return int(row[0]), int(row[1])
+
+
+def transfers_by_id(connection: Connection, ids: Iterable[int]) -> list[TransferView]:
+    return transfer_views(connection, transfers.c.id.in_(sorted(set(ids))))
+
+
+def transfers_by_key(
+    connection: Connection, client_id: int, surfaces: Iterable[str], key: str
+) -> list[TransferView]:
+    """The client's transfers that carry the idempotency key ``key`` on these surfaces."""
+    return transfer_views(
+        connection,
+        transfers.c.client_id == client_id,
+        transfers.c.surface.in_(list(surfaces)),
+        transfers.c.idempotency_key == key,
+    )
+
+
+def reversed_among(connection: Connection, ids: Iterable[int]) -> set[int]:
+    """Which of the transfers ``ids`` have been reversed."""
+    rows = connection.execute(
+        select(transfers.c.reverses_id).where(transfers.c.reverses_id.in_(sorted(set(ids))))
+    )
+    return {row.reverses_id for row in rows}
+
+
+def standard_transfers_of(
+    connection: Connection, account_id: int, start: datetime, end: datetime
+) -> list[TransferView]:
+    """The account's standard transfers (not holds, not reversals) made from ``start`` to
+    before ``end``, oldest first."""
+    touching = select(entries.c.transfer_id).where(entries.c.account_id == account_id)
+    return transfer_views(
+        connection,
+        transfers.c.id.in_(touching),
+        transfers.c.kind == TransferKind.STANDARD.value,
+        transfers.c.created_at >= start,
+        transfers.c.created_at < end,
+    )

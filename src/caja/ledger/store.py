@@ -26,7 +26,6 @@ __all__ = [
     "ACCOUNT_COLUMNS",
     "account_rows",
     "created_at",
-    "key_rows",
     "stored_key_rows",
     "write_postings",
 ]
@@ -68,18 +67,6 @@ def _in(connection: Connection, column: str, values: Sequence[Any]) -> tuple[str
     if connection.dialect.name == "postgresql":
         return f"{column} = ANY(?)", [list(values)]
     return f"{column} IN ({', '.join('?' * len(values))})", list(values)
-
-
-def key_rows(connection: Connection, digests: Sequence[str]) -> list[Any]:
-    """(digest, account_id, client id, client token, scopes) of each active key."""
-    among, parameters = _in(connection, "k.digest", digests)
-    return _run(
-        connection,
-        "SELECT k.digest, k.account_id, c.id, c.token, c.scopes FROM api_keys k "
-        f"JOIN clients c ON c.id = k.client_id WHERE {among} "
-        "AND k.revoked_at IS NULL AND c.revoked_at IS NULL",
-        parameters,
-    )
 
 
 def account_rows(
@@ -240,19 +227,39 @@ def write_postings(
     chained = [(*row, *link) for row, link in zip(transfers, links, strict=True)]
     last_hash = links[-1][1]
     if connection.dialect.name == "postgresql":
-        columns = [list(column) for column in zip(*chained, strict=True)]
-        entry_columns = [list(column) for column in zip(*entries, strict=True)] or [[]] * 4
-        balance_columns = [list(column) for column in zip(*balances, strict=True)] or [[]] * 4
-        rows = _run(
-            connection,
-            _POSTINGS_PG,
-            (*columns, *entry_columns, *balance_columns, last_hash),
-        )
-        return {token: int(transfer_id) for transfer_id, token in rows}
-    # SQLite: the writer holds the whole database, so the ids after the largest one are
-    # free until it commits.
+        return _postings_pg(connection, chained, entries, balances, last_hash)
+    return _postings_sqlite(connection, chained, entries, balances, last_hash)
+
+
+def _postings_pg(
+    connection: Connection,
+    chained: list[tuple[Any, ...]],
+    entries: list[tuple[str, int, int, int]],
+    balances: list[tuple[int, int, int, int]],
+    last_hash: str,
+) -> dict[str, int]:
+    columns = [list(column) for column in zip(*chained, strict=True)]
+    entry_columns = [list(column) for column in zip(*entries, strict=True)] or [[]] * 4
+    balance_columns = [list(column) for column in zip(*balances, strict=True)] or [[]] * 4
+    rows = _run(
+        connection,
+        _POSTINGS_PG,
+        (*columns, *entry_columns, *balance_columns, last_hash),
+    )
+    return {token: int(transfer_id) for transfer_id, token in rows}
+
+
+def _postings_sqlite(
+    connection: Connection,
+    chained: list[tuple[Any, ...]],
+    entries: list[tuple[str, int, int, int]],
+    balances: list[tuple[int, int, int, int]],
+    last_hash: str,
+) -> dict[str, int]:
+    # The writer holds the whole database, so the ids after the largest one are free
+    # until it commits.
     [(largest,)] = _run(connection, "SELECT coalesce(max(id), 0) FROM transfers", ())
-    ids = {row[0]: int(largest) + number for number, row in enumerate(transfers, start=1)}
+    ids = {row[0]: int(largest) + number for number, row in enumerate(chained, start=1)}
     _many(
         connection,
         f"INSERT INTO transfers (id, {_TRANSFER_COLUMNS}) VALUES ({', '.join('?' * 18)})",
@@ -275,7 +282,7 @@ def write_postings(
     _many(
         connection,
         "UPDATE journal SET hash = ?, transfer_id = ? WHERE id = 1",
-        [(last_hash, ids[transfers[-1][0]])],
+        [(last_hash, ids[chained[-1][0]])],
     )
     return ids
 

@@ -9,19 +9,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from caja.clients.tables import clients
+from caja.clients.service import client_id_of
 from caja.core.errors import InvalidInput, NotFound
 from caja.core.money import parse_amount
 from caja.db.engine import Database
-from caja.ledger import engine
+from caja.ledger import batching
 from caja.ledger.accounts import AccountKind, system_account_id
 from caja.ledger.model import NewTransfer
-from caja.ledger.queries import AccountView, find_account
-from caja.ledger.tables import accounts
-from caja.wallet.tables import wallet_accounts, wallet_balances
+from caja.ledger.queries import (
+    AccountView,
+    account_by,
+    accounts_by_ids,
+)
+from caja.wallet.service import ledger_account_of
 
 __all__ = ["Funded", "fund"]
 
@@ -44,7 +46,7 @@ async def fund(database: Database, target: str, amount: str, asset: str = "COP")
         amount_minor = parse_amount(amount, 0) * 10**account.scale
     else:
         amount_minor = parse_amount(amount, account.scale)
-    [result] = await engine.post(
+    [result] = await batching.post(
         database,
         [
             NewTransfer(
@@ -73,26 +75,7 @@ async def fund(database: Database, target: str, amount: str, asset: str = "COP")
 
 def _target(connection: Connection, token: str, asset: str) -> tuple[AccountView, int]:
     """The account to credit, and the funding account of its asset."""
-    if token.startswith("wac-"):
-        account = find_account(
-            connection,
-            accounts.c.id
-            == select(wallet_balances.c.account_id)
-            .join(wallet_accounts, wallet_accounts.c.id == wallet_balances.c.wallet_account_id)
-            .where(wallet_accounts.c.token == token, wallet_balances.c.asset == asset)
-            .scalar_subquery(),
-        )
-    elif token.startswith("cli-"):
-        account = find_account(
-            connection,
-            accounts.c.kind == AccountKind.MERCHANT,
-            accounts.c.client_id
-            == select(clients.c.id).where(clients.c.token == token).scalar_subquery(),
-        )
-    else:
-        account = find_account(
-            connection, accounts.c.token == token, accounts.c.kind != AccountKind.SYSTEM
-        )
+    account = _account(connection, token, asset)
     if account is None:
         raise NotFound(f"No account {token}.", code="AccountNotFound")
     if account.kind == "deposit":
@@ -101,3 +84,18 @@ def _target(connection: Connection, token: str, asset: str) -> tuple[AccountView
             "account", "is an electronic deposit account: use `caja deposits receive`"
         )
     return account, system_account_id(connection, account.asset, "funding")
+
+
+def _account(connection: Connection, token: str, asset: str) -> AccountView | None:
+    """The ledger account ``token`` names: a wallet account's for ``asset``, a top-up
+    client's merchant account, or an account that is not a system one."""
+    if token.startswith("wac-"):
+        account_id = ledger_account_of(connection, token, asset)
+        return accounts_by_ids(connection, [account_id]).get(account_id) if account_id else None
+    if token.startswith("cli-"):
+        client_id = client_id_of(connection, token)
+        if client_id is None:
+            return None
+        return account_by(connection, client_id=client_id, kind=AccountKind.MERCHANT)
+    account = account_by(connection, token=token)
+    return account if account is not None and account.kind != AccountKind.SYSTEM else None

@@ -191,7 +191,8 @@ def _hold_order(who: Merchant, data: PurchaseData, token: str, stored: list[Purc
             surface=data.kind.value,
             # Tokens may be longer than the ledger's keys: the key is the token's digest.
             idempotency_key=digest_key(data.idempotency_token),
-            request_digest=_ANY_BODY,
+            request=(_ANY_BODY,),
+            any_body=True,
             description=f"{data.kind.value} {token}",
             debit_account_id=who.account_id,
             credit_account_id=who.operators_account_id,

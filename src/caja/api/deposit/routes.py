@@ -350,7 +350,7 @@ async def create_transaction(request: Request, database: DatabaseDep, who: Clien
         description=_text(body, "description", 255),
         fee_minor=_amount(body, "fee_amount", required=False),
     )
-    stored, replayed = await deposits.transfer(database, who.client_id, data)
+    stored, replayed = await deposits.transfer(request.app.state.batcher, who.client_id, data)
     return json_response(_transfer_json(stored), 208 if replayed else 201)
 
 
@@ -363,7 +363,7 @@ async def create_transaction(request: Request, database: DatabaseDep, who: Clien
 async def revert_transaction(request: Request, database: DatabaseDep, who: ClientDep) -> Response:
     body = await read_object(request)
     token = _text(body, "idempotency_token", 64)
-    reverted = await deposits.revert(database, who.client_id, token)
+    reverted = await deposits.revert(request.app.state.batcher, who.client_id, token)
     return json_response(_transfer_json(reverted))
 
 
