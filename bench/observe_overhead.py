@@ -27,8 +27,9 @@ from typing import Any
 import orjson
 from fastapi import FastAPI
 
-from caja.api.app import EMPTY_PATH, create_app
-from caja.api.observe import (
+from caja.app import EMPTY_PATH, create_app
+from caja.db.engine import Database
+from caja.http.observe import (
     Entry,
     ObserveMiddleware,
     entry_fields,
@@ -36,7 +37,6 @@ from caja.api.observe import (
     request_log,
     write_chunks,
 )
-from caja.db.engine import Database
 
 ROUTES: list[tuple[str, str, bytes]] = [
     ("GET", "/healthz", b""),

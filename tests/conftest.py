@@ -20,10 +20,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from caja.api.app import create_app
-from caja.api.observe import request_log
+from caja.app import create_app, services_of
 from caja.db import migrate
 from caja.db.engine import Database
+from caja.http.observe import request_log
 from tests.helpers import Caja
 from tests.postgres import postgres_server
 
@@ -141,7 +141,7 @@ async def database(database_url: str) -> AsyncIterator[Database]:
 @pytest.fixture
 def app(database: Database) -> FastAPI:
     """The app on the test's database, with the in-process sandbox operator
-    (``app.state.sandbox``)."""
+    (``services_of(app).sandbox``)."""
     return create_app(database)
 
 
@@ -150,7 +150,7 @@ async def http(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://caja.test") as client:
         yield client
-    await app.state.batcher.close()
+    await services_of(app).batcher.close()
 
 
 @pytest.fixture

@@ -74,5 +74,5 @@ LOG_CONFIG: dict[str, Any] = {
 }
 """The logging setup of ``caja serve``: every logger's lines as JSON on standard error.
 
-uvicorn's access log is off; the request log of :mod:`caja.api.observe` replaces it.
+uvicorn's access log is off; the request log of :mod:`caja.http.observe` replaces it.
 """

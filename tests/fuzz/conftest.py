@@ -17,7 +17,7 @@ from _pytest.terminal import TerminalReporter
 from argon2 import PasswordHasher
 from fastapi import FastAPI
 
-from caja.api.app import create_app
+from caja.app import create_app, services_of
 from caja.db.engine import Database
 from caja.providers.bank import SandboxBank
 from caja.wallet import service as wallet_service
@@ -56,8 +56,8 @@ def asgi_client(app: FastAPI) -> httpx.AsyncClient:
 
 
 async def close_app(app: FastAPI) -> None:
-    await app.state.batcher.close()
-    await app.state.operator.close()
+    await services_of(app).batcher.close()
+    await services_of(app).operator.close()
 
 
 @pytest.fixture

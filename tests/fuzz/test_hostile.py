@@ -20,7 +20,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from caja.api.body import MAX_BODY_BYTES
+from caja.http.body import MAX_BODY_BYTES
 from caja.ledger.tables import accounts
 from tests.fuzz.shapes import error_problem
 from tests.fuzz.world import PREFIXES, SETUPS, World

@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from caja.api.app import create_app
+from caja.app import create_app
 from caja.clients.service import create_client, revoke_client
 from caja.core.clock import BOGOTA
 from caja.core.money import format_minor, parse_amount

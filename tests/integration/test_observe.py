@@ -21,10 +21,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 
-from caja.api.app import create_app
-from caja.api.observe import request_log
+from caja.app import create_app, services_of
 from caja.core.errors import Unavailable
 from caja.db.engine import MAX_WRITE_ATTEMPTS, Database
+from caja.http.observe import request_log
 from caja.logs import JsonFormatter
 from tests.helpers import V0, V1, Caja, stop_server, transfer_body, wait_until_healthy
 from tests.postgres import free_port
@@ -90,7 +90,7 @@ async def _client(
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://caja.test") as client:
         yield client
-    await app.state.batcher.close()
+    await services_of(app).batcher.close()
 
 
 async def test_metrics_lists_every_metric_in_the_text_format(http: httpx.AsyncClient) -> None:

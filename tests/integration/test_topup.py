@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import OperationalError
 
+from caja.app import services_of
 from caja.clients.service import revoke_client
 from caja.clients.tables import clients
 from caja.core.clock import BOGOTA
@@ -518,8 +519,8 @@ async def test_a_request_with_the_token_of_one_in_flight_answers_409(
 ) -> None:
     who = await merchant(database, funds=10000)
     body = topup_body(amount=3000)
-    gate = Gate(app.state.operator)
-    app.state.operator = gate
+    gate = Gate(services_of(app).operator)
+    services_of(app).operator = gate
     try:
         with anyio.fail_after(30):
             first = asyncio.create_task(post_topup(http, who, body))
@@ -532,7 +533,7 @@ async def test_a_request_with_the_token_of_one_in_flight_answers_409(
             answered = await first
     finally:
         gate.release.set()
-        app.state.operator = gate.inner
+        services_of(app).operator = gate.inner
 
     assert in_flight.status_code == 200, in_flight.text
     assert in_flight.json()["status"] == "created"

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 
-from caja.api.app import create_app
+from caja.app import create_app
 from caja.clients.service import authenticate, key_digest
 from caja.db.engine import Database
 from caja.ledger.tables import transfers

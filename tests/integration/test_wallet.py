@@ -20,7 +20,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
-from caja.api.app import create_app
+from caja.app import create_app, services_of
 from caja.db.engine import Database
 from caja.ledger.tables import accounts
 from caja.ops.funding import fund
@@ -461,7 +461,7 @@ async def test_log_in_tokens_live_as_long_as_configured(
     assert response.json()["expires_in"] == 60
     claims = jwt.decode(response.json()["token"], SECRET, algorithms=["HS256"])
     assert claims["exp"] - claims["iat"] == 60
-    assert app.state.wallet.jwt_secret == SECRET
+    assert services_of(app).wallet.jwt_secret == SECRET
 
 
 @pytest.mark.parametrize("wallet_env", [{}], ids=["no secret"])
@@ -474,7 +474,7 @@ async def test_without_a_configured_secret_tokens_use_the_apps_own(
     response = await log_in(http, body["phone_number"], PASSWORD)
 
     assert response.status_code == 200, response.text
-    secret = app.state.wallet.jwt_secret
+    secret = services_of(app).wallet.jwt_secret
     assert secret != SECRET
     assert len(secret) >= 32
     token = response.json()["token"]
@@ -875,10 +875,10 @@ class Trio:
 async def trio(http: httpx.AsyncClient, app: FastAPI, database: Database) -> Trio:
     ana = await person(http, "Ana", "Gómez")
     beto = await person(http, "Beto", "Ruiz")
-    settings = app.state.wallet
-    app.state.wallet = replace(settings, assets=["COP"])
+    settings = services_of(app).wallet
+    services_of(app).wallet = replace(settings, assets=["COP"])
     carla = await person(http, "Carla", "Díaz")
-    app.state.wallet = settings
+    services_of(app).wallet = settings
     await fund(database, ana.account_id, "100.00", asset="COP")
     await fund(database, ana.account_id, "10.00", asset="USD")
     return Trio(ana, beto, carla)
@@ -1169,7 +1169,7 @@ FORBIDDEN_TOKENS: dict[str, Any] = {
 async def test_a_missing_or_blank_token_is_401(
     http: httpx.AsyncClient, caja: Caja, world: World, app: FastAPI, endpoint: str, case: str
 ) -> None:
-    header = MISSING_HEADERS[case](world, app.state.wallet.jwt_secret)
+    header = MISSING_HEADERS[case](world, services_of(app).wallet.jwt_secret)
     headers = {"X-Authorization": header} if header is not None else {}
     method, path, options = request_for(endpoint, world)
     before = await ledger_state(caja)
@@ -1184,7 +1184,7 @@ async def test_a_missing_or_blank_token_is_401(
 async def test_an_expired_token_is_498_token_has_expired(
     http: httpx.AsyncClient, caja: Caja, world: World, app: FastAPI, endpoint: str
 ) -> None:
-    token = _expired(world, app.state.wallet.jwt_secret)
+    token = _expired(world, services_of(app).wallet.jwt_secret)
     method, path, options = request_for(endpoint, world)
     before = await ledger_state(caja)
 
@@ -1202,7 +1202,7 @@ async def test_an_expired_token_is_498_token_has_expired(
 async def test_an_invalid_token_is_403(
     http: httpx.AsyncClient, caja: Caja, world: World, app: FastAPI, endpoint: str, case: str
 ) -> None:
-    token = FORBIDDEN_TOKENS[case](world, app.state.wallet.jwt_secret)
+    token = FORBIDDEN_TOKENS[case](world, services_of(app).wallet.jwt_secret)
     method, path, options = request_for(endpoint, world)
     before = await ledger_state(caja)
 
@@ -1236,7 +1236,7 @@ async def test_the_same_requests_succeed_with_a_valid_token(
 async def test_a_token_made_with_the_apps_secret_works_until_it_expires(
     http: httpx.AsyncClient, world: World, app: FastAPI
 ) -> None:
-    fresh = _token(_claims(world), app.state.wallet.jwt_secret)
+    fresh = _token(_claims(world), services_of(app).wallet.jwt_secret)
 
     response = await http.get(f"{API}/profile/", headers={"X-Authorization": fresh})
 

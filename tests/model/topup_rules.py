@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, initialize, invariant, precondition, rule
 from sqlalchemy import select
 
+from caja.app import services_of
 from caja.clients.service import create_client
 from caja.clients.tables import clients
 from caja.ledger.tables import accounts, transfers
@@ -273,8 +274,8 @@ class TopupRules(Machine):
         done = self.world.run(
             reconcile(
                 self.world.database,
-                self.world.app.state.operator,
-                batcher=self.world.app.state.batcher,
+                services_of(self.world.app).operator,
+                batcher=services_of(self.world.app).batcher,
                 not_found_after=timedelta(0),
             )
         )

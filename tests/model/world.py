@@ -16,9 +16,9 @@ import httpx
 from sqlalchemy import ColumnElement, Row, select
 from sqlalchemy.sql import Executable
 
-from caja.api.app import create_app
-from caja.api.observe import request_log
+from caja.app import create_app, services_of
 from caja.db.engine import Database
+from caja.http.observe import request_log
 from caja.ledger.tables import transfers
 from caja.ledger.verify import Report
 from caja.ops.checks import verify
@@ -101,8 +101,8 @@ class World:
     def close(self) -> None:
         async def shut() -> None:
             await self.http.aclose()
-            await self.app.state.batcher.close()
-            await self.app.state.operator.close()
+            await services_of(self.app).batcher.close()
+            await services_of(self.app).operator.close()
             await self.database.dispose()
 
         try:

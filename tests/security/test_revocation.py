@@ -12,6 +12,7 @@ import pytest
 from fastapi import FastAPI
 from typer.testing import CliRunner
 
+from caja.app import services_of
 from caja.cli import app as cli_app
 from caja.clients.service import revoke_client
 from caja.core.tokens import new_api_key
@@ -83,7 +84,7 @@ async def test_a_key_revoked_while_its_transfer_waits_for_its_batch_moves_nothin
     after the request was read and checked, and before its batch runs, it is refused
     there."""
     client = await client_with_every_scope(http, database)
-    batcher: Batcher = app.state.batcher
+    batcher: Batcher = services_of(app).batcher
     submit = batcher.submit
     submitted: list[Order] = []
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
-from caja.api.app import create_app
+from caja.app import create_app
 from caja.db.engine import Database
 
 # The modules whose tests register what they cover, imported so that running this file

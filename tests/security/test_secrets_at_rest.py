@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from caja.api.observe import request_log
 from caja.core.tokens import new_api_key
 from caja.db.engine import Database
+from caja.http.observe import request_log
 from caja.ops.funding import fund
 from tests.security.people import WALLET, log_in, person
 from tests.security.surfaces import client_with_every_scope, requests, send

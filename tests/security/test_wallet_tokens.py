@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from sqlalchemy import delete, select
 from sqlalchemy.engine import Connection
 
+from caja.app import services_of
 from caja.db.engine import Database
 from caja.ops.funding import fund
 from caja.wallet.tables import wallet_accounts, wallet_balances, wallet_contacts, wallet_profiles
@@ -153,7 +154,7 @@ BAD_TOKENS: dict[str, tuple[Make, int]] = {
 async def world(http: httpx.AsyncClient, app: FastAPI, database: Database) -> World:
     ana, beto = await person(http, "Ana"), await person(http, "Beto")
     await fund(database, ana.account_id, "100.00")
-    return World(ana, beto, app.state.wallet.jwt_secret)
+    return World(ana, beto, services_of(app).wallet.jwt_secret)
 
 
 def _request(world: World, endpoint: str) -> tuple[str, str, dict[str, Any]]:
@@ -242,5 +243,5 @@ async def test_log_in_issues_short_lived_hs256_tokens_naming_the_profile(
 
     assert header["alg"] == "HS256"
     assert claims["sub"] == world.ana.profile_id
-    assert claims["exp"] - claims["iat"] == app.state.wallet.token_seconds <= 3600
+    assert claims["exp"] - claims["iat"] == services_of(app).wallet.token_seconds <= 3600
     assert len(world.secret) >= 32

@@ -1,1 +1,2 @@
-"""HTTP surfaces: one router package per API, each with its auth scheme and error body."""
+"""HTTP surfaces: one package per API, each exporting its ``SURFACE``
+(``caja.api.surface.Surface``): its base paths, credential, error answers and routes."""

@@ -1,30 +1,104 @@
-"""Dependencies shared by the surfaces."""
+"""What the routes need, typed: the app's services and the dependencies shared by the
+surfaces.
+
+The app builds one :class:`Services` and keeps it on the app (``attach_services``).
+FastAPI routes reach each part through the ``Annotated`` aliases below
+(``DatabaseDep``, ``BatcherDep``, …); the plain routes, which skip FastAPI's
+dependency machinery, call :func:`services_of` with their request.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 from pydantic import BaseModel
+from starlette.applications import Starlette
 
-from caja.api.body import read_object, validate
 from caja.clients.service import Principal, authenticate, key_digest
+from caja.config import WalletSettings
 from caja.core.errors import CajaError, InvalidInput, Unauthorized
 from caja.db.engine import Database
+from caja.http.body import read_object, validate
+from caja.ledger.batching import Batcher
+from caja.providers.bank import BankCore
+from caja.providers.operator import OperatorGateway
+from caja.providers.sandbox_operator import SandboxOperator
 
-__all__ = ["NUL_PROBLEM", "DatabaseDep", "get_database", "keyed_body", "refuse_nul"]
+__all__ = [
+    "NUL_PROBLEM",
+    "BankDep",
+    "BatcherDep",
+    "DatabaseDep",
+    "OperatorDep",
+    "Services",
+    "ServicesDep",
+    "WalletSettingsDep",
+    "attach_services",
+    "keyed_body",
+    "refuse_nul",
+    "services_of",
+]
 
 M = TypeVar("M", bound=BaseModel)
 
 
-def get_database(request: Request) -> Database:
-    database = request.app.state.database
-    assert isinstance(database, Database)
-    return database
+@dataclass(slots=True)
+class Services:
+    """Everything the routes use beyond the request, built once by the app. Not frozen:
+    a test may swap the operator gateway or the wallet settings of a running app."""
+
+    database: Database
+    batcher: Batcher
+    operator: OperatorGateway
+    bank: BankCore
+    wallet: WalletSettings
+    sandbox: SandboxOperator | None = None
 
 
-DatabaseDep = Annotated[Database, Depends(get_database)]
+def attach_services(app: Starlette, services: Services) -> None:
+    app.state.services = services
+
+
+def services_of(app: Starlette) -> Services:
+    """The services of ``app`` (for a request: ``services_of(request.app)``)."""
+    services = app.state.services
+    assert isinstance(services, Services)
+    return services
+
+
+def _services(request: Request) -> Services:
+    return services_of(request.app)
+
+
+def _database(request: Request) -> Database:
+    return services_of(request.app).database
+
+
+def _batcher(request: Request) -> Batcher:
+    return services_of(request.app).batcher
+
+
+def _operator(request: Request) -> OperatorGateway:
+    return services_of(request.app).operator
+
+
+def _bank(request: Request) -> BankCore:
+    return services_of(request.app).bank
+
+
+def _wallet(request: Request) -> WalletSettings:
+    return services_of(request.app).wallet
+
+
+ServicesDep = Annotated[Services, Depends(_services)]
+DatabaseDep = Annotated[Database, Depends(_database)]
+BatcherDep = Annotated[Batcher, Depends(_batcher)]
+OperatorDep = Annotated[OperatorGateway, Depends(_operator)]
+BankDep = Annotated[BankCore, Depends(_bank)]
+WalletSettingsDep = Annotated[WalletSettings, Depends(_wallet)]
 
 NUL_PROBLEM = "must not contain NUL characters"
 
@@ -59,5 +133,5 @@ async def keyed_body(
     try:
         return digest, validate(model, await read_object(request))
     except CajaError:
-        authorize(await authenticate(get_database(request), key))
+        authorize(await authenticate(_database(request), key))
         raise

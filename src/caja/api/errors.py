@@ -1,22 +1,22 @@
-"""Domain errors to HTTP, in each surface's own error body.
+"""Domain errors to HTTP, in each surface's own error body: the one place that does it.
 
-A surface registers its path prefix, how it chooses a status code for a domain error,
-and how it writes the body. The handlers installed here pick the surface by path, so
-FastAPI's default ``{"detail": ...}`` never reaches a client.
+Each surface (``caja.api.surface.Surface``) carries its renderer: how it chooses a status
+code for a domain error and how it writes the body. The handlers installed here pick
+the surface by path and hand it the error, so FastAPI's default ``{"detail": ...}``
+never reaches a client, and no route translates an error itself.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DataError, DBAPIError
 from starlette.exceptions import HTTPException
 
-from caja.api.body import UnsupportedMediaType, json_response
+from caja.api.surface import Renderer, Surface, status_table
 from caja.core.errors import (
     AccountConflict,
     AlreadyResolved,
@@ -32,26 +32,16 @@ from caja.core.errors import (
     Unauthorized,
     Unavailable,
 )
+from caja.http.body import UnsupportedMediaType, json_response
 
 __all__ = [
-    "Surface",
+    "LEDGER",
     "code_message_body",
     "install_error_handlers",
     "ledger_status",
-    "status_table",
 ]
 
 log = logging.getLogger("caja.api")
-
-StatusOf = Callable[[CajaError], int]
-Render = Callable[[CajaError, int], Response]
-
-
-@dataclass(frozen=True, slots=True)
-class Surface:
-    prefix: str
-    status_of: StatusOf
-    render: Render
 
 
 def code_message_body(error: CajaError, status_code: int) -> Response:
@@ -91,39 +81,31 @@ _LEDGER_STATUS: list[tuple[type[CajaError], int]] = [
 ]
 
 
-def status_table(table: list[tuple[type[CajaError], int]]) -> StatusOf:
-    """A surface's status function: the status of the first kind an error is, else 500."""
-
-    def status_of(error: CajaError) -> int:
-        for kind, status_code in table:
-            if isinstance(error, kind):
-                return status_code
-        return 500
-
-    return status_of
-
-
 ledger_status = status_table(_LEDGER_STATUS)
-
-
-_DEFAULT = Surface("/", ledger_status, code_message_body)
+# The ledger surfaces' answers, also given on paths no surface serves.
+LEDGER = Renderer(ledger_status, code_message_body)
 _HTTP_CODES = {404: "NotFound", 405: "MethodNotAllowed"}
 
 
-def install_error_handlers(app: FastAPI, surfaces: list[Surface]) -> None:
-    by_length = sorted(surfaces, key=lambda surface: len(surface.prefix), reverse=True)
+def renderers_by_prefix(surfaces: Sequence[Surface]) -> list[tuple[str, Renderer]]:
+    """Each base path of ``surfaces`` with its renderer, the longest path first."""
+    pairs = [(prefix, surface.errors) for surface in surfaces for prefix in surface.prefixes]
+    return sorted(pairs, key=lambda pair: len(pair[0]), reverse=True)
 
-    def surface_of(request: Request) -> Surface:
+
+def install_error_handlers(app: FastAPI, surfaces: Sequence[Surface]) -> None:
+    by_length = renderers_by_prefix(surfaces)
+
+    def renderer_of(request: Request) -> Renderer:
         path = request.url.path
-        for surface in by_length:
-            if path.startswith(surface.prefix):
-                return surface
-        return _DEFAULT
+        for prefix, renderer in by_length:
+            if path.startswith(prefix):
+                return renderer
+        return LEDGER
 
     async def on_domain_error(request: Request, error: Exception) -> Response:
         assert isinstance(error, CajaError)
-        surface = surface_of(request)
-        return surface.render(error, surface.status_of(error))
+        return renderer_of(request).answer(error)
 
     async def on_validation_error(request: Request, error: Exception) -> Response:
         assert isinstance(error, RequestValidationError)
@@ -136,7 +118,7 @@ def install_error_handlers(app: FastAPI, surfaces: list[Surface]) -> None:
         assert isinstance(error, HTTPException)
         code = _HTTP_CODES.get(error.status_code, "HTTPError")
         domain = CajaError(str(error.detail), code=code)
-        return surface_of(request).render(domain, error.status_code)
+        return renderer_of(request).answer(domain, error.status_code)
 
     async def on_database_error(request: Request, error: Exception) -> Response:
         if isinstance(error, DataError):
@@ -155,7 +137,7 @@ def install_error_handlers(app: FastAPI, surfaces: list[Surface]) -> None:
             "Internal server error; it is safe to retry the request with the same token.",
             code="InternalError",
         )
-        return surface_of(request).render(domain, 500)
+        return renderer_of(request).answer(domain, 500)
 
     app.add_exception_handler(CajaError, on_domain_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)

@@ -53,7 +53,7 @@ def serve_http(host: str, port: int, workers: int) -> None:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     try:
         uvicorn.run(
-            "caja.api.app:create_app",
+            "caja.app:create_app",
             factory=True,
             host=host,
             port=port,

@@ -2,21 +2,16 @@
 
 Each page is one HTML file with its script inline, served as it is: no build step. The
 wallet app talks to ``/api/wallet/v1`` with the person's log-in token; the dashboard
-reads ``/admin/api/summary`` with a key of a client holding the ``admin`` scope.
+reads ``/admin/api/summary`` (served by ``caja.api.admin``) with a key of a client holding
+the ``admin`` scope. Nothing here imports ``caja.api``.
 """
 
 from __future__ import annotations
 
 from importlib.resources import files
-from typing import Annotated
 
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, Response
 from fastapi.responses import HTMLResponse
-
-from caja.api.body import json_response
-from caja.clients.service import authenticate, authorize
-from caja.core.errors import Forbidden, Unauthorized
-from caja.ops import dashboard
 
 __all__ = ["router"]
 
@@ -44,17 +39,3 @@ async def wallet_app() -> Response:
 @router.get("/admin")
 async def admin_page() -> Response:
     return _page("admin.html")
-
-
-@router.get("/admin/api/summary")
-async def admin_summary(
-    request: Request, x_admin_key: Annotated[str | None, Header()] = None
-) -> Response:
-    database = request.app.state.database
-    try:
-        authorize(await authenticate(database, x_admin_key), "admin")
-    except Unauthorized:
-        return json_response({"code": 401, "msg": ["an admin key is required"]}, 401)
-    except Forbidden:
-        return json_response({"code": 403, "msg": ["the key has no admin scope"]}, 403)
-    return json_response(await dashboard.summary(database))

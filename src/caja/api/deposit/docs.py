@@ -10,8 +10,8 @@ from typing import Any
 from pydantic import BaseModel, Field, JsonValue
 from pydantic.config import JsonDict
 
-from caja.api.body import body_schema
 from caja.api.openapi import Responses, documented
+from caja.http.body import body_schema
 
 __all__ = [
     "ACCOUNT",

@@ -14,9 +14,8 @@ from fastapi.security import APIKeyHeader
 from pydantic import Field
 from starlette.routing import Route
 
-from caja.api.body import body_schema, json_response, read_json
-from caja.api.deps import DatabaseDep, keyed_body
-from caja.api.errors import Surface, code_message_body, ledger_status
+from caja.api.deps import DatabaseDep, keyed_body, services_of
+from caja.api.errors import code_message_body, ledger_status
 from caja.api.ledger_v1.render import account_json, transfer_response
 from caja.api.ledger_v1.schemas import (
     ACCOUNT_EXAMPLE,
@@ -33,12 +32,14 @@ from caja.api.ledger_v1.schemas import (
     ledger_error,
 )
 from caja.api.openapi import Responses
+from caja.api.surface import Renderer
 from caja.clients.service import Principal, authenticate, authorize
 from caja.core.errors import AccountConflict, CajaError, Forbidden, Unauthorized
 from caja.customers import service as ledger_accounts
 from caja.customers.service import AccountRef
+from caja.http.body import body_schema, json_response, read_json
 
-__all__ = ["FAST_ROUTES", "PREFIX", "SURFACE", "router"]
+__all__ = ["ERRORS", "FAST_ROUTES", "PREFIX", "account_holder", "admin", "router"]
 
 PREFIX = "/api/ledger/v0"
 
@@ -50,7 +51,7 @@ def legacy_status(error: CajaError) -> int:
     return ledger_status(error)
 
 
-SURFACE = Surface(PREFIX, legacy_status, code_message_body)
+ERRORS = Renderer(legacy_status, code_message_body)
 
 KEY_HEADER = "Authorization"
 _api_key = APIKeyHeader(
@@ -101,7 +102,7 @@ _TOO_LARGE: Responses = {
     415: ledger_error("The body is not sent as application/json"),
 }
 
-router = APIRouter(prefix=PREFIX, tags=["Ledger (legacy)"])
+router = APIRouter(tags=["Ledger (legacy)"])
 
 
 @router.post(
@@ -232,7 +233,7 @@ async def post_my_transfer(request: Request) -> Response:
     """The transfer endpoint as a plain route; the key is checked inside the batch."""
     digest, body = await keyed_body(request, KEY_HEADER, LegacyTransferIn, _holder)
     result = await ledger_accounts.transfer(
-        request.app.state.batcher,
+        services_of(request.app).batcher,
         key_digest=digest,
         authorize=_holder,
         surface=_holder_surface,

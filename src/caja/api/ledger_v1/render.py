@@ -6,10 +6,10 @@ from typing import Any
 
 from fastapi import Response
 
-from caja.api.body import json_response, money_number
 from caja.core.clock import iso_utc
 from caja.core.money import format_minor
 from caja.customers.service import CustomerAccount
+from caja.http.body import json_response, money_number
 from caja.ledger.accounts import is_system_token
 from caja.ledger.model import Result, TransferView
 

@@ -8,8 +8,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response, Security
 from fastapi.security import APIKeyHeader
 from starlette.routing import Route
 
-from caja.api.body import body_schema, json_response, read_json
-from caja.api.deps import DatabaseDep, keyed_body, refuse_nul
+from caja.api.deps import DatabaseDep, keyed_body, refuse_nul, services_of
 from caja.api.ledger_v1.render import account_json, transaction_json, transfer_response
 from caja.api.ledger_v1.schemas import (
     ACCOUNT_EXAMPLE,
@@ -28,11 +27,12 @@ from caja.clients.service import Principal, authenticate, authorize
 from caja.core.errors import Forbidden
 from caja.customers import service as ledger_accounts
 from caja.customers.service import AccountRef
+from caja.http.body import body_schema, json_response, read_json
 
-__all__ = ["FAST_ROUTES", "PREFIX", "SURFACE", "router"]
+__all__ = ["FAST_ROUTES", "NAME", "PREFIX", "ledger_client", "router"]
 
 PREFIX = "/api/ledger/v1/public"
-SURFACE = "ledger_v1"
+NAME = "ledger_v1"
 
 KEY_HEADER = "X-Account-api-key"
 _api_key = APIKeyHeader(
@@ -76,7 +76,7 @@ _TOO_LARGE: Responses = {
     415: ledger_error("The body is not sent as application/json"),
 }
 
-router = APIRouter(prefix=PREFIX, tags=["Ledger v1"])
+router = APIRouter(tags=["Ledger v1"])
 
 
 @router.post(
@@ -198,10 +198,10 @@ async def post_transaction(request: Request) -> Response:
     """
     digest, body = await keyed_body(request, KEY_HEADER, TransactionIn, _authorize_client)
     result = await ledger_accounts.transfer(
-        request.app.state.batcher,
+        services_of(request.app).batcher,
         key_digest=digest,
         authorize=_authorize_client,
-        surface=SURFACE,
+        surface=NAME,
         origin=AccountRef("origin_account", token=body.origin_account),
         destination=AccountRef("destination_account", token=body.destination_account),
         amount_minor=body.amount,
@@ -233,7 +233,7 @@ async def get_transaction(
     principal: Client,
 ) -> Response:
     transfer = await ledger_accounts.get_transfer(
-        database, principal.client_id, SURFACE, unique_transfer_token
+        database, principal.client_id, NAME, unique_transfer_token
     )
     return json_response(transaction_json(transfer))
 

@@ -9,8 +9,7 @@ from typing import Any
 import orjson
 from fastapi import Response
 
-from caja.api.body import UnsupportedMediaType, json_response
-from caja.api.errors import status_table
+from caja.api.surface import Renderer, status_table
 from caja.core.clock import bogota_text
 from caja.core.errors import (
     NO_VALUE,
@@ -23,10 +22,13 @@ from caja.core.errors import (
     PayloadTooLarge,
     Unauthorized,
 )
+from caja.http.body import UnsupportedMediaType, json_response
 from caja.providers.operator import Outcome
-from caja.topups.service import Bought, Purchase, Status
+from caja.topups.rules import DuplicatePurchase, PurchaseNotFound
+from caja.topups.service import Bought, Kind, Purchase, Status
 
 __all__ = [
+    "ERRORS",
     "NO_FUNDS",
     "SIMULTANEOUS",
     "error_body",
@@ -102,7 +104,25 @@ def _shown(value: Any, depth: int = 0) -> Any:
     return value
 
 
+_ALREADY = {
+    Kind.TOPUP: "Ya existe un/a topup transaction con este/a idempotency token.",
+    Kind.PACKAGE: "Ya existe un/a mobile package transaction con este/a idempotency token.",
+}
+
+
+def _as_field_error(error: CajaError) -> CajaError:
+    """The errors about a purchase's token, as the seed shows them: refusals of the
+    ``idempotency_token`` field, with the token as the value."""
+    if isinstance(error, DuplicatePurchase):
+        problem = SIMULTANEOUS if error.in_flight else _ALREADY[error.kind]
+        return InvalidInput("idempotency_token", problem, value=error.token)
+    if isinstance(error, PurchaseNotFound):
+        return InvalidInput("idempotency_token", error.message, value=error.token)
+    return error
+
+
 def error_body(error: CajaError, status_code: int) -> Response:
+    error = _as_field_error(error)
     body: dict[str, Any] = {"error_message": error.message}
     if isinstance(error, NoFunds):
         body["error_message"] = NO_FUNDS
@@ -112,6 +132,9 @@ def error_body(error: CajaError, status_code: int) -> Response:
             with suppress(_TooDeep):
                 body["value"] = _shown(error.value)
     return json_response(body, status_code)
+
+
+ERRORS = Renderer(gateway_status, error_body)
 
 
 def purchase_status(bought: Bought) -> int:

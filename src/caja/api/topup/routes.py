@@ -4,45 +4,28 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import replace
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response, Security
 from fastapi.security import APIKeyHeader
-from sqlalchemy.engine import Connection
 from starlette.convertors import Convertor, register_url_convertor
 
-from caja.api.body import body_schema, json_response, read_object
-from caja.api.deps import DatabaseDep, refuse_nul
-from caja.api.errors import Surface
+from caja.api.deps import DatabaseDep, Services, ServicesDep, refuse_nul
 from caja.api.openapi import query_parameters
 from caja.api.topup import docs, fields
-from caja.api.topup.render import (
-    SIMULTANEOUS,
-    error_body,
-    gateway_status,
-    history_item,
-    package_json,
-    purchase_status,
-    topup_json,
-)
+from caja.api.topup.render import history_item, package_json, purchase_status, topup_json
 from caja.clients.service import authenticate, key_digest
-from caja.core.errors import DuplicateRequest, InvalidInput, NotFound, Unauthorized
+from caja.core.errors import Unauthorized
 from caja.db.engine import Database
-from caja.ledger.batching import Batcher
-from caja.providers.operator import OperatorGateway
-from caja.topups import catalog
+from caja.http.body import body_schema, json_response
+from caja.topups import catalog, rules
 from caja.topups import service as topups
-from caja.topups.service import Kind, Merchant, PurchaseData, Status
+from caja.topups.service import Kind, Merchant, Status
 
-__all__ = ["ALIAS", "PREFIX", "SURFACES", "router"]
+__all__ = ["ALIAS", "PREFIX", "merchant", "router"]
 
 PREFIX = "/api/gateway_topup/v1"
 ALIAS = "/api/gateway_top-up/v1"  # the seed's other spelling
-SURFACES = [Surface(prefix, gateway_status, error_body) for prefix in (PREFIX, ALIAS)]
-
-TOPUP_MIN, TOPUP_MAX, TOPUP_STEP = 1_000, 100_000, 100
-MAX_PER_PAGE = 1000
 
 router = APIRouter(tags=["Top-ups and packages"], responses=docs.COMMON)
 
@@ -88,7 +71,7 @@ def _api_key(header: str | None) -> str | None:
 NUL_PROBLEM = "No se permiten caracteres nulos."
 
 
-async def _merchant(
+async def merchant(
     request: Request,
     database: DatabaseDep,
     header: Annotated[str | None, Security(_authorization)],
@@ -102,11 +85,7 @@ async def _merchant(
     return found
 
 
-MerchantDep = Annotated[Merchant, Depends(_merchant)]
-
-
-def _services(request: Request) -> tuple[Batcher, OperatorGateway]:
-    return request.app.state.batcher, request.app.state.operator
+MerchantDep = Annotated[Merchant, Depends(merchant)]
 
 
 # --- merchant and catalog ------------------------------------------------------------------
@@ -169,8 +148,7 @@ async def package_providers(database: DatabaseDep, who: MerchantDep) -> Response
 async def list_packages(request: Request, database: DatabaseDep, who: MerchantDep) -> Response:
     query = dict(request.query_params)
     code = query.get("provider_identifier") or None
-    page = fields.page_number(query, "page", 1, 1_000_000)
-    per_page = fields.page_number(query, "per_page", 200, MAX_PER_PAGE)
+    page, per_page = fields.pages(query)
     found = await catalog.list_packages(database, code, page, per_page)
     return json_response(
         {
@@ -195,145 +173,9 @@ async def list_packages(request: Request, database: DatabaseDep, who: MerchantDe
 # --- buying --------------------------------------------------------------------------------
 
 
-def _bounded(body: dict[str, Any], what: str) -> int:
-    """``amount`` within the gateway's bounds, refused in the seed's words for ``what``
-    ("de la recarga", "del paquete")."""
-    amount = fields.integer(body, "amount")
-    for breaks, side, bound in (
-        (amount < TOPUP_MIN, "menor", TOPUP_MIN),
-        (amount > TOPUP_MAX, "mayor", TOPUP_MAX),
-    ):
-        if breaks:
-            raise InvalidInput(
-                "amount", f"El monto {what} no puede ser {side} a {bound}.00.", value=amount
-            )
-    return amount
-
-
-def _topup_data(body: dict[str, Any]) -> PurchaseData:
-    destination = fields.phone(body, r"[0-9]{10}|[0-9]{12}")
-    slug = fields.text(body, "service_provider", 40)
-    amount = _bounded(body, "de la recarga")
-    if amount % TOPUP_STEP:
-        raise InvalidInput(
-            "amount", f"Ensure the given value ({amount}) is divisible by 100.", value=amount
-        )
-    token = fields.text(body, "idempotency_token", 128)
-    origin = fields.text(body, "payment_origin", 255)
-    payment = fields.text(body, "payment_token", 64)
-    return PurchaseData(
-        kind=Kind.TOPUP,
-        idempotency_token=token,
-        destination_number=destination,
-        amount=amount,
-        payment_token=payment,
-        payment_origin=origin,
-        route="",
-        service_provider=slug,
-    )
-
-
-def _with_operator(connection: Connection, data: PurchaseData) -> PurchaseData:
-    assert data.service_provider is not None
-    found = catalog.operator(connection, data.service_provider)
-    if found is None or not found.enabled:
-        raise InvalidInput(
-            "service_provider",
-            f"Objeto con slug={data.service_provider} no existe.",
-            value=data.service_provider,
-        )
-    return replace(data, route=found.route)
-
-
-def _package_data(body: dict[str, Any]) -> PurchaseData:
-    token = fields.text(body, "idempotency_token", 128)
-    amount = _bounded(body, "del paquete")
-    provider_code = fields.text(body, "provider_code", 20)
-    destination = fields.phone(body, r"[0-9]{10}")
-    payment = fields.text(body, "payment_token", 64)
-    package_code = fields.text(body, "package_code", 20)
-    origin = fields.optional_text(body, "payment_origin", 255)
-    return PurchaseData(
-        kind=Kind.PACKAGE,
-        idempotency_token=token,
-        destination_number=destination,
-        amount=amount,
-        payment_token=payment,
-        payment_origin=origin,
-        route="",
-        provider_code=provider_code,
-        package_code=package_code,
-    )
-
-
-def _with_package(connection: Connection, data: PurchaseData) -> PurchaseData:
-    code, package_code = data.provider_code, data.package_code
-    assert code is not None
-    assert package_code is not None
-    provider = catalog.provider(connection, code)
-    if provider is None:
-        raise InvalidInput(
-            "provider_code", f"Objeto con provider_code={code} no existe", value=code
-        )
-    if not provider.enabled:
-        raise InvalidInput(
-            "provider_code", "El operador móvil del paquete no está habilitado.", value=code
-        )
-    package = catalog.package(connection, package_code)
-    if package is None:
-        raise InvalidInput(
-            "package_code", f"Objeto con package_code={package_code} no existe", value=package_code
-        )
-    if not package.enabled:
-        raise InvalidInput(
-            "package_code", "El paquete móvil no está habilitado.", value=package_code
-        )
-    if package.provider_code != code:
-        raise InvalidInput(
-            "provider_code", "El service_provider se debe corresponder con el mobile_package.",
-            value=code,
-        )  # fmt: skip
-    if package.amount != data.amount:
-        raise InvalidInput(
-            "amount",
-            f"El monto no corresponde al valor del paquete móvil ({package.amount}).",
-            value=data.amount,
-        )
-    return replace(data, route=provider.route)
-
-
-NOT_AN_OBJECT = "El cuerpo de la solicitud debe ser un objeto JSON válido."
-_ALREADY = {
-    Kind.TOPUP: "Ya existe un/a topup transaction con este/a idempotency token.",
-    Kind.PACKAGE: "Ya existe un/a mobile package transaction con este/a idempotency token.",
-}
-
-
-async def _buy(request: Request, database: Database, who: Merchant, kind: Kind) -> Response:
-    try:
-        body = await read_object(request)
-    except InvalidInput as error:
-        raise InvalidInput("non_field_errors", NOT_AN_OBJECT) from error
-    data = _topup_data(body) if kind is Kind.TOPUP else _package_data(body)
-    check = _with_operator if kind is Kind.TOPUP else _with_package
-    async with database.read() as connection:
-        data = await connection.run_sync(check, data)
-    batcher, gateway = _services(request)
-    try:
-        bought = await topups.buy(batcher, gateway, who, data)
-    except DuplicateRequest as duplicate:
-        if duplicate.in_flight:
-            return json_response(
-                {
-                    "error_message": SIMULTANEOUS,
-                    "field": "idempotency_token",
-                    "value": data.idempotency_token,
-                },
-                409,
-            )
-        raise InvalidInput(
-            "idempotency_token", _ALREADY[kind], value=data.idempotency_token
-        ) from None
+async def _buy(request: Request, services: Services, who: Merchant, kind: Kind) -> Response:
+    data = await fields.purchase(request, kind)
+    bought = await rules.buy(services.database, services.batcher, services.operator, who, data)
     status_code = purchase_status(bought)
     render = topup_json if kind is Kind.TOPUP else package_json
     return json_response(render(bought.purchase, status_code), status_code)
@@ -345,8 +187,8 @@ async def _buy(request: Request, database: Database, who: Merchant, kind: Kind) 
     openapi_extra=body_schema(docs.TopupIn, docs.TOPUP_REQUEST),
     responses=docs.PURCHASE_RESPONSES,
 )
-async def topup_account(request: Request, database: DatabaseDep, who: MerchantDep) -> Response:
-    return await _buy(request, database, who, Kind.TOPUP)
+async def topup_account(request: Request, services: ServicesDep, who: MerchantDep) -> Response:
+    return await _buy(request, services, who, Kind.TOPUP)
 
 
 @router.post(
@@ -355,27 +197,22 @@ async def topup_account(request: Request, database: DatabaseDep, who: MerchantDe
     openapi_extra=body_schema(docs.PackageIn, docs.PACKAGE_REQUEST),
     responses=docs.PURCHASE_RESPONSES,
 )
-async def package_buy(request: Request, database: DatabaseDep, who: MerchantDep) -> Response:
-    return await _buy(request, database, who, Kind.PACKAGE)
+async def package_buy(request: Request, services: ServicesDep, who: MerchantDep) -> Response:
+    return await _buy(request, services, who, Kind.PACKAGE)
 
 
 # --- reading -------------------------------------------------------------------------------
 
 
 async def _history(request: Request, database: Database, who: Merchant, kind: Kind) -> Response:
-    query = dict(request.query_params)
-    page = fields.page_number(query, "page", 1, 1_000_000)
-    per_page = fields.page_number(query, "per_page", 200, MAX_PER_PAGE)
-    start, end = fields.day(query, "start_date"), fields.day(query, "end_date")
-    if (start is None) != (end is None):
-        raise InvalidInput("end_date" if end is None else "start_date", fields.REQUIRED)
-    if start is not None and end is not None and start > end:
-        raise InvalidInput(
-            "start_date", "start_date no puede ser mayor que end_date.", value=query["start_date"]
-        )
-    days = (start, end) if start is not None and end is not None else None
+    query = fields.history_query(dict(request.query_params))
     count, found = await topups.history(
-        database, who.client_id, kind, page=page, per_page=per_page, days=days
+        database,
+        who.client_id,
+        kind,
+        page=query.page,
+        per_page=query.per_page,
+        days=query.days,
     )
     return json_response({"count": count, "transactions": [history_item(p) for p in found]})
 
@@ -398,19 +235,12 @@ async def package_history(request: Request, database: DatabaseDep, who: Merchant
     return await _history(request, database, who, Kind.PACKAGE)
 
 
-async def _find(database: Database, who: Merchant, kind: Kind, token: str) -> topups.Purchase:
-    try:
-        return await topups.get_purchase(database, who.client_id, kind, token)
-    except NotFound as missing:
-        raise InvalidInput("idempotency_token", missing.message, value=token) from None
-
-
 @router.get(
     "/topup_account/{idempotency_token:any_text}",
     summary="Get top up information",
 )
 async def get_topup(idempotency_token: str, database: DatabaseDep, who: MerchantDep) -> Response:
-    found = await _find(database, who, Kind.TOPUP, idempotency_token)
+    found = await rules.find(database, who, Kind.TOPUP, idempotency_token)
     return json_response(topup_json(found))
 
 
@@ -421,6 +251,6 @@ async def get_topup(idempotency_token: str, database: DatabaseDep, who: Merchant
     "outcome is unknown, with the purchase in the body, as the API document says.",
 )
 async def get_package(idempotency_token: str, database: DatabaseDep, who: MerchantDep) -> Response:
-    found = await _find(database, who, Kind.PACKAGE, idempotency_token)
+    found = await rules.find(database, who, Kind.PACKAGE, idempotency_token)
     status_code = {Status.REJECTED: 503, Status.UNKNOWN: 502}.get(Status(found.status), 200)
     return json_response(package_json(found, status_code), status_code)

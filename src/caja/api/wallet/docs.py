@@ -12,8 +12,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, WithJsonSchema
 
-from caja.api.body import body_schema
 from caja.api.openapi import Responses, documented, text_response
+from caja.http.body import body_schema
 
 __all__ = [
     "ACCOUNT",

@@ -1,0 +1,16 @@
+"""The ops dashboard's data: ``/admin/api``, with a key of the ``admin`` scope."""
+
+from caja.api.admin.render import ERRORS
+from caja.api.admin.routes import PREFIX, admin_key, router
+from caja.api.surface import Surface
+
+__all__ = ["PREFIX", "SURFACE"]
+
+SURFACE = Surface(
+    name="admin",
+    prefixes=(PREFIX,),
+    credentials=(admin_key,),
+    errors=ERRORS,
+    router=router,
+    documented=False,
+)

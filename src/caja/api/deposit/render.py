@@ -1,0 +1,161 @@
+"""Deposit accounts and transfers as the surface writes them, and its error answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import Response
+
+from caja.api.surface import Renderer, status_table
+from caja.core.clock import bogota_iso
+from caja.core.errors import (
+    NO_VALUE,
+    AccountConflict,
+    AlreadyResolved,
+    CajaError,
+    Forbidden,
+    InvalidInput,
+    NoFunds,
+    NotFound,
+    PayloadTooLarge,
+    Unauthorized,
+    Unavailable,
+)
+from caja.core.money import format_minor
+from caja.deposits import service as deposits
+from caja.deposits.service import (
+    AccountState,
+    DepositAccount,
+    DepositTransfer,
+    LimitExceeded,
+    NotRevertible,
+)
+from caja.http.body import UnsupportedMediaType, json_response
+
+__all__ = [
+    "ERRORS",
+    "account_json",
+    "deposit_status",
+    "error_body",
+    "history_item",
+    "new_account_json",
+    "state_json",
+    "transfer_json",
+]
+
+_STATUS: list[tuple[type[CajaError], int]] = [
+    (InvalidInput, 422),
+    (NotFound, 422),
+    (AccountConflict, 409),
+    (LimitExceeded, 409),
+    (NotRevertible, 409),
+    (NoFunds, 409),
+    (AlreadyResolved, 409),
+    (Unauthorized, 401),
+    (Forbidden, 403),
+    (PayloadTooLarge, 413),
+    (UnsupportedMediaType, 415),
+    (Unavailable, 503),
+]
+
+
+deposit_status = status_table(_STATUS)
+
+
+_INT64 = range(-(2**63), 2**64)  # what orjson writes as an integer
+
+
+def error_body(error: CajaError, status_code: int) -> Response:
+    body: dict[str, Any] = {"error_code": error.code, "error_message": error.message}
+    if isinstance(error, InvalidInput):
+        body["error_message"] = error.problem
+        body["field"] = error.field or "non_field_errors"
+        value = error.value
+        if isinstance(value, int) and not isinstance(value, bool) and value not in _INT64:
+            body["value"] = orjson.Fragment(str(value).encode())  # as the client wrote it
+        elif value is not NO_VALUE and isinstance(value, str | int | bool | None):
+            body["value"] = value
+    return json_response(body, status_code)
+
+
+ERRORS = Renderer(deposit_status, error_body)
+
+
+def _money(minor: int) -> str:
+    return format_minor(minor, 2)
+
+
+def account_json(account: DepositAccount) -> dict[str, Any]:
+    return {
+        "token": account.token,
+        "account_type": "deposito_electronico",
+        "number": account.number,
+        "balance": _money(account.balance_minor),
+        "expected_balance": _money(account.balance_minor),
+    }
+
+
+def state_json(state: AccountState) -> dict[str, Any]:
+    return {
+        **account_json(state.account),
+        "awaited_amount": "0.00",
+        "overdraft_amount": "0.00",
+        "deposited_this_month": _money(state.deposited_this_month),
+        "withdrawn_this_month": _money(state.withdrawn_this_month),
+        "account_status": state.account.status,
+        "updated_at": bogota_iso(state.updated_at),
+        "updated_from_source": state.updated_from_source,
+    }
+
+
+def transfer_json(item: DepositTransfer) -> dict[str, Any]:
+    view = item.transfer
+    return {
+        "token": f"coop{view.token}",
+        "status": "reverted" if item.reverted else "approved",
+        "idempotency_token": view.idempotency_key,
+        "origin_account": view.debit_token,
+        "destination_account": view.credit_token,
+        "amount": _money(view.amount_minor),
+        "fee_amount": _money(item.fee_minor),
+        "description": view.description,
+        "created_at": bogota_iso(view.created_at),
+        "result_message": "Proceso Exitoso",
+        "error_code": None,
+        "channel": item.channel,
+    }
+
+
+def history_item(item: DepositTransfer, account_id: int) -> dict[str, Any]:
+    body = transfer_json(item)
+    shown: dict[str, Any] = {
+        "token": body["token"],
+        "status": body["status"],
+        "direction": deposits.direction_of(item, account_id),
+        "idempotency_token": body["idempotency_token"],
+        "channel": body["channel"],
+        "coopcentral_id": item.coopcentral_id,
+        "amount": body["amount"],
+        "description": body["description"],
+        "created_at": body["created_at"],
+        "origin_bank": None,
+    }
+    if item.origin_bank is not None and item.sender is not None:
+        shown["origin_bank"] = {"name": item.origin_bank[0], "slug": item.origin_bank[1]}
+        shown["sender_data"] = {
+            "customer_name": item.sender[0],
+            "customer_id_number": item.sender[1],
+        }
+    return shown
+
+
+def new_account_json(account: DepositAccount) -> dict[str, Any]:
+    """An account just opened (or found again): no movements to tell yet."""
+    return {
+        **account_json(account),
+        "awaited_amount": None,
+        "overdraft_amount": "0.00",
+        "deposited_this_month": None,
+        "withdrawn_this_month": None,
+    }
