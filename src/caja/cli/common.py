@@ -1,4 +1,8 @@
-"""What every ``caja`` command shares: running work on the database, printing JSON."""
+"""What every ``caja`` command shares: running work on the database, printing JSON.
+
+``_run`` and ``_print`` are private to the ``caja.cli`` package: only its command
+modules use them.
+"""
 
 from __future__ import annotations
 
