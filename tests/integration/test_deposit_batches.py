@@ -20,7 +20,7 @@ from caja.deposits.service import LimitExceeded, TransferData
 from caja.ledger import batching
 from caja.ledger.batching import Batcher, Order
 from caja.ledger.model import NewTransfer
-from caja.ledger.queries import account_by_token
+from caja.ledger.queries import account_by
 from tests.helpers import Caja
 from tests.integration.test_deposits import (
     FEES,
@@ -154,9 +154,9 @@ async def test_an_order_of_a_transfer_and_its_fee_is_posted_all_or_none(
     origin = await funded_account(http, caja.database, coop, "1000.00")
     destination = await open_account(http, coop)
     async with caja.database.read() as connection:
-        debit = await connection.run_sync(account_by_token, origin)
-        credit = await connection.run_sync(account_by_token, destination)
-        fees = await connection.run_sync(account_by_token, FEES)
+        debit = await connection.run_sync(lambda sync: account_by(sync, token=origin))
+        credit = await connection.run_sync(lambda sync: account_by(sync, token=destination))
+        fees = await connection.run_sync(lambda sync: account_by(sync, token=FEES))
     assert debit is not None
     assert credit is not None
     assert fees is not None

@@ -29,6 +29,7 @@ from caja.core.errors import (
 from caja.core.invariant import invariant
 from caja.core.tokens import new_tokens, request_digest
 from caja.ledger import store
+from caja.ledger.journal import HASHED_COLUMNS
 from caja.ledger.model import (
     BatchView,
     NewTransfer,
@@ -585,24 +586,9 @@ def _write_postings(
     )
 
 
-# The planned transfer's values in the order of :func:`store.write_postings`, before
-# ``created_at``.
-_TRANSFER_COLUMNS = (
-    "token",
-    "client_id",
-    "surface",
-    "idempotency_key",
-    "request_digest",
-    "kind",
-    "status",
-    "debit_account_id",
-    "credit_account_id",
-    "asset",
-    "amount_minor",
-    "description",
-    "pending_id",
-    "reverses_id",
-)
+# The planned transfer's values in the order of :func:`store.write_postings`, which is the
+# journal's hashed order, before ``created_at``.
+_TRANSFER_COLUMNS = HASHED_COLUMNS[: HASHED_COLUMNS.index("created_at")]
 
 
 def _views(plan: _Plan, state: dict[int, _Account], ids: dict[str, int]) -> dict[str, TransferView]:
