@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import Result
 
-from caja.app import create_app
+from caja.app import create_app, services_of
 from caja.cli import app
 from caja.clients.service import authenticate, create_client
 from caja.core.clock import BOGOTA, utcnow
@@ -134,7 +134,7 @@ class Client:
                             answer = await http.post(DEPOSIT + path, json=data, headers=headers)
                         answers.append(answer)
             finally:
-                await served.state.batcher.close()
+                await services_of(served).batcher.close()
             return answers
 
         return on_database(self.url, work)
