@@ -12,8 +12,7 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import Result
 
-from caja.api.deps import services_of
-from caja.app import create_app
+from caja.app import create_app, services_of
 from caja.cli import app
 from caja.clients.service import authenticate, create_client
 from caja.core.clock import BOGOTA, utcnow

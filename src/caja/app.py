@@ -162,11 +162,11 @@ def lifespan_of(services: Services, owned: bool) -> Lifespan:
 
 
 def install_surfaces(app: FastAPI, surfaces: Sequence[Surface]) -> None:
-    """Each surface's router under each of its base paths, and its plain routes ahead of
+    """Each surface's router under each of its mounts, and its plain routes ahead of
     all others: the transfer endpoints skip FastAPI's per-request machinery, and their
     FastAPI routes, matched after them, only document them."""
     for surface in surfaces:
-        for index, prefix in enumerate(surface.prefixes):
+        for index, prefix in enumerate(surface.mounts):
             shown = surface.documented and index == 0
             app.include_router(surface.router, prefix=prefix, include_in_schema=shown)
     fast = [route for surface in surfaces for route in surface.fast_routes]

@@ -50,8 +50,10 @@ class Renderer:
 
 @dataclass(frozen=True, slots=True)
 class Surface:
-    """One API surface. The router's routes are included under each of ``prefixes``;
-    only the first is documented in OpenAPI, the others are aliases."""
+    """One API surface. ``prefixes`` are its base paths: an error raised under one is
+    answered by ``errors``. The router is included under each of ``mounts``: ``""``
+    for a router whose routes carry their full paths, else the base paths it is served
+    under (the gateway's two spellings); only the first is documented in OpenAPI."""
 
     name: str
     prefixes: tuple[str, ...]
@@ -59,6 +61,7 @@ class Surface:
     errors: Renderer
     router: APIRouter
     fast_routes: tuple[BaseRoute, ...] = field(default=())
+    mounts: tuple[str, ...] = ("",)
     documented: bool = True
 
     @property

@@ -16,7 +16,7 @@ __all__ = ["PREFIX", "admin_key", "router"]
 
 PREFIX = "/admin/api"
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
 
 async def admin_key(

@@ -24,7 +24,7 @@ __all__ = ["PREFIX", "client", "router"]
 
 PREFIX = "/api/coopcentral/v1"
 
-router = APIRouter(tags=["Electronic deposit"], responses=docs.COMMON)
+router = APIRouter(prefix=PREFIX, tags=["Electronic deposit"], responses=docs.COMMON)
 
 _token = APIKeyHeader(
     name="Authorization",

@@ -102,7 +102,7 @@ _TOO_LARGE: Responses = {
     415: ledger_error("The body is not sent as application/json"),
 }
 
-router = APIRouter(tags=["Ledger (legacy)"])
+router = APIRouter(prefix=PREFIX, tags=["Ledger (legacy)"])
 
 
 @router.post(

@@ -76,7 +76,7 @@ _TOO_LARGE: Responses = {
     415: ledger_error("The body is not sent as application/json"),
 }
 
-router = APIRouter(tags=["Ledger v1"])
+router = APIRouter(prefix=PREFIX, tags=["Ledger v1"])
 
 
 @router.post(

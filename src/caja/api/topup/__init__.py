@@ -13,4 +13,5 @@ SURFACE = Surface(
     credentials=(merchant,),
     errors=ERRORS,
     router=router,
+    mounts=(PREFIX, ALIAS),
 )

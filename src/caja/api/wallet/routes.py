@@ -17,7 +17,7 @@ from caja.wallet.service import Profile
 
 __all__ = ["PREFIX", "caller", "router"]
 
-router = APIRouter(tags=["Wallet"])
+router = APIRouter(prefix=PREFIX, tags=["Wallet"])
 
 
 def _ok() -> Response:
