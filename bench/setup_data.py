@@ -7,14 +7,13 @@ import time
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import select, text
+from sqlalchemy import text
 
-from caja.clients.service import create_client
-from caja.clients.tables import clients
+from caja.clients.service import client_id_of, create_client
 from caja.customers.service import ASSET, OwnerData, open_customer_account
 from caja.db.engine import Database
 from caja.deposits import service as deposits
-from caja.ledger import batching, engine
+from caja.ledger import batching
 from caja.ledger.accounts import system_account_id
 from caja.ledger.model import NewTransfer
 from caja.providers.bank import Holder, SandboxBank
@@ -71,8 +70,9 @@ class Prepared:
 
 async def _client_id(database: Database, token: str) -> int:
     async with database.read() as connection:
-        found = await connection.execute(select(clients.c.id).where(clients.c.token == token))
-        return int(found.scalar_one())
+        found = await connection.run_sync(client_id_of, token)
+    assert found is not None
+    return found
 
 
 async def _open_accounts(database: Database, client_id: int, count: int) -> list[tuple[int, str]]:
@@ -97,7 +97,7 @@ async def _fund(database: Database, fundings: list[tuple[int, int]]) -> None:
     """Credit each (account id, minor units) from the funding system account, in batches."""
     async with database.read() as connection:
         funding_id = await connection.run_sync(system_account_id, ASSET, "funding")
-    for start in range(0, len(fundings), engine.MAX_BATCH):
+    for start in range(0, len(fundings), batching.MAX_BATCH):
         batch = [
             NewTransfer(
                 surface="funding",
@@ -106,7 +106,7 @@ async def _fund(database: Database, fundings: list[tuple[int, int]]) -> None:
                 credit_account_id=account_id,
                 amount_minor=amount_minor,
             )
-            for account_id, amount_minor in fundings[start : start + engine.MAX_BATCH]
+            for account_id, amount_minor in fundings[start : start + batching.MAX_BATCH]
         ]
         for result in await batching.post(database, batch):
             if result.error is not None:

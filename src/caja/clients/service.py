@@ -15,6 +15,7 @@ from caja.core.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from caja.core.principal import Principal
 from caja.core.tokens import digest_key, new_api_key, new_token
 from caja.db.engine import Database
+from caja.db.sql import among, run
 from caja.ledger.accounts import AccountKind, lock_account, open_account, set_overdraft
 
 __all__ = [
@@ -210,23 +211,17 @@ def principals(connection: Connection, digests: Iterable[str]) -> dict[str, Prin
 
 
 def _key_rows(connection: Connection, digests: list[str]) -> list[Any]:
-    """(digest, account_id, client id, client token, scopes) of each active key."""
-    return list(
-        connection.execute(
-            select(
-                api_keys.c.digest,
-                api_keys.c.account_id,
-                clients.c.id,
-                clients.c.token,
-                clients.c.scopes,
-            )
-            .join(clients, clients.c.id == api_keys.c.client_id)
-            .where(
-                api_keys.c.digest.in_(digests),
-                api_keys.c.revoked_at.is_(None),
-                clients.c.revoked_at.is_(None),
-            )
-        ).all()
+    """(digest, account_id, client id, client token, scopes) of each active key.
+
+    Every batch runs it: plain SQL, like the ledger's statements (see :mod:`caja.db.sql`).
+    """
+    keys, parameters = among(connection, "k.digest", digests)
+    return run(
+        connection,
+        "SELECT k.digest, k.account_id, c.id, c.token, c.scopes FROM api_keys k "
+        f"JOIN clients c ON c.id = k.client_id WHERE {keys} "
+        "AND k.revoked_at IS NULL AND c.revoked_at IS NULL",
+        parameters,
     )
 
 
@@ -257,6 +252,8 @@ def max_loan(connection: Connection, client_id: int) -> int:
             select(clients.c.max_loan_minor).where(clients.c.id == client_id)
         ).scalar_one()
     )
+
+
 def client_id_of(connection: Connection, client_token: str) -> int | None:
     """The id of the client ``client_token`` (``cli-…``)."""
     return connection.execute(

@@ -33,10 +33,11 @@ from caja.core.principal import Principal
 from caja.db.engine import Database
 from caja.ledger import engine, store
 from caja.ledger.accounts import AccountKind
+from caja.ledger.engine import MAX_BATCH
 from caja.ledger.model import BatchView, Operation, Result
 from caja.ledger.queries import AccountView
 
-__all__ = ["BatchView", "Batcher", "KeyResolver", "Lookups", "Order", "post", "run"]
+__all__ = ["MAX_BATCH", "BatchView", "Batcher", "KeyResolver", "Lookups", "Order", "post", "run"]
 
 # The principal of each active key among the digests asked for (the clients' own lookup).
 KeyResolver = Callable[[Connection, Iterable[str]], Mapping[str, Principal]]
@@ -152,8 +153,8 @@ class Batcher:
         max_wait: float = 0.0,
         concurrency: int = 1,
     ) -> None:
-        if not 1 <= max_size <= engine.MAX_BATCH:
-            raise ValueError(f"max_size must be between 1 and {engine.MAX_BATCH}")
+        if not 1 <= max_size <= MAX_BATCH:
+            raise ValueError(f"max_size must be between 1 and {MAX_BATCH}")
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.database = database

@@ -1,24 +1,14 @@
-"""The statements of the write path, written out in SQL.
-
-A batch runs a handful of statements whatever its size; building, caching and binding
-them through SQLAlchemy's expression language costs more than running them. These are
-plain SQL that SQLite and PostgreSQL both read, sent with the driver's own placeholders
-(``?`` is rewritten for drivers that use ``%s`` or ``$1``) through ``Connection.exec_driver_sql``,
-so connection events and the transaction are SQLAlchemy's as everywhere else. Rows come
-back as tuples in the column order written here.
-"""
+"""The statements of the write path, written out in SQL (see :mod:`caja.db.sql`)."""
 
 from __future__ import annotations
 
-import itertools
-import re
 from collections.abc import Sequence
 from datetime import datetime
-from functools import cache
 from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from caja.db.sql import among, run, run_many
 from caja.ledger import journal
 from caja.ledger.tables import transfers
 
@@ -36,37 +26,6 @@ ACCOUNT_COLUMNS = (
     "a.balance_minor, a.pending_out_minor, a.overdraft_minor, a.version"
 )
 _ACCOUNTS = f"SELECT {ACCOUNT_COLUMNS} FROM accounts a JOIN assets s ON s.code = a.asset"
-
-
-@cache
-def _native(sql: str, paramstyle: str) -> str:
-    """``sql`` with each ``?`` written as the driver's placeholder."""
-    if paramstyle == "qmark":
-        return sql
-    if paramstyle in ("format", "pyformat"):
-        return sql.replace("?", "%s")
-    marker = {"numeric_dollar": "$", "numeric": ":"}[paramstyle]
-    numbers = itertools.count(1)
-    return re.sub(r"\?", lambda _: f"{marker}{next(numbers)}", sql)
-
-
-def _run(connection: Connection, sql: str, parameters: Sequence[Any]) -> list[Any]:
-    native = _native(sql, connection.dialect.paramstyle)
-    return list(connection.exec_driver_sql(native, tuple(parameters)).all())
-
-
-def _many(connection: Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
-    if rows:
-        connection.exec_driver_sql(_native(sql, connection.dialect.paramstyle), rows)
-
-
-def _in(connection: Connection, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
-    """``column`` among ``values``: one array parameter on PostgreSQL, so the statement's
-    text (and its prepared form) is the same for any number of values; a list of
-    placeholders on SQLite."""
-    if connection.dialect.name == "postgresql":
-        return f"{column} = ANY(?)", [list(values)]
-    return f"{column} IN ({', '.join('?' * len(values))})", list(values)
 
 
 def account_rows(
@@ -88,13 +47,13 @@ def account_rows(
     parameters: list[Any] = []
     for column, values in (("a.id", ids), ("a.token", tokens)):
         if values:
-            among, values_parameters = _in(connection, column, values)
-            terms.append(among)
+            matching, values_parameters = among(connection, column, values)
+            terms.append(matching)
             parameters.extend(values_parameters)
     if phones is not None and phones[0] and phones[2]:
         client_ids, kind, numbers = phones
-        of_phone_clients, client_parameters = _in(connection, "a.client_id", client_ids)
-        of_numbers, number_parameters = _in(connection, "a.phone_number", numbers)
+        of_phone_clients, client_parameters = among(connection, "a.client_id", client_ids)
+        of_numbers, number_parameters = among(connection, "a.phone_number", numbers)
         terms.append(f"({of_phone_clients} AND a.kind = ? AND {of_numbers})")
         parameters.extend((*client_parameters, kind, *number_parameters))
     if not terms or (of_clients is not None and not of_clients):
@@ -103,13 +62,13 @@ def account_rows(
     postgresql = connection.dialect.name == "postgresql"
     if of_clients is not None and postgresql:
         # In the query, so that other clients' rows are not locked.
-        of_these, client_parameters = _in(connection, "a.client_id", of_clients)
+        of_these, client_parameters = among(connection, "a.client_id", of_clients)
         condition = f"({condition}) AND {of_these}"
         parameters.extend(client_parameters)
     sql = f"{_ACCOUNTS} WHERE {condition} ORDER BY a.id"
     if lock and postgresql:
         sql += " FOR UPDATE OF a"
-    rows = _run(connection, sql, parameters)
+    rows = run(connection, sql, parameters)
     if of_clients is not None and not postgresql:
         # After the query: SQLite locks no rows, and given the client condition its planner
         # would walk the client's accounts instead of finding each token.
@@ -127,18 +86,18 @@ def stored_key_rows(
         # ``idempotency_key = ANY(…)``, or without the OFFSET 0 that keeps the planner
         # from turning the probes into a join, a plan made while the statistics saw no
         # keys yet (a young table) reads every transfer of the client instead.
-        return _run(
+        return run(
             connection,
             "SELECT t.id, t.surface, t.request_digest FROM unnest(?::text[]) AS k(key) "
             "CROSS JOIN LATERAL (SELECT id, surface, request_digest FROM transfers "
             "WHERE client_id = ? AND surface = ? AND idempotency_key = k.key OFFSET 0) AS t",
             (list(keys), client_id, surface),
         )
-    among, parameters = _in(connection, "idempotency_key", keys)
-    return _run(
+    matching, parameters = among(connection, "idempotency_key", keys)
+    return run(
         connection,
         f"SELECT id, surface, request_digest FROM transfers "
-        f"WHERE client_id = ? AND surface = ? AND {among}",
+        f"WHERE client_id = ? AND surface = ? AND {matching}",
         (client_id, surface, *parameters),
     )
 
@@ -241,7 +200,7 @@ def _postings_pg(
     columns = [list(column) for column in zip(*chained, strict=True)]
     entry_columns = [list(column) for column in zip(*entries, strict=True)] or [[]] * 4
     balance_columns = [list(column) for column in zip(*balances, strict=True)] or [[]] * 4
-    rows = _run(
+    rows = run(
         connection,
         _POSTINGS_PG,
         (*columns, *entry_columns, *balance_columns, last_hash),
@@ -258,20 +217,20 @@ def _postings_sqlite(
 ) -> dict[str, int]:
     # The writer holds the whole database, so the ids after the largest one are free
     # until it commits.
-    [(largest,)] = _run(connection, "SELECT coalesce(max(id), 0) FROM transfers", ())
+    [(largest,)] = run(connection, "SELECT coalesce(max(id), 0) FROM transfers", ())
     ids = {row[0]: int(largest) + number for number, row in enumerate(chained, start=1)}
-    _many(
+    run_many(
         connection,
         f"INSERT INTO transfers (id, {_TRANSFER_COLUMNS}) VALUES ({', '.join('?' * 18)})",
         [(ids[row[0]], *row) for row in chained],
     )
-    _many(
+    run_many(
         connection,
         "INSERT INTO entries (transfer_id, account_id, amount_minor, balance_after_minor) "
         "VALUES (?, ?, ?, ?)",
         [(ids[token], *rest) for token, *rest in entries],
     )
-    _many(
+    run_many(
         connection,
         "UPDATE accounts SET balance_minor = ?, pending_out_minor = ?, version = ? WHERE id = ?",
         [
@@ -279,7 +238,7 @@ def _postings_sqlite(
             for account_id, balance, pending_out, version in balances
         ],
     )
-    _many(
+    run_many(
         connection,
         "UPDATE journal SET hash = ?, transfer_id = ? WHERE id = 1",
         [(last_hash, ids[chained[-1][0]])],
