@@ -134,6 +134,7 @@ def _find_account(
 ) -> DepositAccount | None:
     """The deposit account with this ledger token, ledger account id, bank number or
     holder."""
+    view = None
     if token is not None:
         view = account_by(connection, token=token)
         if view is None:
@@ -151,7 +152,7 @@ def _find_account(
     row = connection.execute(select(deposit_accounts).where(column == value)).first()
     if row is None:
         return None
-    ledger = accounts_by_ids(connection, [row.account_id])[row.account_id]
+    ledger = view or accounts_by_ids(connection, [row.account_id])[row.account_id]
     return DepositAccount(
         ledger.id, ledger.token, row.number, row.status, ledger.client_id or 0,
         ledger.balance_minor, row.synced_at,
@@ -510,16 +511,29 @@ def _transfer_order(
 
     def record(connection: Connection, result: Result) -> None:
         assert result.transfer is not None
+        fee_transfer = result.more[0] if result.more else None
+        bank_id = new_bank_id()
         connection.execute(
             insert(deposit_transfers).values(
                 transfer_id=result.transfer.id,
                 channel=data.channel,
-                coopcentral_id=new_bank_id(),
-                fee_transfer_id=result.more[0].id if result.more else None,
+                coopcentral_id=bank_id,
+                fee_transfer_id=fee_transfer.id if fee_transfer is not None else None,
             )
         )
-        # A transaction run again after a conflict records again: keep the last.
-        stored[:] = _stored(connection, [result.transfer])
+        # What was just written, as a read would find it; a transaction run again after a
+        # conflict records again: keep the last.
+        stored[:] = [
+            DepositTransfer(
+                result.transfer,
+                data.channel,
+                bank_id,
+                fee_transfer.amount_minor if fee_transfer is not None else 0,
+                reverted=False,
+                origin_bank=None,
+                sender=None,
+            )
+        ]
 
     def build(_lookups: Lookups) -> tuple[NewTransfer, ...]:
         return operations
@@ -534,10 +548,14 @@ async def transfer(
     token was already used (the stored transfer is answered, nothing moves)."""
     database = _database(writer)
     token = data.unique_transfer_token
-    earlier = await _read(database, lambda c: _by_key(c, client_id, token))
-    if earlier is not None:
-        return earlier, True
-    parties = await _read(database, lambda c: _parties(c, client_id, data))
+    try:
+        parties = await _read(database, lambda c: _parties(c, client_id, data))
+    except InvalidInput:
+        # A used token replays whatever the body names; the batch finds the others.
+        earlier = await _read(database, lambda c: _by_key(c, client_id, token))
+        if earlier is not None:
+            return earlier, True
+        raise
     stored: list[DepositTransfer] = []
     result = await _post(writer, _transfer_order(client_id, data, parties, stored))
     if result.error is not None:
