@@ -22,7 +22,7 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from caja.clients.service import MERCHANT_ASSET, Principal, authorize, max_loan
@@ -418,6 +418,125 @@ class Reconciled:
     still_open: int = 0
 
 
+# Reconciliation claims open purchases a group at a time, each for a lease: another
+# process skips them until the lease ends. A group's purchases are asked about one after
+# another, and a question is only started while half the lease is left, so a call to the
+# operator (CAJA_OPERATOR_TIMEOUT_MS, 10 s by default: 100 s for a whole group) cannot
+# outlast the claim unless it takes longer than 150 s.
+CLAIM_GROUP = 10
+CLAIM_LEASE = timedelta(minutes=5)
+
+
+@dataclass(frozen=True, slots=True)
+class _Claim:
+    """Open purchases this process claimed, oldest first, and the end of its lease."""
+
+    until: datetime
+    purchases: list[Purchase]
+
+
+def _claim_statement(cutoff: datetime, after: int, size: int, until: datetime) -> Any:
+    """Claim up to ``size`` open purchases created by ``cutoff``, after id ``after``, that
+    no lease holds; PostgreSQL skips rows another claim is locking (SQLite has one
+    writer and renders no FOR UPDATE)."""
+    now = utcnow()
+    open_ids = (
+        select(purchases.c.id)
+        .where(
+            purchases.c.status.in_([s.value for s in OPEN]),
+            purchases.c.created_at <= cutoff,
+            purchases.c.id > after,
+            or_(
+                purchases.c.reconcile_claimed_until.is_(None),
+                purchases.c.reconcile_claimed_until <= now,
+            ),
+        )
+        .order_by(purchases.c.id)
+        .limit(size)
+        .with_for_update(skip_locked=True)
+    )
+    return (
+        update(purchases)
+        .where(purchases.c.id.in_(open_ids.scalar_subquery()))
+        .values(reconcile_claimed_until=until)
+        .returning(*_COLUMNS)
+    )
+
+
+async def _claim(database: Database, cutoff: datetime, after: int, size: int) -> _Claim:
+    until = utcnow() + CLAIM_LEASE
+
+    def work(connection: Connection) -> list[Any]:
+        return list(connection.execute(_claim_statement(cutoff, after, size, until)).all())
+
+    rows = await database.write(work)
+    return _Claim(until, sorted(map(_purchase, rows), key=lambda purchase: purchase.id))
+
+
+async def _release(database: Database, claim: _Claim) -> None:
+    """End this claim on its purchases (those another claim took over stay as they are)."""
+
+    def work(connection: Connection) -> None:
+        connection.execute(
+            update(purchases)
+            .where(
+                purchases.c.id.in_([purchase.id for purchase in claim.purchases]),
+                purchases.c.reconcile_claimed_until == claim.until,
+            )
+            .values(reconcile_claimed_until=None)
+        )
+
+    await database.write(work)
+
+
+async def _ask(
+    gateway: OperatorGateway, claim: _Claim, now: datetime, not_found_after: timedelta
+) -> tuple[int, list[tuple[Purchase, Answer]]]:
+    """Ask the operator about the claimed purchases while half the lease is left: how many
+    were asked, and the final answers."""
+    asked = 0
+    final: list[tuple[Purchase, Answer]] = []
+    for purchase in claim.purchases:
+        if utcnow() > claim.until - CLAIM_LEASE / 2:
+            break
+        asked += 1
+        answer = await gateway.status(purchase.token)
+        if answer.outcome is Outcome.NOT_FOUND and purchase.created_at <= now - not_found_after:
+            answer = Answer(Outcome.REJECTED)
+        if answer.final:
+            final.append((purchase, answer))
+    return asked, final
+
+
+async def _reconcile_group(
+    batcher: Batcher,
+    gateway: OperatorGateway,
+    claim: _Claim,
+    now: datetime,
+    not_found_after: timedelta,
+) -> Reconciled:
+    """Ask about and settle one claimed group, then release it; a failure releases it
+    too (a process that dies leaves it to its lease)."""
+    try:
+        asked, final = await _ask(gateway, claim, now, not_found_after)
+        settled = await asyncio.gather(
+            *(_record_answer(batcher, purchase, answer) for purchase, answer in final)
+        )
+    finally:
+        await _release(batcher.database, claim)
+    counts = Counter(purchase.status for purchase, changed in settled if changed)
+    return Reconciled(
+        asked,
+        counts[Status.AUTHORIZED.value],
+        counts[Status.REJECTED.value],
+        asked - len(final),
+    )
+
+
+def _add(one: Reconciled, other: Reconciled) -> Reconciled:
+    return Reconciled(*(getattr(one, f.name) + getattr(other, f.name) for f in fields(Reconciled)))
+
+
 async def reconcile(
     database: Database,
     gateway: OperatorGateway,
@@ -427,49 +546,35 @@ async def reconcile(
     not_found_after: timedelta = timedelta(minutes=2),
     limit: int = 1000,
 ) -> Reconciled:
-    """Ask the operator again about open purchases at least ``min_age`` old, oldest first.
+    """Ask the operator again about open purchases at least ``min_age`` old, oldest first,
+    at most ``limit``.
 
-    Authorized posts the hold, rejected voids it, through ``batcher`` (one of its own when
-    none is given). A purchase the operator says it never received is rejected once it is
+    The purchases are claimed ``CLAIM_GROUP`` at a time (a lease, ``CLAIM_LEASE``), so
+    that processes reconciling at once never ask about one purchase together. Authorized
+    posts the hold, rejected voids it, through ``batcher`` (one of its own when none is
+    given). A purchase the operator says it never received is rejected once it is
     ``not_found_after`` old (its request died before the operator was asked); younger,
     its request may still be on the way, so it waits.
     """
     now = utcnow()
-    async with database.read() as connection:
-        rows = (
-            await connection.execute(
-                select(*_COLUMNS)
-                .where(
-                    purchases.c.status.in_([s.value for s in OPEN]),
-                    purchases.c.created_at <= now - min_age,
-                )
-                .order_by(purchases.c.id)
-                .limit(limit)
-            )
-        ).all()
-    final: list[tuple[Purchase, Answer]] = []
-    for purchase in map(_purchase, rows):
-        answer = await gateway.status(purchase.token)
-        if answer.outcome is Outcome.NOT_FOUND and purchase.created_at <= now - not_found_after:
-            answer = Answer(Outcome.REJECTED)
-        if answer.final:
-            final.append((purchase, answer))
     own = batcher is None
     settling = batcher if batcher is not None else Batcher(database)
+    done, after = Reconciled(), 0
     try:
-        settled = await asyncio.gather(
-            *(_record_answer(settling, purchase, answer) for purchase, answer in final)
-        )
+        while done.checked < limit:
+            claim = await _claim(
+                database, now - min_age, after, min(CLAIM_GROUP, limit - done.checked)
+            )
+            if not claim.purchases:
+                break
+            after = claim.purchases[-1].id
+            done = _add(
+                done, await _reconcile_group(settling, gateway, claim, now, not_found_after)
+            )
     finally:
         if own:
             await settling.close()
-    counts = Counter(purchase.status for purchase, changed in settled if changed)
-    return Reconciled(
-        len(rows),
-        counts[Status.AUTHORIZED.value],
-        counts[Status.REJECTED.value],
-        len(rows) - len(final),
-    )
+    return done
 
 
 async def reconcile_forever(

@@ -89,6 +89,9 @@ purchases = Table(
     Column("hold_transfer_id", ForeignKey("transfers.id"), nullable=False, unique=True),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+    # While a reconciler asks the operator about this open purchase: the end of its
+    # lease (see caja.topups.service.reconcile); null otherwise.
+    Column("reconcile_claimed_until", UtcDateTime, nullable=True),
     UniqueConstraint("client_id", "kind", "idempotency_token"),
     Index("ix_purchases_client_id_kind_created_at", "client_id", "kind", "created_at"),
     Index("ix_purchases_status_created_at", "status", "created_at"),
