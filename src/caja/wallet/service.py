@@ -503,6 +503,8 @@ async def delete_contact(database: Database, who: Profile, contact_profile: str)
 def profile_count(connection: Connection) -> int:
     """How many people have a wallet profile (for the ops dashboard)."""
     return int(connection.execute(select(func.count()).select_from(wallet_profiles)).scalar_one())
+
+
 def ledger_account_of(connection: Connection, wallet_token: str, asset: str) -> int | None:
     """The ledger account holding ``asset`` for the wallet account ``wallet_token``."""
     return connection.execute(
