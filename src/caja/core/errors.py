@@ -8,6 +8,7 @@ __all__ = [
     "AlreadyResolved",
     "AssetMismatch",
     "CajaError",
+    "Contended",
     "DuplicateRequest",
     "Forbidden",
     "IdempotencyConflict",
@@ -134,3 +135,8 @@ class Unavailable(CajaError):
 
     code = "TemporarilyUnavailable"
     message = "Temporary failure, nothing was changed; it is safe to retry the request."
+
+
+class Contended(Unavailable):
+    """A write that changed nothing because the rows it needed stayed locked or in
+    conflict past the bound: the same request may be retried."""

@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from caja.core import metrics
-from caja.core.errors import Unavailable
+from caja.core.errors import Contended, Unavailable
 
 __all__ = ["MAX_WRITE_ATTEMPTS", "Database", "async_url"]
 
@@ -110,8 +110,18 @@ class Database:
         async with self.engine.connect() as connection:
             yield connection
 
-    async def write(self, work: Callable[[Connection], T]) -> T:
-        """Run ``work`` in one transaction and commit it, retrying bounded conflicts."""
+    async def write(
+        self,
+        work: Callable[[Connection], T],
+        *,
+        committed: Callable[[Connection], bool] | None = None,
+    ) -> T:
+        """Run ``work`` in one transaction and commit it, retrying bounded conflicts.
+
+        ``committed`` tells, on a fresh connection, whether the transaction of the last
+        run of ``work`` is in the database: when the answer to a COMMIT is lost, it
+        decides between returning the result and raising :class:`Unavailable`.
+        """
         for attempt in range(MAX_WRITE_ATTEMPTS):
             try:
                 if self.writer is not None:
@@ -190,7 +200,7 @@ class Database:
         if attempt == MAX_WRITE_ATTEMPTS - 1:
             log.warning("write gave up after %d conflicts: %s", attempt + 1, error)
             metrics.count_write_failure("conflicts")
-            return Unavailable()
+            return Contended()
         metrics.count_retry()
         return _Conflict()
 
