@@ -14,6 +14,7 @@ __all__ = [
     "access_log",
     "batch_settings",
     "bench_endpoint",
+    "database_settings",
     "database_url",
     "deposit_limits",
     "operator_settings",
@@ -25,8 +26,9 @@ DEFAULT_DATABASE_URL = "sqlite:///caja.db"
 
 
 def database_url() -> str:
-    """``CAJA_DATABASE_URL``: ``sqlite:///path.db`` (default ``caja.db`` here) or
-    ``postgresql://user:password@host:port/name``."""
+    """``CAJA_DATABASE_URL``: ``sqlite:///path.db`` (default ``caja.db`` here),
+    ``postgresql://user:password@host:port/name``, or libpq's multi-host form
+    ``postgresql://user:password@h1:p1,h2:p2/name?target_session_attrs=read-write``."""
     return os.environ.get("CAJA_DATABASE_URL", DEFAULT_DATABASE_URL)
 
 
@@ -68,6 +70,43 @@ def _whole(name: str, default: int) -> int:
     if not raw.isdigit():
         raise ValueError(f"{name} must be a whole number, not {raw!r}")
     return int(raw)
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseSettings:
+    """How long caja waits on the database, in seconds (see docs/reliability.md)."""
+
+    connect: float
+    statement: float
+    lock: float
+    commit: float
+    pool: float
+    idle_in_transaction: float
+    reconnect: float
+    ready: float
+
+
+def database_settings() -> DatabaseSettings:
+    """Every wait on the database is bounded; each bound in milliseconds:
+    ``CAJA_DATABASE_CONNECT_TIMEOUT_MS`` (default 5000) to open a connection;
+    ``CAJA_DATABASE_STATEMENT_TIMEOUT_MS`` (10000) for one statement;
+    ``CAJA_DATABASE_LOCK_TIMEOUT_MS`` (2000) to wait for a locked row (on SQLite, for
+    another process's write lock); ``CAJA_DATABASE_COMMIT_TIMEOUT_MS`` (10000) for the
+    answer to a COMMIT; ``CAJA_DATABASE_POOL_TIMEOUT_MS`` (5000) for a free pooled
+    connection; ``CAJA_DATABASE_IDLE_IN_TRANSACTION_MS`` (30000) before PostgreSQL ends a
+    session idle in a transaction; ``CAJA_DATABASE_RECONNECT_MS`` (15000) to reach a
+    primary again and learn whether a commit whose answer was lost is in the database;
+    ``CAJA_READY_TIMEOUT_MS`` (900) for ``/readyz``'s write probe."""
+    return DatabaseSettings(
+        connect=_whole("CAJA_DATABASE_CONNECT_TIMEOUT_MS", 5_000) / 1000,
+        statement=_whole("CAJA_DATABASE_STATEMENT_TIMEOUT_MS", 10_000) / 1000,
+        lock=_whole("CAJA_DATABASE_LOCK_TIMEOUT_MS", 2_000) / 1000,
+        commit=_whole("CAJA_DATABASE_COMMIT_TIMEOUT_MS", 10_000) / 1000,
+        pool=_whole("CAJA_DATABASE_POOL_TIMEOUT_MS", 5_000) / 1000,
+        idle_in_transaction=_whole("CAJA_DATABASE_IDLE_IN_TRANSACTION_MS", 30_000) / 1000,
+        reconnect=_whole("CAJA_DATABASE_RECONNECT_MS", 15_000) / 1000,
+        ready=_whole("CAJA_READY_TIMEOUT_MS", 900) / 1000,
+    )
 
 
 @dataclass(frozen=True, slots=True)

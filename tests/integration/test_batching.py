@@ -222,7 +222,7 @@ class _GatedDatabase:
         self.fail_before_work = False
         self.runs_of_work = 1
 
-    async def write(self, work: Any) -> Any:
+    async def write(self, work: Any, committed: Any = None) -> Any:
         await self.gate.wait()
         if self.fail_before_work:
             raise ConnectionError("injected: the database went away")

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DataError, DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 
 from caja.api.surface import Renderer, Surface, status_table
@@ -36,12 +37,16 @@ from caja.http.body import UnsupportedMediaType, json_response
 
 __all__ = [
     "LEDGER",
+    "RETRY_AFTER_SECONDS",
     "code_message_body",
     "install_error_handlers",
     "ledger_status",
 ]
 
 log = logging.getLogger("caja.api")
+
+# Every 503 of ours (nothing was changed) tells the client when to try again.
+RETRY_AFTER_SECONDS = "1"
 
 
 def code_message_body(error: CajaError, status_code: int) -> Response:
@@ -87,6 +92,13 @@ LEDGER = Renderer(ledger_status, code_message_body)
 _HTTP_CODES = {404: "NotFound", 405: "MethodNotAllowed"}
 
 
+def _retry_after(error: CajaError, response: Response) -> Response:
+    """A 503 for a write that changed nothing tells the client when to try again."""
+    if isinstance(error, Unavailable) and response.status_code == 503:
+        response.headers["Retry-After"] = RETRY_AFTER_SECONDS
+    return response
+
+
 def renderers_by_prefix(surfaces: Sequence[Surface]) -> list[tuple[str, Renderer]]:
     """Each base path of ``surfaces`` with its renderer, the longest path first."""
     pairs = [(prefix, surface.errors) for surface in surfaces for prefix in surface.prefixes]
@@ -105,7 +117,7 @@ def install_error_handlers(app: FastAPI, surfaces: Sequence[Surface]) -> None:
 
     async def on_domain_error(request: Request, error: Exception) -> Response:
         assert isinstance(error, CajaError)
-        return renderer_of(request).answer(error)
+        return _retry_after(error, renderer_of(request).answer(error))
 
     async def on_validation_error(request: Request, error: Exception) -> Response:
         assert isinstance(error, RequestValidationError)
@@ -143,5 +155,6 @@ def install_error_handlers(app: FastAPI, surfaces: Sequence[Surface]) -> None:
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(HTTPException, on_http_error)
     app.add_exception_handler(DBAPIError, on_database_error)
+    app.add_exception_handler(PoolTimeout, on_database_error)
     app.add_exception_handler(OSError, on_database_error)
     app.add_exception_handler(Exception, on_unexpected)

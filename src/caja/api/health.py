@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from caja.api.deps import DatabaseDep
+from caja.api.errors import RETRY_AFTER_SECONDS
 from caja.core import metrics
 from caja.http.body import json_response
 
@@ -24,10 +25,12 @@ async def healthz() -> Response:
     return json_response({"status": "ok"})
 
 
-@router.get("/readyz", tags=["Operations"], summary="The database answers")
+@router.get("/readyz", tags=["Operations"], summary="The database takes a write")
 async def readyz(database_dep: DatabaseDep) -> Response:
-    try:
-        await database_dep.ping()
-    except Exception:
-        return json_response({"status": "unavailable"}, 503)
-    return json_response({"status": "ok"})
+    """200 when the database took a small write within the ready bound (the answer is kept
+    for a second), else 503: no primary, a frozen or read-only server, a full disk."""
+    if await database_dep.ready():
+        return json_response({"status": "ok"})
+    response = json_response({"status": "unavailable"}, 503)
+    response.headers["Retry-After"] = RETRY_AFTER_SECONDS
+    return response

@@ -11,15 +11,18 @@ import time
 import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine import Connection, Engine, ExceptionContext, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from caja.config import DatabaseSettings, database_settings
 from caja.core import metrics
 from caja.core.errors import Contended, Unavailable
+from caja.db.readiness import Heartbeat
+from caja.db.urls import async_url
 
 __all__ = ["MAX_WRITE_ATTEMPTS", "Database", "async_url"]
 
@@ -33,18 +36,20 @@ MAX_WRITE_ATTEMPTS = 8
 SQLITE_PAGE_SIZE = int(os.environ.get("CAJA_SQLITE_PAGE_SIZE", "1024"))
 WAL_AUTOCHECKPOINT_PAGES = int(os.environ.get("CAJA_SQLITE_CHECKPOINT_PAGES", "10000"))
 # PostgreSQL: serialization_failure, deadlock_detected, unique_violation (a racing insert
-# of the same key: the next attempt sees the winner's row), lock_not_available.
-_RETRYABLE_SQLSTATES = {"40001", "40P01", "23505", "55P03"}
-
-
-def async_url(url: str) -> str:
-    """The documented URL forms with the async drivers, for reads."""
-    if url.startswith("sqlite:"):
-        return "sqlite+aiosqlite:" + url.removeprefix("sqlite:")
-    for prefix in ("postgresql:", "postgres:"):
-        if url.startswith(prefix):
-            return "postgresql+asyncpg:" + url.removeprefix(prefix)
-    return url
+# of the same key: the next attempt sees the winner's row).
+_RETRYABLE_SQLSTATES = {"40001", "40P01", "23505"}
+# lock_not_available: a row stayed locked for the whole lock timeout. Running the write
+# again would wait as long again, so it is answered at once.
+_LOCK_TIMEOUT = "55P03"
+# read_only_sql_transaction: the connection is to a standby (or a demoted primary).
+_READ_ONLY = "25006"
+# A session of ours whose COMMIT lost its answer, still running: ended (waiting up to the
+# given milliseconds) before asking whether its transaction is in the database.
+_END_LOST_SESSION = text(
+    "SELECT pg_terminate_backend(pid, :wait_ms) FROM pg_stat_activity "
+    "WHERE pid = :pid AND query ILIKE 'commit%'"
+)
+_PROBE_PAUSE = 0.25
 
 
 def _sqlstate(error: DBAPIError) -> str | None:
@@ -61,29 +66,49 @@ class Database:
 
     A write is a plain function of a connection, run in one transaction and retried a
     bounded number of times when the database reports a conflict that changed nothing
-    (lock timeouts, deadlocks, serialization failures, racing inserts). A failure of the
-    commit itself is never retried here: it becomes :class:`~caja.core.errors.Unavailable`,
-    and the client's idempotency key makes its own retry safe.
+    (deadlocks, serialization failures, racing inserts); a row locked past the lock
+    timeout raises :class:`~caja.core.errors.Contended` at once. A commit whose answer is
+    lost (the connection broke, or no answer within the commit timeout) is resolved, not
+    guessed: see :meth:`write`.
 
     On PostgreSQL the function runs on the async engine (``AsyncConnection.run_sync``):
     each statement awaits its round trip and the event loop goes on meanwhile. On SQLite,
     which lives in the process, it runs at once on a blocking connection of its own,
-    under the one writer lock, and only the durable commit (an fsync) is awaited in a
-    thread.
+    under the one writer lock, and only the durable commit (an fsync) and a wait for
+    another process's write lock are awaited in a thread.
+
+    Every wait is bounded (``caja.config.database_settings``): pooled connections are
+    checked before use and dropped when dead or read-only, so after a failover the next
+    connection goes to whichever host is primary now.
     """
 
-    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        echo: bool = False,
+        settings: DatabaseSettings | None = None,
+    ) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        self.settings = settings if settings is not None else database_settings()
         options: dict[str, Any] = {"echo": echo}
         if not self.is_sqlite:
-            options.update(pool_size=pool_size, max_overflow=2 * pool_size, pool_timeout=30)
+            options.update(
+                pool_size=pool_size,
+                max_overflow=2 * pool_size,
+                pool_timeout=self.settings.pool,
+                pool_pre_ping=True,
+                connect_args=_postgres_connect_args(self.settings),
+            )
         self.engine: AsyncEngine = create_async_engine(async_url(url), **options)
+        self.heartbeat = Heartbeat(self.write, self.settings.ready)
         # SQLite only: the writing connection, and the writer lock. One writer at a time:
         # an asyncio lock within the process, and an exclusive lock on a file beside the
         # database across processes (``caja serve --workers``, the ``caja`` commands).
         # Waiting on these wakes at once when the writer is done, where SQLite's own busy
-        # handler sleeps and polls; BEGIN IMMEDIATE and the busy timeout still guard
+        # handler sleeps and polls; BEGIN IMMEDIATE, waited for in a thread, still guards
         # against writers that take neither.
         self.writer: Engine | None = None
         self._write_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
@@ -93,10 +118,13 @@ class Database:
         self._lock_file: int | None = None
         if self.is_sqlite:
             self.writer = create_engine(url, echo=echo, connect_args={"check_same_thread": False})
-            _configure_sqlite(self.engine.sync_engine, begin="BEGIN")
-            _configure_sqlite(self.writer, begin="BEGIN IMMEDIATE")
+            _configure_sqlite(self.engine.sync_engine, begin="BEGIN", busy_ms=10_000)
+            _configure_sqlite(self.writer, begin="BEGIN IMMEDIATE", busy_ms=0)
+        else:
+            event.listen(self.engine.sync_engine, "handle_error", _drop_read_only)
 
     async def dispose(self) -> None:
+        await self.heartbeat.close()
         await self.engine.dispose()
         if self.writer is not None:
             self.writer.dispose()
@@ -119,8 +147,10 @@ class Database:
         """Run ``work`` in one transaction and commit it, retrying bounded conflicts.
 
         ``committed`` tells, on a fresh connection, whether the transaction of the last
-        run of ``work`` is in the database: when the answer to a COMMIT is lost, it
-        decides between returning the result and raising :class:`Unavailable`.
+        run of ``work`` is in the database: when the answer to a COMMIT is lost, caja
+        reconnects (for up to the reconnect bound, to whichever host is primary now) and
+        asks it. True returns the result as if the commit had answered; False, no answer
+        within the bound, or no ``committed`` raise :class:`Unavailable`.
         """
         for attempt in range(MAX_WRITE_ATTEMPTS):
             try:
@@ -129,6 +159,12 @@ class Database:
                 return await self._write_async(work, attempt)
             except _Conflict:
                 await asyncio.sleep(_pause(attempt))
+            except _LostCommit as lost:
+                if committed is not None and await self._found(committed, lost.server_pid):
+                    log.warning("commit lost its answer and is in the database: %s", lost)
+                    metrics.count_write_failure("commit_resolved")
+                    return cast(T, lost.result)
+                raise _commit_failed(lost) from lost
         raise Unavailable()
 
     async def _write_async(self, work: Callable[[Connection], T], attempt: int) -> T:
@@ -139,14 +175,16 @@ class Database:
             except DBAPIError as error:
                 await connection.rollback()
                 raise self._conflict(error, attempt) from error
+            server_pid = await _server_pid(connection)
             committing = time.perf_counter()
             try:
-                await connection.commit()
+                async with asyncio.timeout(self.settings.commit):
+                    await connection.commit()
             except Exception as error:
                 # The driver connection's state is unknown now: drop it, which rolls back
                 # whatever it still holds, rather than pool it.
                 await connection.invalidate()
-                raise _commit_failed(error) from error
+                raise _LostCommit(result, server_pid) from error
             metrics.observe_commit(time.perf_counter() - committing)
             return result
 
@@ -156,7 +194,7 @@ class Database:
         async with self._sqlite_writer():
             with writer.connect() as connection:
                 try:
-                    connection.begin()
+                    await self._begin_sqlite(connection)
                     result = work(connection)
                 except DBAPIError as error:
                     connection.rollback()
@@ -166,9 +204,53 @@ class Database:
                     await asyncio.to_thread(connection.commit)
                 except Exception as error:
                     connection.invalidate()
-                    raise _commit_failed(error) from error
+                    raise _LostCommit(result, None) from error
                 metrics.observe_commit(time.perf_counter() - committing)
                 return result
+
+    async def _begin_sqlite(self, connection: Connection) -> None:
+        """BEGIN IMMEDIATE at once when no other process writes, else waited for in a
+        thread (the loop goes on) up to the lock bound, then :class:`Contended`."""
+        try:
+            connection.begin()
+            return
+        except DBAPIError as error:
+            if not _sqlite_busy(error):
+                raise
+            connection.rollback()
+        try:
+            await asyncio.to_thread(_begin_waiting, connection, self.settings.lock)
+        except DBAPIError as error:
+            if not _sqlite_busy(error):
+                raise
+            connection.rollback()
+            log.warning("another process held SQLite's write lock past the bound: %s", error)
+            metrics.count_write_failure("locked")
+            raise Contended() from error
+
+    async def _found(self, committed: Callable[[Connection], bool], server_pid: int | None) -> bool:
+        """Whether the lost commit is in the database, asked of whichever host is primary
+        within the reconnect bound; False when none answered in time."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.reconnect
+        while True:
+            try:
+                async with asyncio.timeout(max(deadline - loop.time(), 0.01)):
+                    return await self._ask(committed, server_pid)
+            except Exception as error:
+                log.warning("cannot learn yet whether a lost commit is in: %s", error)
+            if loop.time() + _PROBE_PAUSE >= deadline:
+                return False
+            await asyncio.sleep(_PROBE_PAUSE)
+
+    async def _ask(self, committed: Callable[[Connection], bool], server_pid: int | None) -> bool:
+        async with self.engine.connect() as connection:
+            if server_pid is not None:
+                # Its commit may still be under way (waiting for a synchronous standby):
+                # end it first, so that the answer below is final.
+                wait_ms = int(self.settings.commit * 1000)
+                await connection.execute(_END_LOST_SESSION, {"pid": server_pid, "wait_ms": wait_ms})
+            return await connection.run_sync(committed)
 
     @asynccontextmanager
     async def _sqlite_writer(self) -> AsyncIterator[None]:
@@ -194,7 +276,12 @@ class Database:
 
     def _conflict(self, error: DBAPIError, attempt: int) -> Exception:
         """What to raise for ``error`` (its transaction rolled back): a conflict to run
-        again, :class:`Unavailable` after the last attempt, or the error itself."""
+        again, :class:`Contended` after the last attempt or for a lock timeout, or the
+        error itself."""
+        if not self.is_sqlite and _sqlstate(error) == _LOCK_TIMEOUT:
+            log.warning("a row stayed locked past the lock timeout: %s", error)
+            metrics.count_write_failure("locked")
+            return Contended()
         if not self._is_retryable(error):
             return error
         if attempt == MAX_WRITE_ATTEMPTS - 1:
@@ -206,21 +293,75 @@ class Database:
 
     def _is_retryable(self, error: DBAPIError) -> bool:
         if self.is_sqlite:
-            text_of_error = str(error.orig).lower()
-            return (
-                isinstance(error, IntegrityError)
-                or "locked" in text_of_error
-                or ("busy" in text_of_error)
-            )
+            return isinstance(error, IntegrityError) or _sqlite_busy(error)
         return _sqlstate(error) in _RETRYABLE_SQLSTATES
 
     async def ping(self) -> None:
         async with self.read() as connection:
             await connection.execute(text("SELECT 1"))
 
+    async def ready(self) -> bool:
+        """Whether the database takes a write now, answered within the ready bound."""
+        return await self.heartbeat.ready()
+
 
 class _Conflict(Exception):
     """A write that changed nothing and may succeed if run again."""
+
+
+class _LostCommit(Exception):
+    """A COMMIT whose answer never came: the transaction may or may not be in."""
+
+    def __init__(self, result: object, server_pid: int | None) -> None:
+        super().__init__("the answer to COMMIT was lost")
+        self.result = result
+        self.server_pid = server_pid
+
+
+async def _server_pid(connection: AsyncConnection) -> int | None:
+    """The PostgreSQL backend's process id of ``connection`` (no round trip)."""
+    raw = await connection.get_raw_connection()
+    driver = raw.driver_connection
+    get_server_pid = getattr(driver, "get_server_pid", None)
+    return int(get_server_pid()) if get_server_pid is not None else None
+
+
+def _postgres_connect_args(settings: DatabaseSettings) -> dict[str, Any]:
+    """asyncpg's bounds (connect, each command) and the server's own, per session."""
+    return {
+        "timeout": settings.connect,
+        # Client side: a frozen server never answers, so the server's own timeouts never
+        # fire; past this the query is given up and the connection dropped.
+        "command_timeout": settings.statement + 1,
+        "server_settings": {
+            "statement_timeout": str(int(settings.statement * 1000)),
+            "lock_timeout": str(int(settings.lock * 1000)),
+            "idle_in_transaction_session_timeout": str(int(settings.idle_in_transaction * 1000)),
+        },
+    }
+
+
+def _drop_read_only(context: ExceptionContext) -> None:
+    """A connection that finds itself on a read-only server is dropped, with the pool's
+    other connections made then, like a broken one: the next goes to the primary."""
+    error = context.sqlalchemy_exception
+    if isinstance(error, DBAPIError) and _sqlstate(error) == _READ_ONLY:
+        context.is_disconnect = True
+
+
+def _sqlite_busy(error: DBAPIError) -> bool:
+    text_of_error = str(error.orig).lower()
+    return "locked" in text_of_error or "busy" in text_of_error
+
+
+def _begin_waiting(connection: Connection, seconds: float) -> None:
+    """BEGIN with SQLite's busy handler waiting up to ``seconds`` (run in a thread)."""
+    driver: Any = connection.connection.driver_connection
+    driver.execute(f"PRAGMA busy_timeout={int(seconds * 1000)}")
+    try:
+        connection.begin()
+    finally:
+        driver.execute("PRAGMA busy_timeout=0")
 
 
 def _pause(attempt: int) -> float:
@@ -229,7 +370,7 @@ def _pause(attempt: int) -> float:
 
 
 def _commit_failed(error: Exception) -> Unavailable:
-    log.warning("commit failed: %s", error)
+    log.warning("commit failed: %s", error.__cause__ or error)
     metrics.count_write_failure("commit")
     return Unavailable()
 
@@ -242,7 +383,7 @@ def _lock_path(url: str) -> str | None:
     return f"{path}-writer.lock"
 
 
-def _configure_sqlite(engine: Engine, *, begin: str) -> None:
+def _configure_sqlite(engine: Engine, *, begin: str, busy_ms: int) -> None:
     """WAL, durable commits, a busy timeout, and explicit BEGINs under our control."""
 
     @event.listens_for(engine, "connect")
@@ -254,7 +395,7 @@ def _configure_sqlite(engine: Engine, *, begin: str) -> None:
             f"PRAGMA page_size={SQLITE_PAGE_SIZE}",
             "PRAGMA journal_mode=WAL",
             "PRAGMA synchronous=FULL",
-            "PRAGMA busy_timeout=10000",
+            f"PRAGMA busy_timeout={busy_ms}",
             "PRAGMA foreign_keys=ON",
             f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}",
         ):

@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from caja.core import metrics
@@ -36,6 +37,7 @@ from caja.ledger.accounts import AccountKind
 from caja.ledger.engine import MAX_BATCH
 from caja.ledger.model import BatchView, Operation, Result
 from caja.ledger.queries import AccountView
+from caja.ledger.tables import transfers
 
 __all__ = ["MAX_BATCH", "BatchView", "Batcher", "KeyResolver", "Lookups", "Order", "post", "run"]
 
@@ -127,6 +129,32 @@ def _lookups(connection: Connection, orders: Iterable[Order], resolver: KeyResol
             if account.phone_number is not None
         },
     )
+
+
+@dataclass(slots=True)
+class _Written:
+    """A new transfer of a batch's last run: whether it is in the database tells whether
+    the batch's commit is, when its answer was lost (one transaction, so one row answers
+    for all). A batch that wrote no transfer wrote nothing, and counts as not committed."""
+
+    token: str | None = None
+
+    def note(self, outcomes: list[Result | Exception]) -> list[Result | Exception]:
+        self.token = next(
+            (
+                outcome.transfer.token
+                for outcome in outcomes
+                if isinstance(outcome, Result) and outcome.transfer and not outcome.replayed
+            ),
+            None,
+        )
+        return outcomes
+
+    def committed(self, connection: Connection) -> bool:
+        if self.token is None:
+            return False
+        found = select(transfers.c.id).where(transfers.c.token == self.token)
+        return connection.execute(found).first() is not None
 
 
 class Batcher:
@@ -226,15 +254,16 @@ class Batcher:
     async def _post(self) -> None:
         started = time.perf_counter()
         taken: list[Order] | None = None
+        written = _Written()
 
         def work(connection: Connection) -> list[Result | Exception]:
             nonlocal taken
             if taken is None:  # the same orders when a conflict makes it run again
                 taken = self._take()
-            return _apply(connection, taken, self.principals) if taken else []
+            return written.note(_apply(connection, taken, self.principals) if taken else [])
 
         try:
-            outcomes = await self.database.write(work)
+            outcomes = await self.database.write(work, committed=written.committed)
         except Exception:
             _fail(taken if taken is not None else self._take())
             return
@@ -310,8 +339,12 @@ async def run(
     if not orders:
         return []
     batch = list(orders)
+    written = _Written()
     try:
-        outcomes = await database.write(lambda connection: _apply(connection, batch, principals))
+        outcomes = await database.write(
+            lambda connection: written.note(_apply(connection, batch, principals)),
+            committed=written.committed,
+        )
     except CajaError:
         raise
     except Exception as error:

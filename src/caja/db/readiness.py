@@ -1,0 +1,76 @@
+"""Whether the database takes a write now: a real write, bounded in time, shared by callers.
+
+A read that answers says little: a read-only standby, a full disk or a server that
+cannot commit all answer ``SELECT 1``. So readiness writes: it bumps the one row of the
+``heartbeat`` table (migration 0009) in a transaction of its own. One such write is in
+flight at a time and its answer is kept for a second, so a flood of probes costs one
+write a second; a caller waits for it at most the ready bound, and a write that takes
+longer (a frozen server) answers "not ready" while it runs on, itself bounded by the
+database's timeouts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+__all__ = ["Heartbeat"]
+
+log = logging.getLogger("caja.db")
+
+# How long an answer is kept.
+FRESH_SECONDS = 1.0
+_BEAT = text("UPDATE heartbeat SET beats = beats + 1 WHERE id = 1")
+
+Write = Callable[[Callable[[Connection], int]], Awaitable[int]]
+
+
+def _beat(connection: Connection) -> int:
+    return connection.execute(_BEAT).rowcount
+
+
+class Heartbeat:
+    """The cached answer of a bounded write probe."""
+
+    def __init__(self, write: Write, bound: float) -> None:
+        self._write = write
+        self._bound = bound
+        self._probe: asyncio.Task[bool] | None = None
+        self._answer = False
+        self._answered_at = float("-inf")
+
+    async def ready(self) -> bool:
+        loop = asyncio.get_running_loop()
+        if loop.time() - self._answered_at < FRESH_SECONDS:
+            return self._answer
+        probe = self._probe
+        if probe is None or probe.done() or probe.get_loop() is not loop:
+            probe = self._probe = loop.create_task(self._run())
+        try:
+            return await asyncio.wait_for(asyncio.shield(probe), self._bound)
+        except TimeoutError:
+            log.warning("the database took no write within %.1f s", self._bound)
+            return False
+
+    async def _run(self) -> bool:
+        try:
+            answer = await self._write(_beat) == 1
+        except Exception as error:
+            log.warning("the database takes no write: %s", error)
+            answer = False
+        self._answer = answer
+        self._answered_at = asyncio.get_running_loop().time()
+        return answer
+
+    async def close(self) -> None:
+        """Stop a probe still running (the database is being closed)."""
+        probe, loop = self._probe, asyncio.get_running_loop()
+        if probe is not None and not probe.done() and probe.get_loop() is loop:
+            probe.cancel()
+            with contextlib.suppress(BaseException):
+                await probe
