@@ -1,0 +1,84 @@
+"""A commit whose answer is lost is resolved by asking the database, never guessed.
+
+A real TCP proxy between caja and a real PostgreSQL cuts the connection that carries a
+batch's COMMIT: after the server got it (the transfer is in; the client gets 201), or
+before (nothing is in; 503 with Retry-After, and the retry with the same token is 201).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import func, select
+
+from caja.db.engine import Database
+from caja.ledger.tables import transfers
+from tests.faults.common import SHORT, ledger_pair, migrated, serving
+from tests.faults.proxy import CommitCutter
+from tests.helpers import Caja, transfer_body
+
+pytestmark = pytest.mark.anyio
+_names = itertools.count()
+
+
+@pytest.fixture
+async def cut(postgres_url: str) -> AsyncIterator[tuple[Caja, CommitCutter]]:
+    url = await migrated(postgres_url, f"caja_lost_commit_{next(_names)}")
+    host_port = url.split("@", 1)[1].split("/", 1)[0]
+    host, port = host_port.rsplit(":", 1)
+    proxy = CommitCutter(host, int(port))
+    proxy_port = await proxy.start()
+    proxied = url.replace(host_port, f"127.0.0.1:{proxy_port}")
+    try:
+        async with serving(Database(proxied, settings=SHORT)) as caja:
+            yield caja, proxy
+    finally:
+        await proxy.close()
+
+
+async def _stored(database: Database, token: str) -> int:
+    async with database.read() as connection:
+        found = select(func.count()).where(transfers.c.idempotency_key == token)
+        return int((await connection.execute(found)).scalar_one())
+
+
+async def test_a_commit_that_reached_the_database_is_answered_201(
+    cut: tuple[Caja, CommitCutter],
+) -> None:
+    caja, proxy = cut
+    key, origin, destination = await ledger_pair(caja)
+    body = transfer_body(origin, destination, "10.00")
+
+    proxy.armed = "after"
+    response = await caja.transfer(key, body)
+
+    assert proxy.cuts == 1
+    assert response.status_code == 201, response.text
+    assert await _stored(caja.database, body["unique_transfer_token"]) == 1
+    again = await caja.transfer(key, body)
+    assert again.status_code in (201, 208)
+    assert again.json()["token"] == response.json()["token"]
+    assert await _stored(caja.database, body["unique_transfer_token"]) == 1
+    assert await caja.balance(key, origin) == "90.00"
+
+
+async def test_a_commit_that_never_arrived_is_503_and_the_retry_201(
+    cut: tuple[Caja, CommitCutter],
+) -> None:
+    caja, proxy = cut
+    key, origin, destination = await ledger_pair(caja)
+    body = transfer_body(origin, destination, "10.00")
+
+    proxy.armed = "before"
+    response = await caja.transfer(key, body)
+
+    assert proxy.cuts == 1
+    assert response.status_code == 503, response.text
+    assert response.headers["Retry-After"].isdigit()
+    assert await _stored(caja.database, body["unique_transfer_token"]) == 0
+    retried = await caja.transfer(key, body)
+    assert retried.status_code == 201, retried.text
+    assert await _stored(caja.database, body["unique_transfer_token"]) == 1
+    assert await caja.balance(key, origin) == "90.00"
