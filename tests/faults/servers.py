@@ -38,12 +38,15 @@ class PostgresServer:
         """Start it (after a kill, with crash recovery); ``settings`` as ``name=value``."""
         options = (
             f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=100"
+            "-c full_page_writes=off -c max_connections=100"
         )
         options += "".join(f" -c {setting}" for setting in settings)
         command = [_pg_binary("pg_ctl"), "-D", str(self.data), "-o", options]
         command += ["-l", str(self.root / "log"), "-w", "-t", "30", "start"]
-        subprocess.run(_as_postgres(command), check=True, capture_output=True, timeout=40)
+        done = subprocess.run(_as_postgres(command), capture_output=True, timeout=40, check=False)
+        if done.returncode != 0:
+            log = (self.root / "log").read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"PostgreSQL did not start: {done.stderr!r}\n{log}")
 
     def stop(self) -> None:
         command = [_pg_binary("pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"]
@@ -84,6 +87,10 @@ class PostgresServer:
         deadline = time.monotonic() + 10
         while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
             time.sleep(0.05)
+        # A killed postmaster may stay a zombie until whoever adopted it reaps it, and
+        # PostgreSQL refuses to start while the process its lock file names exists.
+        (self.data / "postmaster.pid").unlink(missing_ok=True)
+        (self.root / f".s.PGSQL.{self.port}.lock").unlink(missing_ok=True)
 
 
 def _alive(pid: int) -> bool:
