@@ -162,7 +162,6 @@ class Database:
             except _LostCommit as lost:
                 if committed is not None and await self._found(committed, lost.server_pid):
                     log.warning("commit lost its answer and is in the database: %s", lost)
-                    metrics.count_write_failure("commit_resolved")
                     return cast(T, lost.result)
                 raise _commit_failed(lost) from lost
         raise Unavailable()
