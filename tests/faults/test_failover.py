@@ -136,3 +136,31 @@ async def test_a_killed_server_started_again_takes_writes_without_a_restart() ->
             await _until_ready(caja, 5)
             assert (await caja.transfer(key, body)).status_code == 201
             assert await caja.balance(key, origin) == "90.00"
+
+
+async def test_a_demoted_primary_is_left_for_the_promoted_one_without_a_restart(
+    two_servers: tuple[PostgresServer, PostgresServer],
+) -> None:
+    first, second = two_servers
+    await _migrate(first)
+    await _migrate(second)
+    await _read_only(second, True)
+    hosts = f"127.0.0.1:{first.port},127.0.0.1:{second.port}"
+    url = f"postgresql://postgres@{hosts}/postgres?target_session_attrs=read-write"
+
+    async with serving(Database(url, settings=SHORT)) as caja:
+        key, origin, destination = await ledger_pair(caja)
+        assert (
+            await caja.transfer(key, transfer_body(origin, destination, "1.00"))
+        ).status_code == 201
+
+        # A switchover: the pool's connections to the first server stay open, but it now
+        # refuses writes; the second takes them. The first write on an old connection is
+        # refused, which drops the pool's old connections: the next go to the second.
+        await _read_only(first, True)
+        await _read_only(second, False)
+        await asyncio.sleep(1.1)  # readiness keeps an answer for a second
+        await _until_ready(caja, 3)
+        other = await ledger_pair(caja)
+        assert (await caja.transfer(other[0], transfer_body(*other[1:], "1.00"))).status_code == 201
+        assert (await _transfers(first), await _transfers(second)) == (2, 2)
