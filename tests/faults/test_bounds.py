@@ -27,7 +27,7 @@ import pytest
 
 from caja.db import migrate
 from caja.db.engine import Database
-from tests.faults.common import SHORT, ledger_pair, migrated, serving
+from tests.faults.common import SHORT, ledger_pair, migrated, serving, shortened
 from tests.faults.servers import own_postgres
 from tests.helpers import V1, Caja, transfer_body
 
@@ -81,7 +81,7 @@ async def test_a_frozen_postgresql_gets_503_and_not_ready_within_bounds_then_rec
                 )
             finally:
                 server.signal(signal.SIGCONT)
-            assert (ready.status_code, ready_took < 1.5) == (503, True)
+            assert (ready.status_code, ready_took < 2) == (503, True)
             assert (_unavailable(write), write_took < 10) == (True, True), write.text
             assert (_unavailable(read), read_took < 10) == (True, True), read.text
 
@@ -117,7 +117,7 @@ async def test_a_row_locked_from_outside_gives_503_after_the_lock_bound(
 
     assert _unavailable(response), response.text
     # The lock bound, once: a lock timeout is not run again.
-    assert SHORT.lock * 0.9 < took < SHORT.lock * 3
+    assert SHORT.lock * 0.9 < took < SHORT.lock * 4
     assert (await caja.transfer(key, body)).status_code == 201
 
 
@@ -146,7 +146,9 @@ async def test_sqlite_locked_by_another_process_leaves_health_and_reads_fast(
     tmp_path: Path,
 ) -> None:
     url = await _sqlite_url(tmp_path)
-    async with serving(Database(url, settings=SHORT)) as caja:
+    # A lock bound well above what a health check or a read may take on a busy machine.
+    settings = shortened(lock=3.0)
+    async with serving(Database(url, settings=settings)) as caja:
         key, origin, destination = await ledger_pair(caja)
         with sqlite_write_lock(tmp_path / "caja.db"):
             body = transfer_body(origin, destination, "1.00")
@@ -155,10 +157,10 @@ async def test_sqlite_locked_by_another_process_leaves_health_and_reads_fast(
             health, health_took = await _timed(caja.http.get("/healthz"))
             read, read_took = await _timed(_read(caja, key, origin))
             write, write_took = await writing
-        assert (health.status_code, health_took < 0.3) == (200, True)
-        assert (read.status_code, read_took < 0.3) == (200, True)
+        assert (health.status_code, health_took < 1) == (200, True)
+        assert (read.status_code, read_took < 1) == (200, True)
         assert _unavailable(write), write.text
-        assert write_took < SHORT.lock * 3
+        assert settings.lock * 0.9 < write_took < settings.lock * 2
         assert (await caja.transfer(key, body)).status_code == 201
 
 

@@ -101,7 +101,7 @@ async def test_writes_find_the_primary_and_follow_it_after_a_failover(
         primary.kill()
         await asyncio.sleep(1.1)  # readiness keeps an answer for a second
         status, took = await _ready(caja)
-        assert (status, took < 1.5) == (503, True)
+        assert (status, took < 2) == (503, True)
         status, took, retry_after = await _timed_transfer(
             caja, key, transfer_body(origin, destination, "1.00")
         )
@@ -127,7 +127,7 @@ async def test_a_killed_server_started_again_takes_writes_without_a_restart() ->
             server.kill()
             await asyncio.sleep(1.1)
             status, took = await _ready(caja)
-            assert (status, took < 1.5) == (503, True)
+            assert (status, took < 2) == (503, True)
             body = transfer_body(origin, destination, "1.00")
             status, took, retry_after = await _timed_transfer(caja, key, body)
             assert (status, took < 8, retry_after.isdigit()) == (503, True, True)
