@@ -122,10 +122,7 @@ class Layout:
         """A libpq multi-host URL listing every node; the client picks the writable one."""
         secret = self.password("superuser")
         hosts = ",".join(f"127.0.0.1:{node.pg_port}" for node in self.nodes)
-        return (
-            f"postgresql://postgres:{secret}@{hosts}/{database}"
-            "?target_session_attrs=read-write"
-        )
+        return f"postgresql://postgres:{secret}@{hosts}/{database}?target_session_attrs=read-write"
 
 
 def _render(template: str, values: dict[str, object]) -> str:
@@ -134,7 +131,9 @@ def _render(template: str, values: dict[str, object]) -> str:
 
 
 def etcd_config(layout: Layout, node: Node) -> str:
-    members = ",".join(f"e{other.n}=http://127.0.0.1:{other.etcd_peer_port}" for other in layout.nodes)
+    members = ",".join(
+        f"e{other.n}=http://127.0.0.1:{other.etcd_peer_port}" for other in layout.nodes
+    )
     return _render(
         "etcd.yml.in",
         {

@@ -1,0 +1,179 @@
+"""The load of a failover run and the faults that interrupt it.
+
+The clients are those of the crash test (:class:`chaos.load.Load`: ledger transfers and
+top-ups, each resent with the same token and body until an answer ends it), sending
+through HAProxy's HTTP port to two caja hosts. Instead of killing caja, the run hurts
+the cluster under it, one fault at a time, each once the cluster is whole again:
+
+- ``postgres``: SIGKILL the primary's PostgreSQL (Patroni promotes the synchronous
+  standby; the old primary rejoins through pg_rewind);
+- ``patroni``: SIGKILL the primary's Patroni, its PostgreSQL left running (the stale
+  primary); once another node is primary, that Patroni is started again;
+- ``freeze``: SIGSTOP every process of the primary's PostgreSQL for 20 s, then SIGCONT;
+- ``caja``: SIGKILL one caja host's process group, then start it again.
+
+Every attempt is timed, so that each fault gets its recovery: the seconds from the fault
+to the first transfer sent after it and acknowledged, and the attempts that failed
+meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass, field
+
+import httpx
+
+from chaos.cluster import Cluster, ClusterError
+from chaos.journal import Kind, Sent, ends_request
+from chaos.load import FIRST_PAUSE_SECONDS, LONGEST_PAUSE_SECONDS, Load, _answer_body
+from chaos.processes import CajaServer
+
+__all__ = ["FailoverLoad", "Fault", "Timeline", "fault_schedule"]
+
+FREEZE_SECONDS = 20.0
+# The stale primary's Patroni is started again once another node is primary, or after this.
+PATRONI_BACK_AFTER_SECONDS = 60.0
+WHOLE_TIMEOUT_SECONDS = 120.0
+
+
+@dataclass(slots=True)
+class Fault:
+    kind: str  # postgres, patroni, freeze, caja
+    at: float = 0.0  # time.monotonic() when it was made
+    node: str = ""
+    # Seconds from the fault to the first acknowledged transfer sent after it.
+    recovery: float | None = None
+    failed_meanwhile: int = 0
+    note: str = ""
+
+
+@dataclass(slots=True)
+class Timeline:
+    """Every attempt: when it was sent, and its answer (None: no answer)."""
+
+    attempts: list[tuple[float, Kind, int | None]] = field(default_factory=list)
+    # Each transfer's answers in order, by token: a 5XX right before a 208 was a lie.
+    answers: dict[str, list[int | None]] = field(default_factory=dict)
+
+    def recover(self, fault: Fault, until: float) -> None:
+        """Fill ``fault``'s recovery from the attempts sent after it, before ``until``."""
+        after = [entry for entry in self.attempts if fault.at <= entry[0] < until]
+        acknowledged = [
+            sent_at
+            for sent_at, kind, status in after
+            if kind is Kind.TRANSFER and status in (201, 208)
+        ]
+        first = min(acknowledged, default=None)
+        if first is not None:
+            fault.recovery = first - fault.at
+        end = first if first is not None else until
+        fault.failed_meanwhile = sum(
+            1 for sent_at, _, status in after if sent_at < end and (status is None or status >= 500)
+        )
+
+
+def fault_schedule(kills: int, smoke: bool, rng: random.Random) -> list[str]:
+    """The faults of one run, in a random order: ``kills`` PostgreSQL kills and one of
+    each other kind (smoke: one PostgreSQL kill only)."""
+    if smoke:
+        return ["postgres"] * kills
+    faults = ["postgres"] * kills + ["patroni", "freeze", "caja"]
+    rng.shuffle(faults)
+    return faults
+
+
+class FailoverLoad(Load):
+    """:class:`chaos.load.Load` through HAProxy, with cluster faults instead of kills."""
+
+    def __init__(
+        self,
+        *args: object,
+        cluster: Cluster,
+        hosts: list[CajaServer],
+        faults: list[str],
+        pause: tuple[float, float],
+        **kwargs: object,
+    ) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.base_url = f"http://127.0.0.1:{cluster.layout.http_port}"
+        self._cluster = cluster
+        self._hosts = hosts
+        self._pause = pause
+        self.faults = [Fault(kind) for kind in faults]
+        self.timeline = Timeline()
+
+    async def _kill_repeatedly(self, rng: random.Random) -> None:
+        for fault in self.faults:
+            await asyncio.sleep(rng.uniform(*self._pause))
+            fault.at = time.monotonic()
+            await self._make(fault)
+            await asyncio.to_thread(self._wait_whole)
+            self._journal.kills += 1
+
+    async def _make(self, fault: Fault) -> None:
+        if fault.kind == "caja":
+            host = self._hosts[0]
+            fault.node = f"caja host {host.port}"
+            await asyncio.to_thread(host.kill)
+            await asyncio.to_thread(host.start)
+            await asyncio.to_thread(host.wait_healthy)
+            return
+        primary = self._cluster.primary()
+        if primary is None:
+            raise ClusterError("no primary to hurt")
+        fault.node = primary.name
+        if fault.kind == "postgres":
+            self._cluster.kill_postgres(primary)
+        elif fault.kind == "patroni":
+            self._cluster.kill_patroni(primary)
+            await asyncio.to_thread(self._wait_other_primary, primary.name)
+            self._cluster.start_patroni(primary)
+        elif fault.kind == "freeze":
+            self._cluster.freeze_postgres(primary)
+            try:
+                await asyncio.sleep(FREEZE_SECONDS)
+            finally:
+                self._cluster.thaw(primary)
+
+    def _wait_other_primary(self, old: str) -> None:
+        deadline = time.monotonic() + PATRONI_BACK_AFTER_SECONDS
+        while time.monotonic() < deadline:
+            primary = self._cluster.primary()
+            if primary is not None and primary.name != old:
+                return
+            time.sleep(0.2)
+
+    def _wait_whole(self) -> None:
+        """The cluster healthy again (the old primary back as a standby), every host up."""
+        self._cluster.wait_healthy(WHOLE_TIMEOUT_SECONDS)
+        for host in self._hosts:
+            host.check_running()
+
+    async def _send(
+        self, http: httpx.AsyncClient, sent: Sent, path: str, headers: dict[str, str]
+    ) -> None:
+        """As :meth:`Load._send`, each attempt timed and its answer kept."""
+        pause = FIRST_PAUSE_SECONDS
+        answers = self.timeline.answers.setdefault(sent.token, [])
+        while True:
+            sent.attempts += 1
+            sent_at = time.monotonic()
+            try:
+                answer = await http.post(path, json=sent.body, headers=headers)
+            except httpx.TransportError:
+                sent.no_answer += 1
+                self.timeline.attempts.append((sent_at, sent.kind, None))
+                answers.append(None)
+            else:
+                body = _answer_body(answer)
+                self.timeline.attempts.append((sent_at, sent.kind, answer.status_code))
+                answers.append(answer.status_code)
+                if ends_request(sent.kind, answer.status_code, body):
+                    sent.status, sent.answer = answer.status_code, body
+                    return
+                sent.server_errors += 1
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, LONGEST_PAUSE_SECONDS)
