@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from chaos.cluster import Cluster, ClusterError
+from chaos.crash import say
 from chaos.journal import Kind, Sent, ends_request
 from chaos.load import FIRST_PAUSE_SECONDS, LONGEST_PAUSE_SECONDS, Load, _answer_body
 from chaos.processes import CajaServer
@@ -37,6 +38,8 @@ FREEZE_SECONDS = 20.0
 # The stale primary's Patroni is started again once another node is primary, or after this.
 PATRONI_BACK_AFTER_SECONDS = 60.0
 WHOLE_TIMEOUT_SECONDS = 120.0
+# The next fault waits for a transfer acknowledged after this one, at most this long.
+RECOVERY_TIMEOUT_SECONDS = 120.0
 
 
 @dataclass(slots=True)
@@ -57,6 +60,12 @@ class Timeline:
     attempts: list[tuple[float, Kind, int | None]] = field(default_factory=list)
     # Each transfer's answers in order, by token: a 5XX right before a 208 was a lie.
     answers: dict[str, list[int | None]] = field(default_factory=dict)
+
+    def acknowledged_since(self, moment: float) -> bool:
+        return any(
+            kind is Kind.TRANSFER and status in (201, 208) and sent_at >= moment
+            for sent_at, kind, status in reversed(self.attempts)
+        )
 
     def recover(self, fault: Fault, until: float) -> None:
         """Fill ``fault``'s recovery from the attempts sent after it, before ``until``."""
@@ -110,8 +119,20 @@ class FailoverLoad(Load):
             await asyncio.sleep(rng.uniform(*self._pause))
             fault.at = time.monotonic()
             await self._make(fault)
+            await self._wait_recovered(fault)
+            waited = time.monotonic() - fault.at
+            say(f"    {fault.kind} fault on {fault.node}: acknowledged again after {waited:.1f} s")
             await asyncio.to_thread(self._wait_whole)
             self._journal.kills += 1
+
+    async def _wait_recovered(self, fault: Fault) -> None:
+        """Wait until a transfer sent after ``fault`` is acknowledged (or the timeout), so
+        that every fault's recovery is its own, not cut short by the next fault."""
+        deadline = fault.at + RECOVERY_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if self.timeline.acknowledged_since(fault.at):
+                return
+            await asyncio.sleep(0.1)
 
     async def _make(self, fault: Fault) -> None:
         if fault.kind == "caja":
