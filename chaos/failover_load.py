@@ -47,7 +47,8 @@ class Fault:
     kind: str  # postgres, patroni, freeze, caja
     at: float = 0.0  # time.monotonic() when it was made
     node: str = ""
-    # Seconds from the fault to the first acknowledged transfer sent after it.
+    # Seconds from the fault to the first transfer acknowledged that was sent after the
+    # outage began (see Timeline.recover).
     recovery: float | None = None
     failed_meanwhile: int = 0
     note: str = ""
@@ -61,27 +62,37 @@ class Timeline:
     # Each transfer's answers in order, by token: a 5XX right before a 208 was a lie.
     answers: dict[str, list[int | None]] = field(default_factory=dict)
 
-    def acknowledged_since(self, moment: float) -> bool:
-        return any(
-            kind is Kind.TRANSFER and status in (201, 208) and sent_at >= moment
-            for sent_at, kind, status in reversed(self.attempts)
+    def acknowledged_since(self, moment: float) -> float | None:
+        """When the first transfer sent at ``moment`` or later and acknowledged was sent."""
+        return min(
+            (
+                sent_at
+                for sent_at, kind, status in self.attempts
+                if kind is Kind.TRANSFER and status in (201, 208) and sent_at >= moment
+            ),
+            default=None,
         )
 
     def recover(self, fault: Fault, until: float) -> None:
-        """Fill ``fault``'s recovery from the attempts sent after it, before ``until``."""
+        """Fill ``fault``'s recovery from the attempts sent after it, before ``until``.
+
+        The recovery ends with the first transfer acknowledged that was sent after the
+        first attempt that failed: a request already on its way to a stale primary may
+        still be acknowledged just after the fault, before the outage begins.
+        """
         after = [entry for entry in self.attempts if fault.at <= entry[0] < until]
+        failed = [sent_at for sent_at, _, status in after if status is None or status >= 500]
+        outage = min(failed, default=fault.at)
         acknowledged = [
             sent_at
             for sent_at, kind, status in after
-            if kind is Kind.TRANSFER and status in (201, 208)
+            if kind is Kind.TRANSFER and status in (201, 208) and sent_at >= outage
         ]
         first = min(acknowledged, default=None)
         if first is not None:
             fault.recovery = first - fault.at
         end = first if first is not None else until
-        fault.failed_meanwhile = sum(
-            1 for sent_at, _, status in after if sent_at < end and (status is None or status >= 500)
-        )
+        fault.failed_meanwhile = sum(1 for sent_at in failed if sent_at < end)
 
 
 def fault_schedule(kills: int, smoke: bool, rng: random.Random) -> list[str]:
@@ -119,20 +130,22 @@ class FailoverLoad(Load):
             await asyncio.sleep(rng.uniform(*self._pause))
             fault.at = time.monotonic()
             await self._make(fault)
-            await self._wait_recovered(fault)
-            waited = time.monotonic() - fault.at
-            say(f"    {fault.kind} fault on {fault.node}: acknowledged again after {waited:.1f} s")
+            first = await self._wait_recovered(fault)
+            after = "never" if first is None else f"{first - fault.at:.1f} s"
+            say(f"    {fault.kind} fault on {fault.node}: a transfer sent {after} on acknowledged")
             await asyncio.to_thread(self._wait_whole)
             self._journal.kills += 1
 
-    async def _wait_recovered(self, fault: Fault) -> None:
+    async def _wait_recovered(self, fault: Fault) -> float | None:
         """Wait until a transfer sent after ``fault`` is acknowledged (or the timeout), so
         that every fault's recovery is its own, not cut short by the next fault."""
         deadline = fault.at + RECOVERY_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
-            if self.timeline.acknowledged_since(fault.at):
-                return
+            first = self.timeline.acknowledged_since(fault.at)
+            if first is not None:
+                return first
             await asyncio.sleep(0.1)
+        return None
 
     async def _make(self, fault: Fault) -> None:
         if fault.kind == "caja":
