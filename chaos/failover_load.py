@@ -13,13 +13,14 @@ the cluster under it, one fault at a time, each once the cluster is whole again:
 - ``caja``: SIGKILL one caja host's process group, then start it again.
 
 Every attempt is timed, so that each fault gets its recovery: the seconds from the fault
-to the first transfer sent after it and acknowledged, and the attempts that failed
-meanwhile.
+to the end of the longest stretch without an acknowledged transfer that began soon after
+it, and the attempts that failed meanwhile.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import time
 from dataclasses import dataclass, field
@@ -40,6 +41,8 @@ PATRONI_BACK_AFTER_SECONDS = 60.0
 WHOLE_TIMEOUT_SECONDS = 120.0
 # The next fault waits for a transfer acknowledged after this one, at most this long.
 RECOVERY_TIMEOUT_SECONDS = 120.0
+# A fault's outage is a stretch without acknowledgements beginning this soon after it.
+OUTAGE_STARTS_WITHIN = 5.0
 
 
 @dataclass(slots=True)
@@ -47,52 +50,73 @@ class Fault:
     kind: str  # postgres, patroni, freeze, caja
     at: float = 0.0  # time.monotonic() when it was made
     node: str = ""
-    # Seconds from the fault to the first transfer acknowledged that was sent after the
-    # outage began (see Timeline.recover).
+    # Seconds from the fault to the end of its outage (see Timeline.recover).
     recovery: float | None = None
     failed_meanwhile: int = 0
     note: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    sent_at: float
+    done_at: float
+    kind: Kind
+    status: int | None  # None: no answer
+
+    @property
+    def acknowledged(self) -> bool:
+        return self.kind is Kind.TRANSFER and self.status in (201, 208)
+
+    @property
+    def failed(self) -> bool:
+        return self.status is None or self.status >= 500
+
+
 @dataclass(slots=True)
 class Timeline:
-    """Every attempt: when it was sent, and its answer (None: no answer)."""
+    """Every attempt, timed; and each transfer's answers in order, by token (a 5XX right
+    before a 208 was a 5XX for a transfer that attempt had in fact committed)."""
 
-    attempts: list[tuple[float, Kind, int | None]] = field(default_factory=list)
-    # Each transfer's answers in order, by token: a 5XX right before a 208 was a lie.
+    attempts: list[Attempt] = field(default_factory=list)
     answers: dict[str, list[int | None]] = field(default_factory=dict)
 
     def acknowledged_since(self, moment: float) -> float | None:
         """When the first transfer sent at ``moment`` or later and acknowledged was sent."""
         return min(
             (
-                sent_at
-                for sent_at, kind, status in self.attempts
-                if kind is Kind.TRANSFER and status in (201, 208) and sent_at >= moment
+                attempt.sent_at
+                for attempt in self.attempts
+                if attempt.acknowledged and attempt.sent_at >= moment
             ),
             default=None,
         )
 
     def recover(self, fault: Fault, until: float) -> None:
-        """Fill ``fault``'s recovery from the attempts sent after it, before ``until``.
+        """Fill ``fault``'s recovery from the answers that came after it, before ``until``.
 
-        The recovery ends with the first transfer acknowledged that was sent after the
-        first attempt that failed: a request already on its way to a stale primary may
-        still be acknowledged just after the fault, before the outage begins.
+        Under load, transfers are acknowledged every few milliseconds; the fault's outage
+        is the longest stretch without one that begins within OUTAGE_STARTS_WITHIN
+        seconds of the fault (a stale primary may go on acknowledging for a moment before
+        HAProxy cuts it off). The recovery is the end of that stretch.
         """
-        after = [entry for entry in self.attempts if fault.at <= entry[0] < until]
-        failed = [sent_at for sent_at, _, status in after if status is None or status >= 500]
-        outage = min(failed, default=fault.at)
-        acknowledged = [
-            sent_at
-            for sent_at, kind, status in after
-            if kind is Kind.TRANSFER and status in (201, 208) and sent_at >= outage
-        ]
-        first = min(acknowledged, default=None)
-        if first is not None:
-            fault.recovery = first - fault.at
-        end = first if first is not None else until
-        fault.failed_meanwhile = sum(1 for sent_at in failed if sent_at < end)
+        done = sorted(
+            attempt.done_at
+            for attempt in self.attempts
+            if attempt.acknowledged and fault.at <= attempt.done_at < until
+        )
+        if not done:
+            fault.failed_meanwhile = sum(
+                attempt.failed and fault.at <= attempt.done_at < until for attempt in self.attempts
+            )
+            return
+        longest, end = -1.0, done[0]
+        for before, after in itertools.pairwise([fault.at, *done]):
+            if before - fault.at <= OUTAGE_STARTS_WITHIN and after - before > longest:
+                longest, end = after - before, after
+        fault.recovery = end - fault.at
+        fault.failed_meanwhile = sum(
+            attempt.failed and fault.at <= attempt.done_at <= end for attempt in self.attempts
+        )
 
 
 def fault_schedule(kills: int, smoke: bool, rng: random.Random) -> list[str]:
@@ -199,11 +223,13 @@ class FailoverLoad(Load):
                 answer = await http.post(path, json=sent.body, headers=headers)
             except httpx.TransportError:
                 sent.no_answer += 1
-                self.timeline.attempts.append((sent_at, sent.kind, None))
+                self.timeline.attempts.append(Attempt(sent_at, time.monotonic(), sent.kind, None))
                 answers.append(None)
             else:
                 body = _answer_body(answer)
-                self.timeline.attempts.append((sent_at, sent.kind, answer.status_code))
+                self.timeline.attempts.append(
+                    Attempt(sent_at, time.monotonic(), sent.kind, answer.status_code)
+                )
                 answers.append(answer.status_code)
                 if ends_request(sent.kind, answer.status_code, body):
                     sent.status, sent.answer = answer.status_code, body

@@ -27,7 +27,7 @@ def _fault_line(number: int, fault: Fault) -> str:
     recovery = "never" if fault.recovery is None else f"{fault.recovery:5.1f} s"
     return (
         f"  fault {number:>2}  {FAULT_NAMES[fault.kind]:<32} {fault.node:<16} "
-        f"next acknowledged transfer after {recovery}, {fault.failed_meanwhile} attempts "
+        f"transfers acknowledged again after {recovery}, {fault.failed_meanwhile} attempts "
         f"failed meanwhile"
     )
 

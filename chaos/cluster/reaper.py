@@ -77,7 +77,8 @@ class Reaper:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=2)
+        if self._thread.is_alive():
+            self._thread.join(timeout=2)
 
     def reap_once(self) -> None:
         owned = self._owned()
