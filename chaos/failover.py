@@ -20,7 +20,6 @@ One run, on a fresh cluster (:mod:`chaos.cluster`, state in a temporary director
 
 from __future__ import annotations
 
-import itertools
 import os
 import random
 import secrets
@@ -118,12 +117,17 @@ def _hosts(
 
 
 def _lied(timeline: Timeline, findings: Findings) -> None:
-    """A 5XX says nothing was changed: a 208 right after one means that attempt committed."""
+    """A 5XX says nothing was changed. A transfer finally answered 208 whose every earlier
+    attempt was answered 5XX (none went unanswered) was committed by one of those: that
+    5XX was untrue."""
     for token, answers in timeline.answers.items():
-        for before, after in itertools.pairwise(answers):
-            if before is not None and before >= 500 and after == 208:
-                findings.violate("5XX yet committed", f"{token}: {answers}")
-                break
+        earlier = answers[:-1]
+        if (
+            answers[-1:] == [208]
+            and earlier
+            and all(status is not None and status >= 500 for status in earlier)
+        ):
+            findings.violate("5XX yet committed", f"{token}: {answers}")
 
 
 def failover_run(plan: FailoverPlan, run: int, seed: int, logs: Path) -> FailoverResult:
