@@ -87,6 +87,8 @@ class Load:
     ) -> None:
         self._plan = plan
         self._server = server
+        # Where the clients send their requests: the server, or a proxy in front of it.
+        self.base_url = server.base_url
         self._accounts = accounts
         self._tag = tag
         self._seed = seed
@@ -111,7 +113,7 @@ class Load:
         limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
         timeout = httpx.Timeout(self._plan.request_timeout_seconds, connect=5.0)
         async with httpx.AsyncClient(
-            base_url=self._server.base_url, limits=limits, timeout=timeout
+            base_url=self.base_url, limits=limits, timeout=timeout
         ) as http:
             workers = [
                 asyncio.create_task(self._transfers(http, random.Random(self._seed * 1000 + n)))

@@ -1,0 +1,103 @@
+"""The figures of a failover run, as printed on standard output."""
+
+from __future__ import annotations
+
+import statistics
+
+from chaos.failover import FailoverResult
+from chaos.failover_load import Fault
+from chaos.journal import Kind
+from chaos.report import ALWAYS
+
+__all__ = ["failover_report", "failover_summary"]
+
+FAULT_NAMES = {
+    "postgres": "primary PostgreSQL SIGKILL",
+    "patroni": "primary Patroni SIGKILL",
+    "freeze": "primary PostgreSQL SIGSTOP 20 s",
+    "caja": "caja host SIGKILL",
+}
+
+
+def _line(name: str, value: object) -> str:
+    return f"  {name:<30} {value}"
+
+
+def _fault_line(number: int, fault: Fault) -> str:
+    recovery = "never" if fault.recovery is None else f"{fault.recovery:5.1f} s"
+    return (
+        f"  fault {number:>2}  {FAULT_NAMES[fault.kind]:<32} {fault.node:<16} "
+        f"transfers acknowledged again after {recovery}, {fault.failed_meanwhile} attempts "
+        f"failed meanwhile"
+    )
+
+
+def recoveries(result: FailoverResult, kind: str) -> list[float]:
+    return [
+        fault.recovery
+        for fault in result.faults
+        if fault.kind == kind and fault.recovery is not None
+    ]
+
+
+def failover_report(result: FailoverResult) -> str:
+    journal, findings = result.journal, result.findings
+    figures = findings.figures
+    transfers = journal.of_kind(Kind.TRANSFER)
+    topups = journal.of_kind(Kind.TOPUP)
+    lines = [
+        f"failover run {result.run}, seed {result.seed}: {'PASS' if result.ok else 'FAIL'} "
+        f"({result.seconds:.0f} s)",
+        _line("cluster cold start", f"{result.cold_start:.1f} s to healthy"),
+        *(_fault_line(number, fault) for number, fault in enumerate(result.faults, 1)),
+        _line(
+            "requests sent",
+            f"{len(transfers) + len(topups)} ({len(transfers)} transfers, {len(topups)} top-ups;"
+            f" {sum(sent.attempts for sent in journal.requests)} attempts)",
+        ),
+        _line(
+            "transfers acknowledged",
+            f"{figures['transfers acknowledged']} (201: {figures['transfers answered 201']}, "
+            f"208: {figures['transfers answered 208']})",
+        ),
+        _line("transfers refused for funds", figures["transfers refused for funds"]),
+        _line("retried after no answer", f"{figures['transfers retried after no answer']}"),
+        _line("5XX answers sent again", sum(sent.server_errors for sent in journal.requests)),
+    ]
+    lines += [_line(name, findings.count(name)) for name in (*ALWAYS, "5XX yet committed")]
+    reconciled = result.reconciled
+    lines.append(
+        _line(
+            "top-ups held at the end",
+            f"{result.held}, settled by caja reconcile "
+            f"{reconciled.get('authorized', 0) + reconciled.get('rejected', 0)}",
+        )
+    )
+    lines.append(_line("caja verify", f"exit {result.verify_code}: {result.verify_summary}"))
+    for name, found in findings.violations.items():
+        if found.count and name not in ALWAYS and name != "5XX yet committed":
+            lines.append(_line(name, found.count))
+        for example in found.examples:
+            lines.append(f"      {name}: {example}")
+    return "\n".join(lines)
+
+
+def failover_summary(results: list[FailoverResult]) -> str:
+    lines = [
+        "",
+        "run  faults  acknowledged  lost  dup  5XX-lie  median pg kill  worst  verify  result",
+    ]
+    for result in results:
+        findings = result.findings
+        kills = recoveries(result, "postgres")
+        every = [fault.recovery for fault in result.faults if fault.recovery is not None]
+        median = f"{statistics.median(kills):.1f} s" if kills else "-"
+        worst = f"{max(every):.1f} s" if every else "-"
+        lines.append(
+            f"{result.run:>3}  {len(result.faults):>6}  "
+            f"{findings.figures['transfers acknowledged']:>12}  "
+            f"{findings.count('transfers lost'):>4}  {findings.count('duplicates'):>3}  "
+            f"{findings.count('5XX yet committed'):>7}  {median:>14}  {worst:>5}  "
+            f"{result.verify_code!s:>6}  {'PASS' if result.ok else 'FAIL'}"
+        )
+    return "\n".join(lines)
