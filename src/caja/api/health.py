@@ -7,6 +7,7 @@ from fastapi import APIRouter, Response
 from caja.api.deps import DatabaseDep
 from caja.core import metrics
 from caja.http.body import json_response
+from caja.http.drain import draining
 
 __all__ = ["router"]
 
@@ -26,6 +27,8 @@ async def healthz() -> Response:
 
 @router.get("/readyz", tags=["Operations"], summary="The database answers")
 async def readyz(database_dep: DatabaseDep) -> Response:
+    if draining():
+        return json_response({"status": "draining"}, 503)
     try:
         await database_dep.ping()
     except Exception:
