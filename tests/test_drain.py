@@ -34,8 +34,9 @@ pytestmark = pytest.mark.slow
 
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 CAJA = shutil.which("caja", path=str(Path(sys.executable).parent)) or shutil.which("caja")
-CLIENTS = 8
-DRAIN_SECONDS = "1"
+CLIENTS = 4
+# Longer than HAProxy takes to see a server fail its check twice (fall 2, inter 200ms).
+DRAIN_SECONDS = "1.5"
 # A POST is resent by HAProxy only when its connection failed before it was sent: the
 # test proves the drain, not HAProxy's retries.
 HAPROXY_CONFIG = """\
@@ -46,6 +47,7 @@ defaults
     timeout connect 1s
     timeout client 30s
     timeout server 30s
+    timeout check 1s
     retries 3
     option redispatch 1
     retry-on conn-failure empty-response response-timeout
@@ -57,7 +59,7 @@ backend caja
     balance roundrobin
     option httpchk GET /readyz
     http-check expect status 200
-    default-server inter 200ms fall 1 rise 2
+    default-server inter 200ms fall 2 rise 2
     server a 127.0.0.1:{a} check
     server b 127.0.0.1:{b} check
 listen stats
@@ -221,8 +223,9 @@ def test_a_rolling_restart_under_load_fails_no_request(database_url: str, tmp_pa
         [HAPROXY, "-db", "-f", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
-        for name, host in hosts.items():
+        for host in hosts.values():
             host.start()
+        for name, host in hosts.items():
             _wait_up(stats, name, host)
         load = run_async(
             lambda: _run_load(database_url, f"http://127.0.0.1:{ports['front']}", hosts, stats)
