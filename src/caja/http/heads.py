@@ -5,7 +5,8 @@ uvicorn closes an idle keep-alive connection, but nothing closes a connection th
 sends its request head (or sends it a byte at a time): enough of them use up the
 process's file descriptors and no real client gets in. Here a connection has
 ``CAJA_HEADER_TIMEOUT_SECONDS`` to send a complete head, from the moment it is accepted
-and again from the first byte of each later request, or it is closed. And once the
+and, for each later request, from the end of the first read that did not hold its whole
+head, or it is closed. And once the
 process holds :func:`connection_cap` connections, each new one closes the oldest
 connection still waiting for its head, so a flood of silent connections cannot keep a
 real client out even before their deadline: a real client sends its head at once.
@@ -59,6 +60,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     process drains, answers that close their connection."""
 
     _head_timer: asyncio.TimerHandle | None = None
+    _in_head = False  # between the first byte of a request and the end of its head
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -70,12 +72,18 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._stop_waiting()
         super().connection_lost(exc)
 
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        if self._head_timer is None:
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        # A head that came whole costs no timer; one that did not gets its deadline.
+        if self._in_head and self._head_timer is None:
             self._await_head()
 
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._in_head = True
+
     def on_headers_complete(self) -> None:
+        self._in_head = False
         self._stop_waiting()
         super().on_headers_complete()
         if draining() and self.cycle is not None:
