@@ -66,3 +66,16 @@ def test_which_servers_need_the_shared_secret(
     monkeypatch.setenv("CAJA_WALLET_JWT_SECRET", secret)
 
     assert shared_secret_missing(workers, url) is missing
+
+
+def test_serve_refuses_a_drain_time_that_is_not_a_number(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CAJA_DRAIN_SECONDS", "soon")
+
+    result = _serve("sqlite:///never-made.db")
+
+    assert result.returncode == 2
+    assert "CAJA_DRAIN_SECONDS must be a number of seconds, not 'soon'" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -171,6 +171,7 @@ class ServeSettings:
     drain_seconds: float
     graceful_seconds: int
     header_timeout_seconds: float
+    keep_alive_seconds: int
 
 
 def serve_settings() -> ServeSettings:
@@ -178,11 +179,14 @@ def serve_settings() -> ServeSettings:
     answering while ``/readyz`` says not ready, so that a load balancer stops sending;
     ``CAJA_GRACEFUL_SECONDS`` (default 20): then how long requests in flight may take;
     ``CAJA_HEADER_TIMEOUT_SECONDS`` (default 5): how long a connection may take to send
-    a request's head before it is closed."""
+    a request's head before it is closed; ``CAJA_KEEP_ALIVE_SECONDS`` (default 5): how
+    long an idle connection is kept open (keep it above a load balancer's own idle time,
+    so that the balancer, not the server, closes an idle connection)."""
     return ServeSettings(
         _decimal("CAJA_DRAIN_SECONDS", 2.0),
         _whole("CAJA_GRACEFUL_SECONDS", 20),
         _decimal("CAJA_HEADER_TIMEOUT_SECONDS", 5.0),
+        _whole("CAJA_KEEP_ALIVE_SECONDS", 5),
     )
 
 

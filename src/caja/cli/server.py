@@ -38,16 +38,27 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, help="Server processes.")] = 1,
 ) -> None:
     """Apply migrations, then serve every surface."""
-    if shared_secret_missing(workers, database_url()):
-        typer.echo(
-            "error: CAJA_WALLET_JWT_SECRET is not set: with several server processes, or on "
-            "a cluster database URL, every process must sign and read wallet tokens with "
-            "one secret (at least 32 characters)",
-            err=True,
-        )
-        raise typer.Exit(2)
+    _check_settings(workers)
     _run(migrate.upgrade)
     serve_http(host, port, workers)
+
+
+def _check_settings(workers: int) -> None:
+    """End with 2 and a plain message when the server's settings cannot work."""
+    problem = None
+    if shared_secret_missing(workers, database_url()):
+        problem = (
+            "CAJA_WALLET_JWT_SECRET is not set: with several server processes, or on a "
+            "cluster database URL, every process must sign and read wallet tokens with one "
+            "secret (at least 32 characters)"
+        )
+    try:
+        serve_settings()
+    except ValueError as error:
+        problem = str(error)
+    if problem is not None:
+        typer.echo(f"error: {problem}", err=True)
+        raise typer.Exit(2)
 
 
 def create_served_app() -> FastAPI:
@@ -102,6 +113,7 @@ def serve_http(host: str, port: int, workers: int) -> None:
             factory=True,
             http="caja.http.heads:GuardedHttpProtocol",
             timeout_graceful_shutdown=settings.graceful_seconds,
+            timeout_keep_alive=settings.keep_alive_seconds,
             host=host,
             port=port,
             workers=workers,
