@@ -39,7 +39,7 @@ from caja.config import (
 from caja.db.engine import Database
 from caja.http.body import json_response, read_object
 from caja.http.drain import drain_on_sigterm
-from caja.http.observe import ObserveMiddleware
+from caja.http.observe import ObserveMiddleware, request_log
 from caja.ledger.batching import Batcher
 from caja.providers.bank import BankCore, SandboxBank
 from caja.providers.operator import HttpOperator, OperatorGateway
@@ -161,6 +161,8 @@ def lifespan_of(services: Services, owned: bool, drain_seconds: float | None = N
         await gateway.close()
         if owned:
             await database.dispose()
+        # A worker of several ends on uvicorn's SIGTERM, without running atexit.
+        request_log.flush()
 
     return lifespan
 
