@@ -6,10 +6,10 @@ sends its request head (or sends it a byte at a time): enough of them use up the
 process's file descriptors and no real client gets in. Here a connection has
 ``CAJA_HEADER_TIMEOUT_SECONDS`` to send a complete head, from the moment it is accepted
 and, for each later request, from the end of the first read that did not hold its whole
-head, or it is closed. And once the
-process holds :func:`connection_cap` connections, each new one closes the oldest
-connection still waiting for its head, so a flood of silent connections cannot keep a
-real client out even before their deadline: a real client sends its head at once.
+head, or it is closed. And once the process holds :func:`connection_cap` connections,
+each new one closes the oldest connection still waiting for its head, so a flood of
+silent connections cannot keep a real client out even before their deadline: a real
+client sends its head at once.
 
 uvicorn's ``limit_concurrency`` would not do: it counts silent connections too, and
 answers real requests 503 while they are open.
@@ -103,8 +103,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._head_timer = None
         _waiting.pop(self, None)
         if self.cycle is not None and not self.cycle.response_complete:
-            # A pipelined head is late behind a request still being answered: it gets
-            # its full time once that answer is out.
+            # A pipelined head waits behind a request still being answered: it gets
+            # another period.
             self._await_head()
             return
         log.debug("closing a connection that sent no request head in time")
