@@ -38,7 +38,12 @@ def caja_command() -> list[str]:
 
 
 def _environment(database_url: str) -> dict[str, str]:
-    return {**os.environ, "CAJA_DATABASE_URL": database_url, "CAJA_BENCH_ENDPOINT": "1"}
+    return {
+        "CAJA_WALLET_JWT_SECRET": "the-benchmark-s-secret-shared-by-its-workers",
+        **os.environ,
+        "CAJA_DATABASE_URL": database_url,
+        "CAJA_BENCH_ENDPOINT": "1",
+    }
 
 
 def run_caja(

@@ -82,6 +82,7 @@ def test_two_workers_share_one_ledger_without_doubling_or_overdrawing(
     base = f"http://127.0.0.1:{port}"
     log = tmp_path / "server.log"
     environment = {**os.environ, "CAJA_DATABASE_URL": database_url, "CAJA_ACCESS_LOG": "0"}
+    environment["CAJA_WALLET_JWT_SECRET"] = "a-secret-every-worker-shares-0123456789"
     with log.open("wb") as output:
         server = subprocess.Popen(
             [caja, "serve", "--port", str(port), "--workers", "2"],

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import gc
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext, suppress
 
 import httpx
 from fastapi import FastAPI, Request, Response
@@ -38,7 +38,8 @@ from caja.config import (
 )
 from caja.db.engine import Database
 from caja.http.body import json_response, read_object
-from caja.http.observe import ObserveMiddleware
+from caja.http.drain import drain_on_sigterm
+from caja.http.observe import ObserveMiddleware, request_log
 from caja.ledger.batching import Batcher
 from caja.providers.bank import BankCore, SandboxBank
 from caja.providers.operator import HttpOperator, OperatorGateway
@@ -127,9 +128,11 @@ def build_services(
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 
-def lifespan_of(services: Services, owned: bool) -> Lifespan:
+def lifespan_of(services: Services, owned: bool, drain_seconds: float | None = None) -> Lifespan:
     """Check the wallet's assets and start reconciling on start-up; stop it, and close
-    the batcher, the gateway and an ``owned`` database, on shut-down."""
+    the batcher (which posts what is still queued), the gateway and an ``owned``
+    database, on shut-down. With ``drain_seconds``, SIGTERM drains the server before
+    it stops (:mod:`caja.http.drain`)."""
     batcher, gateway, database = services.batcher, services.operator, services.database
     reconciling = reconcile_settings()
 
@@ -148,7 +151,8 @@ def lifespan_of(services: Services, owned: bool) -> Lifespan:
                     not_found_after=reconciling.not_found_after,
                 )
             )
-        yield
+        with drain_on_sigterm(drain_seconds) if drain_seconds is not None else nullcontext():
+            yield
         if reconciler is not None:
             reconciler.cancel()
             with suppress(asyncio.CancelledError):
@@ -157,6 +161,8 @@ def lifespan_of(services: Services, owned: bool) -> Lifespan:
         await gateway.close()
         if owned:
             await database.dispose()
+        # A worker of several ends on uvicorn's SIGTERM, without running atexit.
+        request_log.flush()
 
     return lifespan
 
@@ -178,10 +184,11 @@ def create_app(
     database: Database | None = None,
     operator: OperatorGateway | None = None,
     bank: BankCore | None = None,
+    drain_seconds: float | None = None,
 ) -> FastAPI:
     """Build the app on ``database``, or on ``CAJA_DATABASE_URL`` when none is given, with
     ``operator`` as the mobile operator gateway, or the one configured (see
-    :func:`caja.config.operator_settings`)."""
+    :func:`caja.config.operator_settings`); ``drain_seconds`` as in :func:`lifespan_of`."""
     owned = database is None
     services = build_services(
         database if database is not None else Database(database_url()), operator, bank
@@ -190,7 +197,7 @@ def create_app(
         title="caja",
         version=__version__,
         description=DESCRIPTION,
-        lifespan=lifespan_of(services, owned),
+        lifespan=lifespan_of(services, owned, drain_seconds),
         # Prometheus metrics and JSON request logs are caja's own; FastAPI's OpenTelemetry
         # hooks would cost every request a lookup for nothing.
         telemetry={"tracing": False, "metrics": False, "logs": False},

@@ -19,6 +19,8 @@ __all__ = [
     "deposit_limits",
     "operator_settings",
     "reconcile_settings",
+    "serve_settings",
+    "shared_secret_missing",
     "wallet_settings",
 ]
 
@@ -198,3 +200,52 @@ def wallet_settings() -> WalletSettings:
     if not held or any(not code.isalpha() or len(code) > 8 for code in held):
         raise ValueError(f"CAJA_WALLET_ASSETS must list asset codes such as COP,USD, not {raw!r}")
     return WalletSettings(secret, _whole("CAJA_WALLET_TOKEN_SECONDS", 900), held)
+
+
+# How ``caja serve`` starts, drains and guards its connections (docs/operations.md).
+
+
+@dataclass(frozen=True, slots=True)
+class ServeSettings:
+    drain_seconds: float
+    graceful_seconds: int
+    header_timeout_seconds: float
+    keep_alive_seconds: int
+
+
+def serve_settings() -> ServeSettings:
+    """``CAJA_DRAIN_SECONDS`` (default 2): after SIGTERM, how long the server keeps
+    answering while ``/readyz`` says not ready, so that a load balancer stops sending;
+    ``CAJA_GRACEFUL_SECONDS`` (default 20): then how long requests in flight may take;
+    ``CAJA_HEADER_TIMEOUT_SECONDS`` (default 5): how long a connection may take to send
+    a request's head before it is closed; ``CAJA_KEEP_ALIVE_SECONDS`` (default 5): how
+    long an idle connection is kept open (keep it above a load balancer's own idle time,
+    so that the balancer, not the server, closes an idle connection)."""
+    return ServeSettings(
+        _decimal("CAJA_DRAIN_SECONDS", 2.0),
+        _whole("CAJA_GRACEFUL_SECONDS", 20),
+        _decimal("CAJA_HEADER_TIMEOUT_SECONDS", 5.0),
+        _whole("CAJA_KEEP_ALIVE_SECONDS", 5),
+    )
+
+
+def _decimal(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < 3600:
+        raise ValueError(f"{name} must be a number of seconds, not {raw!r}")
+    return value
+
+
+def shared_secret_missing(workers: int, url: str) -> bool:
+    """Whether a server of ``workers`` processes on ``url`` lacks the wallet's shared
+    secret: with several processes, or several hosts on a cluster URL (a host part
+    with a comma), a token signed by one process must be read by the others."""
+    hosts = url.split("://", 1)[-1].split("/", 1)[0].rsplit("@", 1)[-1]
+    clustered = workers > 1 or "," in hosts
+    return clustered and not os.environ.get("CAJA_WALLET_JWT_SECRET")

@@ -332,6 +332,7 @@ def test_serve_with_two_workers_logs_json_and_adds_up_metrics(
     temporary = tmp_path / "tmp"
     temporary.mkdir()
     environment = {**os.environ, "CAJA_DATABASE_URL": database_url, "TMPDIR": str(temporary)}
+    environment["CAJA_WALLET_JWT_SECRET"] = "a-secret-every-worker-shares-0123456789"
     environment.pop("PROMETHEUS_MULTIPROC_DIR", None)
     environment.pop("CAJA_ACCESS_LOG", None)
     stderr_path = tmp_path / "stderr.log"

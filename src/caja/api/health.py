@@ -8,6 +8,7 @@ from caja.api.deps import DatabaseDep
 from caja.api.errors import RETRY_AFTER_SECONDS
 from caja.core import metrics
 from caja.http.body import json_response
+from caja.http.drain import draining
 
 __all__ = ["router"]
 
@@ -28,9 +29,13 @@ async def healthz() -> Response:
 @router.get("/readyz", tags=["Operations"], summary="The database takes a write")
 async def readyz(database_dep: DatabaseDep) -> Response:
     """200 when the database took a small write within the ready bound (the answer is kept
-    for a second), else 503: no primary, a frozen or read-only server, a full disk."""
-    if await database_dep.ready():
+    for a second), else 503: draining on SIGTERM, no primary, a frozen or read-only
+    server, a full disk."""
+    if draining():
+        response = json_response({"status": "draining"}, 503)
+    elif await database_dep.ready():
         return json_response({"status": "ok"})
-    response = json_response({"status": "unavailable"}, 503)
+    else:
+        response = json_response({"status": "unavailable"}, 503)
     response.headers["Retry-After"] = RETRY_AFTER_SECONDS
     return response

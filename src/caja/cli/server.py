@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import resource
+import signal
+import sys
+from types import FrameType
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from caja.cli.common import _run
+from caja.config import database_url, serve_settings, shared_secret_missing
 from caja.db import migrate
 
-__all__ = ["db_app", "serve", "serve_http"]
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+__all__ = ["create_served_app", "db_app", "serve", "serve_http"]
+
+# Where the soft file-descriptor limit is raised to when the hard one is unlimited.
+MOST_DESCRIPTORS = 1 << 20
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 
@@ -27,8 +38,50 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, help="Server processes.")] = 1,
 ) -> None:
     """Apply migrations, then serve every surface."""
+    _check_settings(workers)
     _run(migrate.upgrade)
     serve_http(host, port, workers)
+
+
+def _check_settings(workers: int) -> None:
+    """End with 2 and a plain message when the server's settings cannot work."""
+    problem = None
+    if shared_secret_missing(workers, database_url()):
+        problem = (
+            "CAJA_WALLET_JWT_SECRET is not set: with several server processes, or on a "
+            "cluster database URL, every process must sign and read wallet tokens with one "
+            "secret (at least 32 characters)"
+        )
+    try:
+        serve_settings()
+    except ValueError as error:
+        problem = str(error)
+    if problem is not None:
+        typer.echo(f"error: {problem}", err=True)
+        raise typer.Exit(2)
+
+
+def create_served_app() -> FastAPI:
+    """The app as ``caja serve`` runs it: SIGTERM drains it before it stops."""
+    from caja.app import create_app
+
+    return create_app(drain_seconds=serve_settings().drain_seconds)
+
+
+def raise_descriptor_limit() -> None:
+    """Raise the soft limit on open files to the hard one: each connection is one."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = MOST_DESCRIPTORS if hard == resource.RLIM_INFINITY else hard
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError):
+            pass
+
+
+def _exit_cleanly(_signum: int, _frame: FrameType | None) -> None:
+    # uvicorn raises the signal again once it has stopped: end with status 0 then.
+    sys.exit(0)
 
 
 def serve_http(host: str, port: int, workers: int) -> None:
@@ -47,14 +100,20 @@ def serve_http(host: str, port: int, workers: int) -> None:
 
     from caja.logs import LOG_CONFIG
 
+    settings = serve_settings()
+    raise_descriptor_limit()
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     metrics_dir = None
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         metrics_dir = tempfile.mkdtemp(prefix="caja-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     try:
         uvicorn.run(
-            "caja.app:create_app",
+            "caja.cli.server:create_served_app",
             factory=True,
+            http="caja.http.heads:GuardedHttpProtocol",
+            timeout_graceful_shutdown=settings.graceful_seconds,
+            timeout_keep_alive=settings.keep_alive_seconds,
             host=host,
             port=port,
             workers=workers,
