@@ -12,6 +12,12 @@ and in one transaction looks up every key and account they name with one query e
 builds their operations and posts them through the ledger engine. Each order gets its own
 outcome; an account is locked once per batch however many orders touch it.
 
+On PostgreSQL a batch does not wait for rows another transaction holds (an account
+locked by another batch, another process or by hand): it skips them and posts the orders
+that need none of them; the others are *deferred* to a transaction of their own, after
+it, that waits for them with the database's bounded lock wait. One row held elsewhere
+delays only the orders that name it. (SQLite has one writer: nothing to skip there.)
+
 When the transaction fails as a whole (the database is unreachable, conflicts outlasted
 the retries, the commit failed), every order in it gets :class:`Unavailable`: nothing was
 written, and each client may retry with its idempotency key.
@@ -89,10 +95,13 @@ class Order:
     outcome: asyncio.Future[Result] | None = field(default=None, init=False)
 
 
-def _lookups(connection: Connection, orders: Iterable[Order], resolver: KeyResolver) -> Lookups:
+def _lookups(
+    connection: Connection, orders: Iterable[Order], resolver: KeyResolver, *, wait: bool = True
+) -> Lookups:
     """Every key the orders carry, then every account they name or their keys act as.
 
-    The accounts are read locked, in id order, so the engine need not lock them again.
+    The accounts are read locked, in id order, so the engine need not lock them again;
+    without ``wait``, those another transaction holds are left out.
     """
     digests: set[str] = set()
     tokens: set[str] = set()
@@ -115,6 +124,7 @@ def _lookups(connection: Connection, orders: Iterable[Order], resolver: KeyResol
             # or naming another client's account, locks nothing.
             of_clients=sorted(client_ids),
             lock=True,
+            skip_locked=not wait,
         )
     ]
     return Lookups(
@@ -126,6 +136,25 @@ def _lookups(connection: Connection, orders: Iterable[Order], resolver: KeyResol
             for account in found
             if account.phone_number is not None
         },
+    )
+
+
+def _found_all(order: Order, lookups: Lookups) -> bool:
+    """Whether every account ``order`` names, or its key acts as, was found (and locked).
+
+    An order whose key is unknown is answered by its own build, which refuses it."""
+    principals = [lookups.principals.get(digest) for digest in order.key_digests]
+    if order.key_digests and all(principal is None for principal in principals):
+        return True
+    phones = {key[2] for key in lookups.by_phone}
+    return (
+        all(token in lookups.by_token for token in order.account_tokens)
+        and all(number in phones for number in order.phone_numbers)
+        and all(
+            principal.account_id in lookups.by_id
+            for principal in principals
+            if principal is not None and principal.account_id is not None
+        )
     )
 
 
@@ -165,6 +194,10 @@ class Batcher:
         self._queued: list[Order] = []
         self._scheduled = False
         self._in_flight: set[asyncio.Task[None]] = set()
+        # Transactions of deferred orders, which wait for the rows they name: at most
+        # ``concurrency`` at once, beside the batches (they hold a connection each).
+        self._deferred: set[asyncio.Task[None]] = set()
+        self._waiting = asyncio.Semaphore(self.concurrency)
         # A batch started that has not taken its orders yet: it will take the new ones.
         self._starting = False
 
@@ -218,20 +251,23 @@ class Batcher:
 
     async def close(self) -> None:
         """Post what is still queued and wait for the batches in flight."""
-        while self._queued or self._in_flight:
+        while self._queued or self._in_flight or self._deferred:
             self._run()
-            if self._in_flight:
-                await asyncio.wait(set(self._in_flight))
+            if self._in_flight or self._deferred:
+                await asyncio.wait(self._in_flight | self._deferred)
 
     async def _post(self) -> None:
         started = time.perf_counter()
         taken: list[Order] | None = None
 
+        # SQLite has one writer, which holds every row: nothing to skip.
+        wait = self.database.is_sqlite
+
         def work(connection: Connection) -> list[Result | Exception]:
             nonlocal taken
             if taken is None:  # the same orders when a conflict makes it run again
                 taken = self._take()
-            return _apply(connection, taken, self.principals) if taken else []
+            return _apply(connection, taken, self.principals, wait) if taken else []
 
         try:
             outcomes = await self.database.write(work)
@@ -242,7 +278,27 @@ class Batcher:
             if taken is None:  # cancelled before it took any: they stay queued
                 self._starting = False
         if taken:
-            _settle_all(taken, outcomes, started)
+            self._defer(_settle_all(taken, outcomes, started))
+
+    def _defer(self, orders: list[Order]) -> None:
+        """Post ``orders`` in a transaction of their own that waits for their rows."""
+        if not orders:
+            return
+        task = asyncio.get_running_loop().create_task(self._post_waiting(orders))
+        self._deferred.add(task)
+        task.add_done_callback(self._deferred.discard)
+
+    async def _post_waiting(self, orders: list[Order]) -> None:
+        started = time.perf_counter()
+        async with self._waiting:
+            try:
+                outcomes = await self.database.write(
+                    lambda connection: _apply(connection, orders, self.principals)
+                )
+            except Exception:
+                _fail(orders)
+                return
+        _settle_all(orders, outcomes, started)
 
 
 def _fail(batch: list[Order]) -> None:
@@ -251,14 +307,22 @@ def _fail(batch: list[Order]) -> None:
         _settle(order, Unavailable())
 
 
-def _settle_all(batch: list[Order], outcomes: list[Result | Exception], started: float) -> None:
+def _settle_all(
+    batch: list[Order], outcomes: list[Result | Exception], started: float
+) -> list[Order]:
+    """Answer each order its outcome; returns the deferred orders, left unanswered."""
     metrics.observe_batch(len(batch), time.perf_counter() - started)
     posted = 0
+    deferred = []
     for order, outcome in zip(batch, outcomes, strict=True):
+        if outcome is engine.DEFERRED:
+            deferred.append(order)
+            continue
         if isinstance(outcome, Result) and outcome.transfer is not None:
             posted += not outcome.replayed
         _settle(order, outcome)
     metrics.count_posted(posted)
+    return deferred
 
 
 def _settle(order: Order, outcome: Result | Exception) -> None:
@@ -272,13 +336,21 @@ def _settle(order: Order, outcome: Result | Exception) -> None:
 
 
 def _apply(
-    connection: Connection, batch: list[Order], resolver: KeyResolver = _no_keys
+    connection: Connection,
+    batch: list[Order],
+    resolver: KeyResolver = _no_keys,
+    wait: bool = True,
 ) -> list[Result | Exception]:
-    lookups = _lookups(connection, batch, resolver)
+    """Post the orders of ``batch``, one outcome each; without ``wait``, the orders that
+    name a row another transaction holds get :data:`engine.DEFERRED` instead."""
+    lookups = _lookups(connection, batch, resolver, wait=wait)
     outcomes: list[Result | Exception] = []
     groups: list[engine.Group] = []
     places: list[int] = []
     for order in batch:
+        if not wait and not _found_all(order, lookups):
+            outcomes.append(engine.DEFERRED)
+            continue
         try:
             built = order.build(lookups)
         except CajaError as error:
@@ -291,7 +363,7 @@ def _apply(
             operations = built if isinstance(built, tuple) else (built,)
             groups.append(engine.Group(operations, order.check))
             outcomes.append(Result())
-    results = engine.apply(connection, groups, locked=lookups.by_id)
+    results = engine.apply(connection, groups, locked=lookups.by_id, wait=wait)
     for place, result in zip(places, results, strict=True):
         outcomes[place] = result
         record = batch[place].record
