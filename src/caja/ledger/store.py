@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from caja.core import clock
 from caja.core.clock import utcnow
 from caja.db.sql import among, run, run_many
 from caja.ledger import journal
@@ -294,10 +295,5 @@ def created_at(connection: Connection, now: datetime) -> Any:
 
 
 def database_now(connection: Connection) -> datetime:
-    """The database's clock (on SQLite, the host's)."""
-    if fixed_clock is not None:
-        return fixed_clock()
-    if connection.dialect.name != "postgresql":
-        return utcnow()
-    [(moment,)] = run(connection, "SELECT clock_timestamp()", ())
-    return moment.astimezone(UTC)  # type: ignore[no-any-return]
+    """The database's clock (on SQLite, the host's), or the tests' fixed one."""
+    return fixed_clock() if fixed_clock is not None else clock.database_now(connection)
