@@ -194,10 +194,11 @@ class Batcher:
         self._queued: list[Order] = []
         self._scheduled = False
         self._in_flight: set[asyncio.Task[None]] = set()
-        # Transactions of deferred orders, which wait for the rows they name: at most
-        # ``concurrency`` at once, beside the batches (they hold a connection each).
-        self._deferred: set[asyncio.Task[None]] = set()
-        self._waiting = asyncio.Semaphore(self.concurrency)
+        # Deferred orders, and the transactions that post them waiting for the rows they
+        # name: at most ``concurrency`` at once, beside the batches. Each takes every
+        # deferred order queued when its transaction begins, up to ``max_size``.
+        self._deferred: list[Order] = []
+        self._waiting: set[asyncio.Task[None]] = set()
         # A batch started that has not taken its orders yet: it will take the new ones.
         self._starting = False
 
@@ -251,10 +252,11 @@ class Batcher:
 
     async def close(self) -> None:
         """Post what is still queued and wait for the batches in flight."""
-        while self._queued or self._in_flight or self._deferred:
+        while self._queued or self._in_flight or self._deferred or self._waiting:
             self._run()
-            if self._in_flight or self._deferred:
-                await asyncio.wait(self._in_flight | self._deferred)
+            self._wait_for_rows()
+            if self._in_flight or self._waiting:
+                await asyncio.wait(self._in_flight | self._waiting)
 
     async def _post(self) -> None:
         started = time.perf_counter()
@@ -281,24 +283,40 @@ class Batcher:
             self._defer(_settle_all(taken, outcomes, started))
 
     def _defer(self, orders: list[Order]) -> None:
-        """Post ``orders`` in a transaction of their own that waits for their rows."""
-        if not orders:
-            return
-        task = asyncio.get_running_loop().create_task(self._post_waiting(orders))
-        self._deferred.add(task)
-        task.add_done_callback(self._deferred.discard)
+        """Post ``orders`` after their batch, in a transaction that waits for their rows."""
+        self._deferred.extend(orders)
+        self._wait_for_rows()
 
-    async def _post_waiting(self, orders: list[Order]) -> None:
+    def _wait_for_rows(self) -> None:
+        if not self._deferred or len(self._waiting) >= self.concurrency:
+            return
+        task = asyncio.get_running_loop().create_task(self._post_waiting())
+        self._waiting.add(task)
+        task.add_done_callback(self._waited)
+
+    def _waited(self, task: asyncio.Task[None]) -> None:
+        self._waiting.discard(task)
+        self._wait_for_rows()
+
+    async def _post_waiting(self) -> None:
         started = time.perf_counter()
-        async with self._waiting:
-            try:
-                outcomes = await self.database.write(
-                    lambda connection: _apply(connection, orders, self.principals)
-                )
-            except Exception:
-                _fail(orders)
-                return
-        _settle_all(orders, outcomes, started)
+        taken: list[Order] | None = None
+
+        def work(connection: Connection) -> list[Result | Exception]:
+            nonlocal taken
+            if taken is None:  # the same orders when a conflict makes it run again
+                taken = self._deferred[: self.max_size]
+                del self._deferred[: self.max_size]
+            return _apply(connection, taken, self.principals) if taken else []
+
+        try:
+            outcomes = await self.database.write(work)
+        except Exception:
+            if taken is not None:
+                _fail(taken)
+            return
+        if taken:
+            _settle_all(taken, outcomes, started)
 
 
 def _fail(batch: list[Order]) -> None:
