@@ -269,10 +269,15 @@ class Batcher:
             nonlocal taken
             if taken is None:  # the same orders when a conflict makes it run again
                 taken = self._take()
-            return _apply(connection, taken, self.principals, wait) if taken else []
+            outcomes = _apply(connection, taken, self.principals, wait) if taken else []
+            if not wait and not any(_posted(outcome) for outcome in outcomes):
+                raise _NothingWritten(outcomes)
+            return outcomes
 
         try:
             outcomes = await self.database.write(work)
+        except _NothingWritten as unwritten:
+            outcomes = unwritten.outcomes
         except Exception:
             _fail(taken if taken is not None else self._take())
             return
@@ -294,6 +299,16 @@ class Batcher:
         self._waiting.add(task)
         task.add_done_callback(self._waited)
 
+    def _take_deferred(self) -> list[Order]:
+        """The next deferred orders whose requests still wait, up to ``max_size``."""
+        taken = [
+            order
+            for order in self._deferred[: self.max_size]
+            if order.outcome is not None and not order.outcome.done()
+        ]
+        del self._deferred[: self.max_size]
+        return taken
+
     def _waited(self, task: asyncio.Task[None]) -> None:
         self._waiting.discard(task)
         self._wait_for_rows()
@@ -305,18 +320,30 @@ class Batcher:
         def work(connection: Connection) -> list[Result | Exception]:
             nonlocal taken
             if taken is None:  # the same orders when a conflict makes it run again
-                taken = self._deferred[: self.max_size]
-                del self._deferred[: self.max_size]
+                taken = self._take_deferred()
             return _apply(connection, taken, self.principals) if taken else []
 
         try:
             outcomes = await self.database.write(work)
         except Exception:
-            if taken is not None:
-                _fail(taken)
+            _fail(taken if taken is not None else self._take_deferred())
             return
         if taken:
             _settle_all(taken, outcomes, started)
+
+
+class _NothingWritten(Exception):
+    """A batch that posted nothing (its orders deferred, refused or replayed): its
+    transaction is rolled back rather than committed, which would cost a flush to disk
+    for the row locks it took."""
+
+    def __init__(self, outcomes: list[Result | Exception]) -> None:
+        super().__init__("nothing written")
+        self.outcomes = outcomes
+
+
+def _posted(outcome: Result | Exception) -> bool:
+    return isinstance(outcome, Result) and outcome.transfer is not None and not outcome.replayed
 
 
 def _fail(batch: list[Order]) -> None:
