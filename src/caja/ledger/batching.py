@@ -270,7 +270,7 @@ class Batcher:
             if taken is None:  # the same orders when a conflict makes it run again
                 taken = self._take()
             outcomes = _apply(connection, taken, self.principals, wait) if taken else []
-            if not wait and not any(_posted(outcome) for outcome in outcomes):
+            if not wait and all(_unwritten(outcome) for outcome in outcomes):
                 raise _NothingWritten(outcomes)
             return outcomes
 
@@ -333,17 +333,18 @@ class Batcher:
 
 
 class _NothingWritten(Exception):
-    """A batch that posted nothing (its orders deferred, refused or replayed): its
-    transaction is rolled back rather than committed, which would cost a flush to disk
-    for the row locks it took."""
+    """A batch that posted nothing (its orders deferred or refused): its transaction is
+    rolled back rather than committed, which would cost a flush to disk for the row
+    locks it took."""
 
     def __init__(self, outcomes: list[Result | Exception]) -> None:
         super().__init__("nothing written")
         self.outcomes = outcomes
 
 
-def _posted(outcome: Result | Exception) -> bool:
-    return isinstance(outcome, Result) and outcome.transfer is not None and not outcome.replayed
+def _unwritten(outcome: Result | Exception) -> bool:
+    """Whether the outcome wrote nothing: deferred, or refused."""
+    return not isinstance(outcome, Result) or outcome.error is not None
 
 
 def _fail(batch: list[Order]) -> None:
