@@ -25,7 +25,7 @@ from caja.core.money import format_minor, parse_amount
 from caja.db.engine import Database
 from caja.deposits import service as deposits
 from caja.deposits.service import LimitExceeded
-from caja.ledger import engine
+from caja.ledger import store
 from caja.ledger.tables import accounts
 from caja.providers import bank as bank_module
 from caja.providers.bank import SandboxBank
@@ -60,7 +60,7 @@ def app(database: Database, bank: SandboxBank) -> FastAPI:
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     fixed = Clock(datetime(2026, 3, 15, 10, 0, tzinfo=BOGOTA))
     monkeypatch.setattr(deposits, "utcnow", fixed)
-    monkeypatch.setattr(engine, "utcnow", fixed)
+    monkeypatch.setattr(store, "fixed_clock", fixed)
     return fixed
 
 

@@ -192,7 +192,8 @@ async def test_a_claim_left_by_a_reconciler_that_died_is_taken_up_after_its_leas
     assert (others.checked, others.authorized + others.rejected) == (2, 2)
     assert again == Reconciled()
     assert await open_count(caja.database) == CLAIM_GROUP
-    monkeypatch.setattr(service, "utcnow", Clock(utcnow() + CLAIM_LEASE + timedelta(seconds=1)))
+    later_clock = Clock(utcnow() + CLAIM_LEASE + timedelta(seconds=1))
+    monkeypatch.setattr(service, "database_now", lambda _connection: later_clock())
 
     later = await reconcile(databases[2], gateway)
 

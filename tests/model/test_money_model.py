@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis.stateful import run_state_machine_as_test
 
 from caja.deposits import service as deposits
-from caja.ledger import engine
+from caja.ledger import store
 from tests.conftest import Backend
 from tests.model.base import OUTCOMES
 from tests.model.deposit_rules import DepositRules
@@ -61,7 +61,7 @@ def test_every_answer_and_balance_follows_the_model(
     for name, value in DEPOSIT_LIMITS.items():
         monkeypatch.setenv(name, value)
     clock = MonthClock()
-    monkeypatch.setattr(engine, "utcnow", clock)
+    monkeypatch.setattr(store, "fixed_clock", clock)
     monkeypatch.setattr(deposits, "utcnow", clock)
     profile = PROFILES[os.environ.get("CAJA_MODEL_PROFILE", "ci")]
     OUTCOMES.clear()

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 __all__ = [
     "BOGOTA",
@@ -11,6 +15,7 @@ __all__ = [
     "bogota_iso",
     "bogota_month",
     "bogota_text",
+    "database_now",
     "iso_utc",
     "utcnow",
 ]
@@ -51,3 +56,14 @@ def bogota_month(moment: datetime) -> tuple[datetime, datetime]:
     first = local.date().replace(day=1)
     following = (first + timedelta(days=32)).replace(day=1)
     return bogota_days(first, following - timedelta(days=1))
+
+
+def database_now(connection: Connection) -> datetime:
+    """The database's clock, read in the connection's transaction: on PostgreSQL
+    ``clock_timestamp()``, so that hosts whose clocks differ agree on the time; SQLite lives
+    in the host, whose clock is the database's."""
+    if connection.dialect.name != "postgresql":
+        return utcnow()
+    moment = connection.exec_driver_sql("SELECT clock_timestamp()").scalar_one()
+    assert isinstance(moment, datetime)
+    return moment.astimezone(UTC)

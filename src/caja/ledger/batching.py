@@ -12,6 +12,12 @@ and in one transaction looks up every key and account they name with one query e
 builds their operations and posts them through the ledger engine. Each order gets its own
 outcome; an account is locked once per batch however many orders touch it.
 
+On PostgreSQL a batch does not wait for rows another transaction holds (an account
+locked by another batch, another process or by hand): it skips them and posts the orders
+that need none of them; the others are *deferred* to a transaction of their own, after
+it, that waits for them with the database's bounded lock wait. One row held elsewhere
+delays only the orders that name it. (SQLite has one writer: nothing to skip there.)
+
 When the transaction fails as a whole (the database is unreachable, conflicts outlasted
 the retries, the commit failed), every order in it gets :class:`Unavailable`: nothing was
 written, and each client may retry with its idempotency key.
@@ -91,10 +97,13 @@ class Order:
     outcome: asyncio.Future[Result] | None = field(default=None, init=False)
 
 
-def _lookups(connection: Connection, orders: Iterable[Order], resolver: KeyResolver) -> Lookups:
+def _lookups(
+    connection: Connection, orders: Iterable[Order], resolver: KeyResolver, *, wait: bool = True
+) -> Lookups:
     """Every key the orders carry, then every account they name or their keys act as.
 
-    The accounts are read locked, in id order, so the engine need not lock them again.
+    The accounts are read locked, in id order, so the engine need not lock them again;
+    without ``wait``, those another transaction holds are left out.
     """
     digests: set[str] = set()
     tokens: set[str] = set()
@@ -117,6 +126,7 @@ def _lookups(connection: Connection, orders: Iterable[Order], resolver: KeyResol
             # or naming another client's account, locks nothing.
             of_clients=sorted(client_ids),
             lock=True,
+            skip_locked=not wait,
         )
     ]
     return Lookups(
@@ -157,6 +167,25 @@ class _Written:
         return connection.execute(found).first() is not None
 
 
+def _found_all(order: Order, lookups: Lookups) -> bool:
+    """Whether every account ``order`` names, or its key acts as, was found (and locked).
+
+    An order whose key is unknown is answered by its own build, which refuses it."""
+    principals = [lookups.principals.get(digest) for digest in order.key_digests]
+    if order.key_digests and all(principal is None for principal in principals):
+        return True
+    phones = {key[2] for key in lookups.by_phone}
+    return (
+        all(token in lookups.by_token for token in order.account_tokens)
+        and all(number in phones for number in order.phone_numbers)
+        and all(
+            principal.account_id in lookups.by_id
+            for principal in principals
+            if principal is not None and principal.account_id is not None
+        )
+    )
+
+
 class Batcher:
     """Posts the orders of one process's event loop in shared transactions.
 
@@ -193,6 +222,11 @@ class Batcher:
         self._queued: list[Order] = []
         self._scheduled = False
         self._in_flight: set[asyncio.Task[None]] = set()
+        # Deferred orders, and the transactions that post them waiting for the rows they
+        # name: at most ``concurrency`` at once, beside the batches. Each takes every
+        # deferred order queued when its transaction begins, up to ``max_size``.
+        self._deferred: list[Order] = []
+        self._waiting: set[asyncio.Task[None]] = set()
         # A batch started that has not taken its orders yet: it will take the new ones.
         self._starting = False
 
@@ -246,24 +280,33 @@ class Batcher:
 
     async def close(self) -> None:
         """Post what is still queued and wait for the batches in flight."""
-        while self._queued or self._in_flight:
+        while self._queued or self._in_flight or self._deferred or self._waiting:
             self._run()
-            if self._in_flight:
-                await asyncio.wait(set(self._in_flight))
+            self._wait_for_rows()
+            if self._in_flight or self._waiting:
+                await asyncio.wait(self._in_flight | self._waiting)
 
     async def _post(self) -> None:
         started = time.perf_counter()
         taken: list[Order] | None = None
         written = _Written()
 
+        # SQLite has one writer, which holds every row: nothing to skip.
+        wait = self.database.is_sqlite
+
         def work(connection: Connection) -> list[Result | Exception]:
             nonlocal taken
             if taken is None:  # the same orders when a conflict makes it run again
                 taken = self._take()
-            return written.note(_apply(connection, taken, self.principals) if taken else [])
+            outcomes = _apply(connection, taken, self.principals, wait) if taken else []
+            if not wait and all(_unwritten(outcome) for outcome in outcomes):
+                raise _NothingWritten(outcomes)
+            return written.note(outcomes)
 
         try:
             outcomes = await self.database.write(work, committed=written.committed)
+        except _NothingWritten as unwritten:
+            outcomes = unwritten.outcomes
         except Exception:
             _fail(taken if taken is not None else self._take())
             return
@@ -271,7 +314,67 @@ class Batcher:
             if taken is None:  # cancelled before it took any: they stay queued
                 self._starting = False
         if taken:
+            self._defer(_settle_all(taken, outcomes, started))
+
+    def _defer(self, orders: list[Order]) -> None:
+        """Post ``orders`` after their batch, in a transaction that waits for their rows."""
+        self._deferred.extend(orders)
+        self._wait_for_rows()
+
+    def _wait_for_rows(self) -> None:
+        if not self._deferred or len(self._waiting) >= self.concurrency:
+            return
+        task = asyncio.get_running_loop().create_task(self._post_waiting())
+        self._waiting.add(task)
+        task.add_done_callback(self._waited)
+
+    def _take_deferred(self) -> list[Order]:
+        """The next deferred orders whose requests still wait, up to ``max_size``."""
+        taken = [
+            order
+            for order in self._deferred[: self.max_size]
+            if order.outcome is not None and not order.outcome.done()
+        ]
+        del self._deferred[: self.max_size]
+        return taken
+
+    def _waited(self, task: asyncio.Task[None]) -> None:
+        self._waiting.discard(task)
+        self._wait_for_rows()
+
+    async def _post_waiting(self) -> None:
+        started = time.perf_counter()
+        taken: list[Order] | None = None
+        written = _Written()
+
+        def work(connection: Connection) -> list[Result | Exception]:
+            nonlocal taken
+            if taken is None:  # the same orders when a conflict makes it run again
+                taken = self._take_deferred()
+            return written.note(_apply(connection, taken, self.principals) if taken else [])
+
+        try:
+            outcomes = await self.database.write(work, committed=written.committed)
+        except Exception:
+            _fail(taken if taken is not None else self._take_deferred())
+            return
+        if taken:
             _settle_all(taken, outcomes, started)
+
+
+class _NothingWritten(Exception):
+    """A batch that posted nothing (its orders deferred or refused): its transaction is
+    rolled back rather than committed, which would cost a flush to disk for the row
+    locks it took."""
+
+    def __init__(self, outcomes: list[Result | Exception]) -> None:
+        super().__init__("nothing written")
+        self.outcomes = outcomes
+
+
+def _unwritten(outcome: Result | Exception) -> bool:
+    """Whether the outcome wrote nothing: deferred, or refused."""
+    return not isinstance(outcome, Result) or outcome.error is not None
 
 
 def _fail(batch: list[Order]) -> None:
@@ -280,14 +383,22 @@ def _fail(batch: list[Order]) -> None:
         _settle(order, Unavailable())
 
 
-def _settle_all(batch: list[Order], outcomes: list[Result | Exception], started: float) -> None:
+def _settle_all(
+    batch: list[Order], outcomes: list[Result | Exception], started: float
+) -> list[Order]:
+    """Answer each order its outcome; returns the deferred orders, left unanswered."""
     metrics.observe_batch(len(batch), time.perf_counter() - started)
     posted = 0
+    deferred = []
     for order, outcome in zip(batch, outcomes, strict=True):
+        if outcome is engine.DEFERRED:
+            deferred.append(order)
+            continue
         if isinstance(outcome, Result) and outcome.transfer is not None:
             posted += not outcome.replayed
         _settle(order, outcome)
     metrics.count_posted(posted)
+    return deferred
 
 
 def _settle(order: Order, outcome: Result | Exception) -> None:
@@ -301,13 +412,21 @@ def _settle(order: Order, outcome: Result | Exception) -> None:
 
 
 def _apply(
-    connection: Connection, batch: list[Order], resolver: KeyResolver = _no_keys
+    connection: Connection,
+    batch: list[Order],
+    resolver: KeyResolver = _no_keys,
+    wait: bool = True,
 ) -> list[Result | Exception]:
-    lookups = _lookups(connection, batch, resolver)
+    """Post the orders of ``batch``, one outcome each; without ``wait``, the orders that
+    name a row another transaction holds get :data:`engine.DEFERRED` instead."""
+    lookups = _lookups(connection, batch, resolver, wait=wait)
     outcomes: list[Result | Exception] = []
     groups: list[engine.Group] = []
     places: list[int] = []
     for order in batch:
+        if not wait and not _found_all(order, lookups):
+            outcomes.append(engine.DEFERRED)
+            continue
         try:
             built = order.build(lookups)
         except CajaError as error:
@@ -320,7 +439,7 @@ def _apply(
             operations = built if isinstance(built, tuple) else (built,)
             groups.append(engine.Group(operations, order.check))
             outcomes.append(Result())
-    results = engine.apply(connection, groups, locked=lookups.by_id)
+    results = engine.apply(connection, groups, locked=lookups.by_id, wait=wait)
     for place, result in zip(places, results, strict=True):
         outcomes[place] = result
         record = batch[place].record

@@ -4,6 +4,12 @@ Every operation gets its own outcome; one underfunded transfer does not fail the
 Account rows are locked in ascending id order, so two batches touching the same accounts
 wait for each other instead of deadlocking. Idempotency keys are checked after the locks
 are held, so a racing request with the same key sees the winner's committed row.
+
+A batch may also lock without waiting (``wait=False``): the rows another transaction
+holds are skipped, and the groups that need them are answered :data:`DEFERRED`, to be
+posted again in a transaction that waits, so that one row held elsewhere delays only the
+groups that name it. The transfers' ``created_at`` is the database's clock when the batch
+takes the journal (see :func:`caja.ledger.store.write_postings`).
 """
 
 from __future__ import annotations
@@ -16,7 +22,6 @@ from typing import Any
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Connection
 
-from caja.core.clock import utcnow
 from caja.core.errors import (
     AlreadyResolved,
     AssetMismatch,
@@ -44,11 +49,21 @@ from caja.ledger.model import (
 from caja.ledger.queries import AccountView, transfer_views
 from caja.ledger.tables import transfers
 
-__all__ = ["MAX_BATCH", "Check", "Group", "apply"]
+__all__ = ["DEFERRED", "MAX_BATCH", "Check", "Deferred", "Group", "apply"]
 
 MAX_BATCH = 1000
 
 _Key = tuple[int, str, str]
+
+
+class Deferred(CajaError):
+    """A group that needs a row another transaction holds: post it again, waiting."""
+
+    code = "Deferred"
+    message = "The request waits for a row another transaction holds."
+
+
+DEFERRED = Result(error=Deferred())
 
 
 @dataclass(slots=True)
@@ -75,7 +90,6 @@ class _Account:
 class _Plan:
     """Rows to write, built in order, written at the end."""
 
-    now: datetime
     tokens: Iterator[str]
     transfer_rows: list[dict[str, Any]] = field(default_factory=list)
     entry_rows: list[dict[str, Any]] = field(default_factory=list)
@@ -106,11 +120,13 @@ def apply(
     groups: Sequence[Group],
     *,
     locked: Mapping[int, AccountView] | None = None,
+    wait: bool = True,
 ) -> list[Result]:
     """Apply ``groups`` inside the caller's write transaction; one result per group.
 
     ``locked`` holds accounts the caller has already read with their rows locked in this
-    transaction; the others are locked here.
+    transaction; the others are locked here. Without ``wait``, rows another transaction
+    holds are not waited for: the groups that need them get :data:`DEFERRED`.
     """
     if not groups:
         return []
@@ -127,27 +143,30 @@ def apply(
             operation.idempotency_key is None or operation.client_id is not None,
             "an idempotency key needs a client",
         )
-    referenced = _referenced_transfers(connection, operations)
+    referenced = _referenced_transfers(connection, operations, wait)
+    account_ids = _account_ids(operations, referenced)
+    state = _lock_accounts(connection, account_ids, locked, wait)
     batch = _Batch(
-        plan=_Plan(now=utcnow(), tokens=iter(new_tokens("tx", len(operations)))),
-        state=_lock_accounts(connection, operations, referenced, locked),
+        plan=_Plan(tokens=iter(new_tokens("tx", len(operations)))),
+        state=state,
         referenced=referenced,
         stored=_stored_by_key(connection, operations),
         reversed_ids=_already_reversed(connection, operations),
+        clock=lambda: store.database_now(connection),
     )
+    if not wait:
+        batch.held = _Held(
+            accounts=frozenset(account_ids - state.keys()),
+            transfers=frozenset(_target_ids(operations) - referenced.keys()),
+        )
     for group in groups:
         batch.add(connection, group)
     batch.check_limits()
     return _write(connection, batch.plan, batch.state, batch.results)
 
 
-def _lock_accounts(
-    connection: Connection,
-    operations: Sequence[Operation],
-    referenced: dict[int, TransferView],
-    locked: Mapping[int, AccountView] | None,
-) -> dict[int, _Account]:
-    """The state of every account the operations move, their rows locked."""
+def _account_ids(operations: Sequence[Operation], referenced: dict[int, TransferView]) -> set[int]:
+    """The accounts the operations move (of the referenced transfers that were found)."""
     account_ids: set[int] = set()
     for operation in operations:
         if isinstance(operation, NewTransfer):
@@ -156,12 +175,23 @@ def _lock_accounts(
             target = referenced.get(_target_id(operation))
             if target is not None:
                 account_ids.update((target.debit_account_id, target.credit_account_id))
+    return account_ids
+
+
+def _lock_accounts(
+    connection: Connection,
+    account_ids: set[int],
+    locked: Mapping[int, AccountView] | None,
+    wait: bool,
+) -> dict[int, _Account]:
+    """The state of the accounts ``account_ids``, their rows locked; without ``wait``,
+    those another transaction holds are left out."""
     known = dict(locked or {})
     missing = sorted(account_ids - known.keys())
     if missing:
         known.update(
             (row[0], AccountView(*row))
-            for row in store.account_rows(connection, ids=missing, lock=True)
+            for row in store.account_rows(connection, ids=missing, lock=True, skip_locked=not wait)
         )
     return {
         view.id: _Account(
@@ -186,6 +216,32 @@ def _digest(operation: Operation) -> str | None:
     return request_digest(*operation.request)
 
 
+@dataclass(frozen=True, slots=True)
+class _Held:
+    """What a batch that does not wait asked for and did not get: accounts and
+    referenced transfers that another transaction holds, or that do not exist."""
+
+    accounts: frozenset[int] = frozenset()
+    transfers: frozenset[int] = frozenset()
+
+    def needed_by(self, group: Group, referenced: dict[int, TransferView]) -> bool:
+        if not (self.accounts or self.transfers):
+            return False
+        for operation in group.operations:
+            if isinstance(operation, NewTransfer):
+                moved = {operation.debit_account_id, operation.credit_account_id}
+            elif _target_id(operation) in self.transfers:
+                return True
+            else:
+                target = referenced.get(_target_id(operation))
+                moved = (
+                    set() if target is None else {target.debit_account_id, target.credit_account_id}
+                )
+            if moved & self.accounts:
+                return True
+        return False
+
+
 @dataclass(slots=True)
 class _Batch:
     """The batch being applied in memory: its plan, its accounts, and one result per group.
@@ -198,13 +254,19 @@ class _Batch:
     referenced: dict[int, TransferView]
     stored: dict[_Key, tuple[str | None, TransferView]]
     reversed_ids: set[int]
+    # The database's clock, read once when a check first asks for the batch's time.
+    clock: Callable[[], datetime]
+    held: _Held = field(default_factory=_Held)
+    moment: datetime | None = None
     resolved_ids: set[int] = field(default_factory=set)
     seen: dict[_Key, tuple[str | None, int]] = field(default_factory=dict)
     results: list[Result] = field(default_factory=list)
 
     @property
     def now(self) -> datetime:
-        return self.plan.now
+        if self.moment is None:
+            self.moment = self.clock()
+        return self.moment
 
     def balance(self, account_id: int) -> int:
         return self.state[account_id].balance
@@ -223,6 +285,9 @@ class _Batch:
         first = group.operations[0]
         key = _key(first)
         if key is not None and self._replayed(key, first):
+            return
+        if self.held.needed_by(group, self.referenced):
+            self.results.append(DEFERRED)
             return
         try:
             if group.check is not None:
@@ -325,16 +390,28 @@ def _replay(stored: tuple[str | None, TransferView], operation: Operation) -> Re
     return Result(transfer=view, replayed=True)
 
 
+def _target_ids(operations: Sequence[Operation]) -> set[int]:
+    return {_target_id(op) for op in operations if not isinstance(op, NewTransfer)}
+
+
 def _referenced_transfers(
-    connection: Connection, operations: Sequence[Operation]
+    connection: Connection, operations: Sequence[Operation], wait: bool
 ) -> dict[int, TransferView]:
-    ids = [_target_id(op) for op in operations if not isinstance(op, NewTransfer)]
+    """The transfers the operations resolve or reverse, their rows locked so that two
+    resolutions of one hold cannot interleave; without ``wait``, those another
+    transaction holds are left out."""
+    ids = sorted(_target_ids(operations))
     if not ids:
         return {}
-    # Lock the referenced transfers so two resolutions of one hold cannot interleave.
-    connection.execute(
-        select(transfers.c.id).where(transfers.c.id.in_(sorted(set(ids)))).with_for_update()
+    got = connection.execute(
+        select(transfers.c.id)
+        .where(transfers.c.id.in_(ids))
+        .order_by(transfers.c.id)
+        .with_for_update(skip_locked=not wait)
     )
+    ids = [row.id for row in got]
+    if not ids:
+        return {}
     return {view.id: view for view in transfer_views(connection, transfers.c.id.in_(ids))}
 
 
@@ -417,7 +494,6 @@ def _add_transfer(
             "description": operation.description,
             "pending_id": pending_id,
             "reverses_id": reverses_id,
-            "created_at": plan.now,
         }
     )
 
@@ -549,8 +625,8 @@ def _write(
             .values(status=bindparam("new_status")),
             plan.status_changes,
         )
-    ids = _write_postings(connection, plan, state)
-    views = _views(plan, state, ids)
+    ids, moment = _write_postings(connection, plan, state)
+    views = _views(plan, state, ids, moment)
     for index, tokens in plan.new_tokens.items():
         first, *more = (views[token] for token in tokens)
         results[index] = Result(transfer=first, more=tuple(more))
@@ -561,13 +637,11 @@ def _write(
 
 def _write_postings(
     connection: Connection, plan: _Plan, state: dict[int, _Account]
-) -> dict[str, int]:
-    created_at = store.created_at(connection, plan.now)
+) -> tuple[dict[str, int], datetime]:
     return store.write_postings(
         connection,
         transfers=[
-            (*(row[column] for column in _TRANSFER_COLUMNS), created_at)
-            for row in plan.transfer_rows
+            tuple(row[column] for column in _TRANSFER_COLUMNS) for row in plan.transfer_rows
         ],
         entries=[
             (
@@ -591,7 +665,9 @@ def _write_postings(
 _TRANSFER_COLUMNS = HASHED_COLUMNS[: HASHED_COLUMNS.index("created_at")]
 
 
-def _views(plan: _Plan, state: dict[int, _Account], ids: dict[str, int]) -> dict[str, TransferView]:
+def _views(
+    plan: _Plan, state: dict[int, _Account], ids: dict[str, int], moment: datetime
+) -> dict[str, TransferView]:
     """The new transfers as the surfaces read them, by token."""
     balances_after: dict[tuple[str, int], int] = {
         (row["transfer_token"], row["account_id"]): row["balance_after_minor"]
@@ -616,7 +692,7 @@ def _views(plan: _Plan, state: dict[int, _Account], ids: dict[str, int]) -> dict
             amount_minor=row["amount_minor"],
             description=row["description"],
             idempotency_key=row["idempotency_key"],
-            created_at=row["created_at"],
+            created_at=moment,
             debit_balance_after_minor=balances_after.get((token, debit.id)),
             credit_balance_after_minor=balances_after.get((token, credit.id)),
         )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from caja.core import clock
+from caja.core.clock import utcnow
 from caja.db.sql import among, run, run_many
 from caja.ledger import journal
 from caja.ledger.tables import transfers
@@ -16,9 +18,13 @@ __all__ = [
     "ACCOUNT_COLUMNS",
     "account_rows",
     "created_at",
+    "database_now",
     "stored_key_rows",
     "write_postings",
 ]
+
+# A clock in place of the database's, for tests that fix the time (None: the database's).
+fixed_clock: Callable[[], datetime] | None = None
 
 # The columns of :class:`~caja.ledger.queries.AccountView`, in its order.
 ACCOUNT_COLUMNS = (
@@ -36,12 +42,14 @@ def account_rows(
     phones: tuple[Sequence[int], str, Sequence[str]] | None = None,
     of_clients: Sequence[int] | None = None,
     lock: bool = False,
+    skip_locked: bool = False,
 ) -> list[Any]:
     """Accounts by id, by token, or by (client ids, kind, phone numbers), in id order;
     with ``of_clients``, only accounts of those clients.
 
     With ``lock`` the rows are locked for the transaction (on PostgreSQL; a SQLite writer
-    holds the whole database already).
+    holds the whole database already); with ``skip_locked`` too, rows another transaction
+    holds are left out instead of waited for.
     """
     terms: list[str] = []
     parameters: list[Any] = []
@@ -67,7 +75,7 @@ def account_rows(
         parameters.extend(client_parameters)
     sql = f"{_ACCOUNTS} WHERE {condition} ORDER BY a.id"
     if lock and postgresql:
-        sql += " FOR UPDATE OF a"
+        sql += " FOR UPDATE OF a SKIP LOCKED" if skip_locked else " FOR UPDATE OF a"
     rows = run(connection, sql, parameters)
     if of_clients is not None and not postgresql:
         # After the query: SQLite locks no rows, and given the client condition its planner
@@ -167,27 +175,61 @@ def write_postings(
     transfers: list[tuple[Any, ...]],
     entries: list[tuple[str, int, int, int]],
     balances: list[tuple[int, int, int, int]],
-) -> dict[str, int]:
+) -> tuple[dict[str, int], datetime]:
     """Insert the batch's transfers and entries, chained onto the journal, and set the
-    changed accounts' balances; returns each new transfer's id by token.
+    changed accounts' balances; returns each new transfer's id by token, and the moment
+    they were made (their ``created_at``).
 
     ``transfers``: (token, client_id, surface, idempotency_key, request_digest, kind,
     status, debit_account_id, credit_account_id, asset, amount_minor, description,
-    pending_id, reverses_id, created_at); ``entries``: (transfer token, account_id,
-    amount_minor, balance_after_minor), in posting order; ``balances``: (account id,
-    balance_minor, pending_out_minor, version).
+    pending_id, reverses_id); ``entries``: (transfer token, account_id, amount_minor,
+    balance_after_minor), in posting order; ``balances``: (account id, balance_minor,
+    pending_out_minor, version).
     """
-    if not transfers:
-        return {}
     # Taken last, just before the insert: a PostgreSQL writer holds the journal's row from
     # here to its commit, having locked everything else it writes already.
-    head_hash, _ = journal.seal(connection, locked=True)
-    links = journal.chain(head_hash, transfers, entries)
-    chained = [(*row, *link) for row, link in zip(transfers, links, strict=True)]
+    head_hash, moment = _head(connection)
+    stored_moment = created_at(connection, moment)
+    rows = [(*row, stored_moment) for row in transfers]
+    links = journal.chain(head_hash, rows, entries)
+    chained = [(*row, *link) for row, link in zip(rows, links, strict=True)]
     last_hash = links[-1][1]
     if connection.dialect.name == "postgresql":
-        return _postings_pg(connection, chained, entries, balances, last_hash)
-    return _postings_sqlite(connection, chained, entries, balances, last_hash)
+        return _postings_pg(connection, chained, entries, balances, last_hash), moment
+    return _postings_sqlite(connection, chained, entries, balances, last_hash), moment
+
+
+def _head(connection: Connection) -> tuple[str, datetime]:
+    """The journal's last hash, taken for this transaction, and the moment of the
+    transfers that follow it, from the database's clock.
+
+    PostgreSQL: ``clock_timestamp()`` of the statement that locks the journal's row. A
+    writer that waited for the row gets it re-read, with the clock read again, after the
+    writer before it committed, so times follow the chain whatever the hosts' clocks say.
+    SQLite lives in the host: its clock is the host's, and a moment is never earlier than
+    the last transfer's, so that hosts whose clocks differ cannot make time go back.
+    """
+    if connection.dialect.name == "postgresql":
+        [(head_hash, moment)] = run(
+            connection, "SELECT hash, clock_timestamp() FROM journal WHERE id = 1 FOR UPDATE", ()
+        )
+        return str(head_hash), _fixed_or(moment.astimezone(UTC))
+    [(head_hash, last)] = run(
+        connection,
+        "SELECT j.hash, t.created_at FROM journal j "
+        "LEFT JOIN transfers t ON t.id = j.transfer_id WHERE j.id = 1",
+        (),
+    )
+    if fixed_clock is not None:
+        return str(head_hash), fixed_clock()
+    moment = utcnow()
+    if last is not None:
+        moment = max(moment, datetime.fromisoformat(str(last)).replace(tzinfo=UTC))
+    return str(head_hash), moment
+
+
+def _fixed_or(moment: datetime) -> datetime:
+    return fixed_clock() if fixed_clock is not None else moment
 
 
 def _postings_pg(
@@ -250,3 +292,8 @@ def created_at(connection: Connection, now: datetime) -> Any:
     """``now`` as the driver stores the transfers' ``created_at``."""
     process = transfers.c.created_at.type.bind_processor(connection.dialect)
     return process(now) if process is not None else now
+
+
+def database_now(connection: Connection) -> datetime:
+    """The database's clock (on SQLite, the host's), or the tests' fixed one."""
+    return fixed_clock() if fixed_clock is not None else clock.database_now(connection)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import date, datetime, timedelta
@@ -26,7 +27,7 @@ from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from caja.clients.service import MERCHANT_ASSET, Principal, authorize, max_loan
-from caja.core.clock import bogota_days, utcnow
+from caja.core.clock import bogota_days, database_now
 from caja.core.errors import AlreadyResolved, DuplicateRequest, Forbidden, NotFound, Unauthorized
 from caja.core.tokens import digest_key, new_token
 from caja.db.engine import Database
@@ -278,7 +279,7 @@ async def _read(database: Database, purchase_id: int) -> Purchase:
 
 
 def _changes(answer: Answer, status: Status) -> dict[str, Any]:
-    changes: dict[str, Any] = {"status": status.value, "updated_at": utcnow()}
+    changes: dict[str, Any] = {"status": status.value}
     if answer.result_code is not None:
         changes["result_code"] = answer.result_code
     if answer.auth_code is not None:
@@ -301,7 +302,9 @@ def _resolve_order(purchase: Purchase, changes: dict[str, Any], post: bool) -> O
             post=post,
         )
 
-    def record(connection: Connection, _result: Result) -> None:
+    def record(connection: Connection, result: Result) -> None:
+        assert result.transfer is not None
+        changes["updated_at"] = result.transfer.created_at  # the database's clock
         connection.execute(update(purchases).where(purchases.c.id == purchase.id).values(changes))
 
     return Order(build, record=record)
@@ -335,7 +338,7 @@ async def _record_answer(
         return connection.execute(
             update(purchases)
             .where(purchases.c.id == purchase.id, purchases.c.status.in_([s.value for s in OPEN]))
-            .values(changes)
+            .values({**changes, "updated_at": database_now(connection)})
         ).rowcount
 
     changed = await batcher.database.write(work)
@@ -429,17 +432,21 @@ CLAIM_LEASE = timedelta(minutes=5)
 
 @dataclass(frozen=True, slots=True)
 class _Claim:
-    """Open purchases this process claimed, oldest first, and the end of its lease."""
+    """Open purchases this process claimed, oldest first, and the end of its lease (by
+    the database's clock); ``ask_by`` is this process's monotonic time when half of the
+    lease is gone."""
 
     until: datetime
     purchases: list[Purchase]
+    ask_by: float
 
 
-def _claim_statement(cutoff: datetime, after: int, size: int, until: datetime) -> Any:
+def _claim_statement(
+    now: datetime, cutoff: datetime, after: int, size: int, until: datetime
+) -> Any:
     """Claim up to ``size`` open purchases created by ``cutoff``, after id ``after``, that
-    no lease holds; PostgreSQL skips rows another claim is locking (SQLite has one
-    writer and renders no FOR UPDATE)."""
-    now = utcnow()
+    no lease holds at ``now``; PostgreSQL skips rows another claim is locking (SQLite has
+    one writer and renders no FOR UPDATE)."""
     open_ids = (
         select(purchases.c.id)
         .where(
@@ -464,13 +471,19 @@ def _claim_statement(cutoff: datetime, after: int, size: int, until: datetime) -
 
 
 async def _claim(database: Database, cutoff: datetime, after: int, size: int) -> _Claim:
-    until = utcnow() + CLAIM_LEASE
+    """Claim a group; the lease is counted on the database's clock, which every host
+    reading it agrees on, whatever their own clocks say."""
+    ask_by = time.monotonic() + CLAIM_LEASE.total_seconds() / 2
 
-    def work(connection: Connection) -> list[Any]:
-        return list(connection.execute(_claim_statement(cutoff, after, size, until)).all())
+    def work(connection: Connection) -> tuple[datetime, list[Any]]:
+        now = database_now(connection)
+        until = now + CLAIM_LEASE
+        statement = _claim_statement(now, cutoff, after, size, until)
+        return until, list(connection.execute(statement).all())
 
-    rows = await database.write(work)
-    return _Claim(until, sorted(map(_purchase, rows), key=lambda purchase: purchase.id))
+    until, rows = await database.write(work)
+    claimed = sorted(map(_purchase, rows), key=lambda purchase: purchase.id)
+    return _Claim(until, claimed, ask_by)
 
 
 async def _release(database: Database, claim: _Claim) -> None:
@@ -497,7 +510,7 @@ async def _ask(
     asked = 0
     final: list[tuple[Purchase, Answer]] = []
     for purchase in claim.purchases:
-        if utcnow() > claim.until - CLAIM_LEASE / 2:
+        if time.monotonic() > claim.ask_by:
             break
         asked += 1
         answer = await gateway.status(purchase.token)
@@ -556,7 +569,8 @@ async def reconcile(
     ``not_found_after`` old (its request died before the operator was asked); younger,
     its request may still be on the way, so it waits.
     """
-    now = utcnow()
+    async with database.read() as connection:
+        now = await connection.run_sync(database_now)
     own = batcher is None
     settling = batcher if batcher is not None else Batcher(database)
     done, after = Reconciled(), 0

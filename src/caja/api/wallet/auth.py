@@ -4,10 +4,16 @@ route by the :func:`caller` dependency.
 A request without a valid token is refused with one of the errors below, which the
 wallet's renderer answers as the API guide shows them: 401 in JSON, 498 and 403 in plain
 text.
+
+Hosts' clocks differ a little: a token issued by a host whose clock is ahead would be
+"not yet valid" (``iat``, ``nbf``) on the others, and one expiring would end at
+slightly different times. Each check allows ``CAJA_WALLET_TOKEN_LEEWAY_SECONDS``
+(default 30) either way.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Annotated
 
@@ -33,6 +39,7 @@ __all__ = [
 ]
 
 PREFIX = "/api/wallet/v1"
+DEFAULT_LEEWAY_SECONDS = 30
 HEADER = "X-Authorization"
 
 _token = APIKeyHeader(
@@ -58,6 +65,16 @@ class TokenRefused(CajaError):
 
     code = "TokenRefused"
     message = "request requires user authentication"
+
+
+def token_leeway() -> int:
+    """Seconds a token's times may be off: ``CAJA_WALLET_TOKEN_LEEWAY_SECONDS``."""
+    raw = os.environ.get("CAJA_WALLET_TOKEN_LEEWAY_SECONDS", "")
+    if not raw:
+        return DEFAULT_LEEWAY_SECONDS
+    if not raw.isdigit():
+        raise ValueError("CAJA_WALLET_TOKEN_LEEWAY_SECONDS must be a whole number of seconds")
+    return int(raw)
 
 
 def issue_token(settings: WalletSettings, profile: Profile) -> str:
@@ -94,6 +111,7 @@ async def caller(
             settings.jwt_secret,
             algorithms=["HS256"],
             options={"require": ["exp", "sub"]},
+            leeway=token_leeway(),
         )
     except jwt.ExpiredSignatureError:
         raise TokenExpired() from None
