@@ -185,6 +185,8 @@ def _failover_plan(options: argparse.Namespace) -> FailoverPlan:
         smoke=smoke,
         load=load,
         pause=(2.0, 3.0) if smoke else (2.0, 5.0),
+        deposit_accounts=8 if smoke else 20,
+        wallets=6 if smoke else 12,
     )
 
 
