@@ -9,6 +9,7 @@ could not finish, 130 when interrupted.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import signal
 import subprocess
@@ -226,12 +227,13 @@ def _crash(options: argparse.Namespace, logs: Path) -> bool:
 
 def _run_logged(work: Callable[[Path], bool]) -> int:
     """Run a test with a log directory: removed when it passes or is interrupted, kept
-    (and its path printed) otherwise."""
+    (and its path printed) otherwise, or always with ``CHAOS_KEEP_LOGS=1``."""
     logs = Path(tempfile.mkdtemp(prefix="caja-chaos-logs-"))
     keep_logs = True
     try:
-        keep_logs = not work(logs)
-        return 1 if keep_logs else 0
+        passed = work(logs)
+        keep_logs = not passed or os.environ.get("CHAOS_KEEP_LOGS") == "1"
+        return 0 if passed else 1
     except (RuntimeError, OSError, subprocess.SubprocessError, TimeoutError) as error:
         say(f"error: {error}")
         return 1
