@@ -9,6 +9,7 @@ could not finish, 130 when interrupted.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import signal
 import subprocess
@@ -185,6 +186,8 @@ def _failover_plan(options: argparse.Namespace) -> FailoverPlan:
         smoke=smoke,
         load=load,
         pause=(2.0, 3.0) if smoke else (2.0, 5.0),
+        deposit_accounts=8 if smoke else 20,
+        wallets=6 if smoke else 12,
     )
 
 
@@ -224,12 +227,13 @@ def _crash(options: argparse.Namespace, logs: Path) -> bool:
 
 def _run_logged(work: Callable[[Path], bool]) -> int:
     """Run a test with a log directory: removed when it passes or is interrupted, kept
-    (and its path printed) otherwise."""
+    (and its path printed) otherwise, or always with ``CHAOS_KEEP_LOGS=1``."""
     logs = Path(tempfile.mkdtemp(prefix="caja-chaos-logs-"))
     keep_logs = True
     try:
-        keep_logs = not work(logs)
-        return 1 if keep_logs else 0
+        passed = work(logs)
+        keep_logs = not passed or os.environ.get("CHAOS_KEEP_LOGS") == "1"
+        return 0 if passed else 1
     except (RuntimeError, OSError, subprocess.SubprocessError, TimeoutError) as error:
         say(f"error: {error}")
         return 1

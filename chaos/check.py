@@ -80,16 +80,19 @@ def check_run(
     known: Known,
     snapshot: Snapshot,
     operator_status: Callable[[str], str | None],
+    checked_elsewhere: frozenset[str] = frozenset(),
 ) -> Findings:
     """Compare ``snapshot`` (read after reconciliation, the server stopped) with the
-    journal; ``operator_status`` asks the operator about a purchase."""
+    journal; ``operator_status`` asks the operator about a purchase. Transfers of the
+    surfaces in ``checked_elsewhere`` are left to the caller's own checks."""
     findings = Findings()
     ledger_id = snapshot.client_ids.get(known.ledger_client)
     merchant_id = snapshot.client_ids.get(known.merchant_client)
     if ledger_id is None or merchant_id is None:
         findings.violate("clients missing", f"{known.ledger_client} {known.merchant_client}")
         return findings
-    stored = _sort_transfers(journal, known, snapshot, ledger_id, merchant_id, findings)
+    mine = [row for row in snapshot.transfers if row.surface not in checked_elsewhere]
+    stored = _sort_transfers(journal, known, mine, ledger_id, merchant_id, findings)
     _check_transfers(journal, snapshot, stored, findings)
     _check_balances(journal, known, snapshot, findings)
     _check_topups(journal, snapshot, stored, merchant_id, operator_status, findings)
@@ -109,7 +112,7 @@ class _Stored:
 def _sort_transfers(
     journal: Journal,
     known: Known,
-    snapshot: Snapshot,
+    rows: list[TransferRow],
     ledger_id: int,
     merchant_id: int,
     findings: Findings,
@@ -121,7 +124,7 @@ def _sort_transfers(
     stored = _Stored()
     hold_ids: set[int] = set()
     funded: set[str] = set()
-    for row in snapshot.transfers:
+    for row in rows:
         key = row.idempotency_key
         if row.surface == "funding" and row.token in fundings and row.token not in funded:
             funded.add(row.token)

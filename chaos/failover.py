@@ -10,11 +10,13 @@ One run, on a fresh cluster (:mod:`chaos.cluster`, state in a temporary director
    --workers 2`` each) whose database URL is HAProxy's write port (or, with
    ``--multi-host``, the second host's is the libpq multi-host URL); HAProxy's HTTP port
    in front of both.
-3. The load (:mod:`chaos.failover_load`), through HAProxy, and the faults: ``--kills``
+3. The load (:mod:`chaos.failover_load`: ledger transfers, top-ups, deposit transfers
+   and wallet sends), through HAProxy, and the faults: ``--kills``
    PostgreSQL kills, one Patroni kill, one 20 s freeze, one caja host kill (``--smoke``:
    one PostgreSQL kill only).
 4. The hosts stopped; ``caja reconcile`` settles what the faults left open; the checks of
-   the crash test (:mod:`chaos.check`), plus: no transfer was answered 5XX by an attempt
+   the crash test (:mod:`chaos.check`) and those of deposit transfers and wallet sends
+   (:mod:`chaos.more_surfaces`), plus: no transfer was answered 5XX by an attempt
    that in fact committed it; ``caja verify`` on the last primary.
 """
 
@@ -39,6 +41,7 @@ from chaos.crash import OPEN_STATUSES, _open_accounts, _verify, say
 from chaos.failover_load import FailoverLoad, Fault, Timeline, fault_schedule
 from chaos.journal import Journal
 from chaos.load import Keys, LoadPlan
+from chaos.more_surfaces import SURFACES, check_more, prepare_more
 from chaos.prepare import create_client, fund, fund_many, run_json
 from chaos.processes import CajaServer, Operator
 from chaos.snapshot import read_snapshot
@@ -63,6 +66,10 @@ class FailoverPlan:
     account_pesos: int = 20_000
     merchant_pesos: int = 10_000_000
     operator_delay_ms: int = 1000
+    # Deposit accounts and wallets, each funded with more_pesos.
+    deposit_accounts: int = 20
+    wallets: int = 12
+    more_pesos: int = 500_000
 
 
 @dataclass(slots=True)
@@ -95,6 +102,8 @@ def _host_env(url: str, operator_url: str, secret: str) -> dict[str, str]:
         "CAJA_ACCESS_LOG": "0",
         # Every host must sign and check wallet tokens with one secret.
         "CAJA_WALLET_JWT_SECRET": secret,
+        # The load logs each wallet in once; its token must outlast the run.
+        "CAJA_WALLET_TOKEN_SECONDS": "86400",
     }
 
 
@@ -161,6 +170,9 @@ def failover_run(plan: FailoverPlan, run: int, seed: int, logs: Path) -> Failove
             host.wait_healthy()
         accounts = _open_accounts(hosts[0].base_url, ledger.api_key, plan.accounts)
         fundings += fund_many(url, [(account, plan.account_pesos) for account in accounts])
+        more = prepare_more(
+            url, hosts[0].base_url, plan.deposit_accounts, plan.wallets, plan.more_pesos
+        )
         faults = fault_schedule(plan.kills, plan.smoke, random.Random(seed))
         say(f"  run {run}: load with faults {', '.join(faults)}")
         load = FailoverLoad(
@@ -175,6 +187,7 @@ def failover_run(plan: FailoverPlan, run: int, seed: int, logs: Path) -> Failove
             hosts=hosts,
             faults=faults,
             pause=plan.pause,
+            more=more,
         )
         load.run()
         ended = time.monotonic()
@@ -188,8 +201,10 @@ def failover_run(plan: FailoverPlan, run: int, seed: int, logs: Path) -> Failove
         reconciled = run_json(
             ["reconcile", "--operator-url", operator.url, "--not-found-after", "0"], url
         )
-        known = Known(ledger.client_id, merchant.client_id, fundings)
-        findings = check_run(journal, known, read_snapshot(url), operator.final_status)
+        known = Known(ledger.client_id, merchant.client_id, fundings + more.fundings)
+        snapshot = read_snapshot(url)
+        findings = check_run(journal, known, snapshot, operator.final_status, SURFACES)
+        check_more(journal, more, snapshot, findings)
         _lied(load.timeline, findings)
         result = FailoverResult(run, seed, journal, findings, load.faults, cold, held, reconciled)
         primary = cluster.primary()

@@ -12,9 +12,9 @@ the cluster under it, one fault at a time, each once the cluster is whole again:
 - ``freeze``: SIGSTOP every process of the primary's PostgreSQL for 20 s, then SIGCONT;
 - ``caja``: SIGKILL one caja host's process group, then start it again.
 
-Every attempt is timed, so that each fault gets its recovery: the seconds from the fault
-to the end of the longest stretch without an acknowledged transfer that began soon after
-it, and the attempts that failed meanwhile.
+Every attempt is timed, so that each fault gets its outage: the longest stretch without
+an acknowledged transfer between the fault and the cluster being whole again, and the
+attempts that failed meanwhile.
 """
 
 from __future__ import annotations
@@ -23,14 +23,18 @@ import asyncio
 import itertools
 import random
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 
+from caja.core.money import format_minor
 from chaos.cluster import Cluster, ClusterError
 from chaos.crash import say
 from chaos.journal import Kind, Sent, ends_request
 from chaos.load import FIRST_PAUSE_SECONDS, LONGEST_PAUSE_SECONDS, Load, _answer_body
+from chaos.more_surfaces import DEPOSIT_PATH, WALLET_PATH, MoreAccounts
 from chaos.processes import CajaServer
 
 __all__ = ["FailoverLoad", "Fault", "Timeline", "fault_schedule"]
@@ -41,8 +45,8 @@ PATRONI_BACK_AFTER_SECONDS = 60.0
 WHOLE_TIMEOUT_SECONDS = 120.0
 # The next fault waits for a transfer acknowledged after this one, at most this long.
 RECOVERY_TIMEOUT_SECONDS = 120.0
-# A fault's outage is a stretch without acknowledgements beginning this soon after it.
-OUTAGE_STARTS_WITHIN = 5.0
+# A wallet send whose outcome is unknown is not sent again; the next waits this long.
+UNKNOWN_PAUSE_SECONDS = 0.5
 
 
 @dataclass(slots=True)
@@ -50,8 +54,12 @@ class Fault:
     kind: str  # postgres, patroni, freeze, caja
     at: float = 0.0  # time.monotonic() when it was made
     node: str = ""
-    # Seconds from the fault to the end of its outage (see Timeline.recover).
+    # The longest stretch without an acknowledged transfer from the fault until the
+    # cluster was whole again, in seconds, and when it began (see Timeline.recover).
     recovery: float | None = None
+    outage_from: float = 0.0
+    # time.monotonic() when the cluster was whole again after it.
+    whole_at: float = 0.0
     failed_meanwhile: int = 0
     note: str = ""
 
@@ -92,31 +100,34 @@ class Timeline:
         )
 
     def recover(self, fault: Fault, until: float) -> None:
-        """Fill ``fault``'s recovery from the answers that came after it, before ``until``.
+        """Fill ``fault``'s outage from the answers that came after it, before ``until``.
 
-        Under load, transfers are acknowledged every few milliseconds; the fault's outage
-        is the longest stretch without one that begins within OUTAGE_STARTS_WITHIN
-        seconds of the fault (a stale primary may go on acknowledging for a moment before
-        HAProxy cuts it off). The recovery is the end of that stretch.
+        Under load, transfers are acknowledged every few milliseconds. The fault's outage
+        is the longest stretch without one from the fault until the cluster was whole
+        again (the first acknowledgement after that closes the last stretch): a stretch
+        that opens late, as when a stale primary serves until its leader key expires and
+        then loses its place, counts as much as one that opens at the fault.
         """
+        whole = fault.whole_at or until
         done = sorted(
             attempt.done_at
             for attempt in self.attempts
             if attempt.acknowledged and fault.at <= attempt.done_at < until
         )
-        if not done:
-            fault.failed_meanwhile = sum(
-                attempt.failed and fault.at <= attempt.done_at < until for attempt in self.attempts
-            )
+        inside = [moment for moment in done if moment <= whole]
+        closing = [moment for moment in done if moment > whole][:1]
+        marks = [fault.at, *inside, *closing]
+        if len(marks) < 2:
+            fault.failed_meanwhile = self._failed(fault.at, until)
             return
-        longest, end = -1.0, done[0]
-        for before, after in itertools.pairwise([fault.at, *done]):
-            if before - fault.at <= OUTAGE_STARTS_WITHIN and after - before > longest:
-                longest, end = after - before, after
-        fault.recovery = end - fault.at
-        fault.failed_meanwhile = sum(
-            attempt.failed and fault.at <= attempt.done_at <= end for attempt in self.attempts
-        )
+        start, end = max(itertools.pairwise(marks), key=lambda pair: pair[1] - pair[0])
+        fault.recovery = end - start
+        fault.outage_from = start - fault.at
+        fault.failed_meanwhile = self._failed(fault.at, max(whole, end))
+
+    def _failed(self, start: float, end: float) -> int:
+        """Attempts (every kind) that failed, answered between ``start`` and ``end``."""
+        return sum(attempt.failed and start <= attempt.done_at <= end for attempt in self.attempts)
 
 
 def fault_schedule(kills: int, smoke: bool, rng: random.Random) -> list[str]:
@@ -139,15 +150,83 @@ class FailoverLoad(Load):
         hosts: list[CajaServer],
         faults: list[str],
         pause: tuple[float, float],
+        more: MoreAccounts | None = None,
+        more_connections: int = 2,
         **kwargs: object,
     ) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._more = more
+        self._more_each = more_connections if more is not None else 0
         self.base_url = f"http://127.0.0.1:{cluster.layout.http_port}"
         self._cluster = cluster
         self._hosts = hosts
         self._pause = pause
         self.faults = [Fault(kind) for kind in faults]
         self.timeline = Timeline()
+
+    def _more_connections(self) -> int:
+        return 2 * self._more_each
+
+    def _more_workers(self, http: httpx.AsyncClient) -> list[Coroutine[Any, Any, None]]:
+        """``more_connections`` sending deposit transfers, as many sending wallet sends."""
+        seeds = range(self._more_each)
+        return [self._deposits(http, random.Random(self._seed * 7919 + n)) for n in seeds] + [
+            self._sends(http, random.Random(self._seed * 7919 - 1 - n)) for n in seeds
+        ]
+
+    async def _deposits(self, http: httpx.AsyncClient, rng: random.Random) -> None:
+        assert self._more is not None
+        headers = {"Authorization": f"Token {self._more.deposit_key}"}
+        while not self._stopping:
+            origin, destination = rng.sample(self._more.deposit_accounts, 2)
+            token = self._token("d")
+            body = {
+                "origin_account": origin,
+                "destination_account": destination,
+                "unique_transfer_token": token,
+                "channel": "external",
+                "amount": format_minor(rng.randint(*self._plan.transfer_minor), 2),
+                "fee_amount": format_minor(rng.choice((0, rng.randint(1, 500))), 2),
+                "description": token,
+            }
+            sent = self._journal.add(Kind.DEPOSIT, token, body)
+            await self._send(http, sent, DEPOSIT_PATH, headers)
+
+    async def _sends(self, http: httpx.AsyncClient, rng: random.Random) -> None:
+        assert self._more is not None
+        while not self._stopping:
+            sender, recipient = rng.sample(self._more.wallets, 2)
+            token = self._token("w")
+            body = {
+                "from_account_id": sender.account_id,
+                "to_profile_id": recipient.profile_id,
+                "asset_key": "COP",
+                "amount": format_minor(rng.randint(*self._plan.transfer_minor), 2),
+                "meta_data": {"notes": token},
+            }
+            sent = self._journal.add(Kind.WALLET, token, body)
+            await self._send_once(http, sent, {"X-Authorization": sender.token})
+
+    async def _send_once(
+        self, http: httpx.AsyncClient, sent: Sent, headers: dict[str, str]
+    ) -> None:
+        """A wallet send, sent once whatever happens: without an idempotency key a second
+        attempt could pay twice. No answer or a 5XX leaves its outcome unknown."""
+        sent.attempts = 1
+        sent_at = time.monotonic()
+        try:
+            answer = await http.post(WALLET_PATH, json=sent.body, headers=headers)
+        except httpx.TransportError:
+            sent.no_answer = 1
+            self.timeline.attempts.append(Attempt(sent_at, time.monotonic(), sent.kind, None))
+        else:
+            sent.status, sent.answer = answer.status_code, _answer_body(answer)
+            self.timeline.attempts.append(
+                Attempt(sent_at, time.monotonic(), sent.kind, answer.status_code)
+            )
+        if sent.unknown:
+            # The service is failing over: do not pile up unknown outcomes meanwhile.
+            await asyncio.sleep(UNKNOWN_PAUSE_SECONDS)
 
     async def _kill_repeatedly(self, rng: random.Random) -> None:
         for fault in self.faults:
@@ -158,6 +237,7 @@ class FailoverLoad(Load):
             after = "never" if first is None else f"{first - fault.at:.1f} s"
             say(f"    {fault.kind} fault on {fault.node}: a transfer sent {after} on acknowledged")
             await asyncio.to_thread(self._wait_whole)
+            fault.whole_at = time.monotonic()
             self._journal.kills += 1
 
     async def _wait_recovered(self, fault: Fault) -> float | None:

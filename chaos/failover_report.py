@@ -24,11 +24,16 @@ def _line(name: str, value: object) -> str:
 
 
 def _fault_line(number: int, fault: Fault) -> str:
-    recovery = "never" if fault.recovery is None else f"{fault.recovery:5.1f} s"
+    if fault.recovery is None:
+        outage = "no transfer acknowledged after it"
+    else:
+        outage = (
+            f"longest stretch without an acknowledged transfer {fault.recovery:5.1f} s "
+            f"(from +{fault.outage_from:.1f} s)"
+        )
     return (
-        f"  fault {number:>2}  {FAULT_NAMES[fault.kind]:<32} {fault.node:<16} "
-        f"transfers acknowledged again after {recovery}, {fault.failed_meanwhile} attempts "
-        f"failed meanwhile"
+        f"  fault {number:>2}  {FAULT_NAMES[fault.kind]:<32} {fault.node:<6} {outage}, "
+        f"{fault.failed_meanwhile} attempts failed until whole again"
     )
 
 
@@ -45,6 +50,8 @@ def failover_report(result: FailoverResult) -> str:
     figures = findings.figures
     transfers = journal.of_kind(Kind.TRANSFER)
     topups = journal.of_kind(Kind.TOPUP)
+    deposits = journal.of_kind(Kind.DEPOSIT)
+    sends = journal.of_kind(Kind.WALLET)
     lines = [
         f"failover run {result.run}, seed {result.seed}: {'PASS' if result.ok else 'FAIL'} "
         f"({result.seconds:.0f} s)",
@@ -52,7 +59,8 @@ def failover_report(result: FailoverResult) -> str:
         *(_fault_line(number, fault) for number, fault in enumerate(result.faults, 1)),
         _line(
             "requests sent",
-            f"{len(transfers) + len(topups)} ({len(transfers)} transfers, {len(topups)} top-ups;"
+            f"{len(journal.requests)} ({len(transfers)} transfers, {len(topups)} top-ups, "
+            f"{len(deposits)} deposit transfers, {len(sends)} wallet sends;"
             f" {sum(sent.attempts for sent in journal.requests)} attempts)",
         ),
         _line(
@@ -61,6 +69,20 @@ def failover_report(result: FailoverResult) -> str:
             f"208: {figures['transfers answered 208']})",
         ),
         _line("transfers refused for funds", figures["transfers refused for funds"]),
+        _line(
+            "deposit transfers",
+            f"{figures['deposit transfers acknowledged']} acknowledged, "
+            f"{figures['deposit transfers refused for funds']} refused for funds",
+        ),
+        _line(
+            "wallet sends",
+            f"{figures['wallet sends acknowledged']} acknowledged, "
+            f"{figures['wallet sends refused for funds']} refused for funds, "
+            f"{figures['wallet sends unknown']} unknown (made: "
+            f"{figures['wallet sends unknown, found made']}, not made: "
+            f"{figures['wallet sends unknown, not made']})",
+        ),
+        _line("top-ups answered", sum(sent.status is not None for sent in topups)),
         _line("retried after no answer", f"{figures['transfers retried after no answer']}"),
         _line("5XX answers sent again", sum(sent.server_errors for sent in journal.requests)),
     ]

@@ -19,6 +19,8 @@ __all__ = ["Journal", "Kind", "Sent", "ends_request"]
 class Kind(StrEnum):
     TRANSFER = "transfer"
     TOPUP = "topup"
+    DEPOSIT = "deposit"  # a deposit transfer between two deposit accounts
+    WALLET = "wallet"  # a wallet send: no idempotency key, so never sent twice
 
 
 @dataclass(slots=True)
@@ -39,8 +41,16 @@ class Sent:
 
     @property
     def acknowledged(self) -> bool:
-        """A transfer the server said it made (201) or had made (208)."""
-        return self.kind is Kind.TRANSFER and self.status in (201, 208)
+        """A transfer the server said it made (201) or had made (208); a wallet send
+        answered ``{"code": 200}``."""
+        if self.kind is Kind.WALLET:
+            return self.status == 200 and self.answer.get("code") == 200
+        return self.kind in (Kind.TRANSFER, Kind.DEPOSIT) and self.status in (201, 208)
+
+    @property
+    def unknown(self) -> bool:
+        """A wallet send without an answer, or answered 5XX: it may have been made."""
+        return self.kind is Kind.WALLET and (self.status is None or self.status >= 500)
 
     @property
     def purchase(self) -> dict[str, Any] | None:
@@ -57,12 +67,14 @@ class Sent:
 def ends_request(kind: Kind, status: int, body: dict[str, Any]) -> bool:
     """Whether an answer ends a request, or the same request must be sent again.
 
-    Ledger transfers: 503 (nothing was changed) and 500 (an unexpected error) are sent
-    again with the same token; a retry of a transfer that was in fact made answers 208.
+    Ledger and deposit transfers: 503 (nothing was changed) and 500 (an unexpected error)
+    are sent again with the same token; a retry of a transfer that was in fact made
+    answers 208. Wallet sends carry no idempotency key: any answer ends them (a 5XX is an
+    unknown outcome, resolved from the database at the end, never sent again).
     Top-ups: a 500 that is an error body (caja failed; not a purchase the operator
     failed) is sent again; a retry of a recorded purchase answers 409 or 422.
     """
-    if status < 500:
+    if status < 500 or kind is Kind.WALLET:
         return True
     if kind is Kind.TOPUP:
         # 500, 502 and 503 carrying a purchase report what the operator did with it.

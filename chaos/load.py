@@ -16,6 +16,7 @@ import itertools
 import json
 import random
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,6 +111,7 @@ class Load:
     async def _run(self) -> None:
         self._up.set()
         connections = self._plan.connections + self._plan.topup_connections
+        connections += self._more_connections()
         limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
         timeout = httpx.Timeout(self._plan.request_timeout_seconds, connect=5.0)
         async with httpx.AsyncClient(
@@ -122,6 +124,7 @@ class Load:
                 asyncio.create_task(self._topups(http, random.Random(self._seed * 1000 - 1 - n)))
                 for n in range(self._plan.topup_connections)
             ]
+            workers += [asyncio.create_task(work) for work in self._more_workers(http)]
             try:
                 await self._kill_repeatedly(random.Random(self._seed))
                 await asyncio.sleep(self._plan.settle_seconds)
@@ -139,6 +142,14 @@ class Load:
                 for worker in workers:
                     worker.cancel()
                 await asyncio.gather(*workers, return_exceptions=True)
+
+    def _more_connections(self) -> int:
+        """Connections of the workers :meth:`_more_workers` adds (a subclass's)."""
+        return 0
+
+    def _more_workers(self, http: httpx.AsyncClient) -> list[Coroutine[Any, Any, None]]:
+        """More clients beside the transfers and top-ups: none here."""
+        return []
 
     async def _kill_repeatedly(self, rng: random.Random) -> None:
         for _ in range(self._plan.kills):

@@ -12,6 +12,7 @@ from caja.clients.tables import clients
 from caja.db.engine import Database
 from caja.ledger.tables import accounts, transfers
 from caja.topups.tables import purchases
+from caja.wallet.tables import wallet_accounts, wallet_balances
 
 __all__ = ["AccountRow", "PurchaseRow", "Snapshot", "TransferRow", "read_snapshot"]
 
@@ -59,6 +60,8 @@ class Snapshot:
     accounts: dict[int, AccountRow]
     transfers: list[TransferRow]  # oldest first
     purchases: list[PurchaseRow]
+    # Each wallet account (wac-…) to the ledger account of its pesos.
+    wallets: dict[str, int]
 
 
 async def _read(url: str) -> Snapshot:
@@ -103,11 +106,17 @@ async def _read(url: str) -> Snapshot:
                     purchases.c.hold_transfer_id,
                 ).order_by(purchases.c.id)
             )
+            wallet_rows = await connection.execute(
+                select(wallet_accounts.c.token, wallet_balances.c.account_id)
+                .join(wallet_balances, wallet_balances.c.wallet_account_id == wallet_accounts.c.id)
+                .where(wallet_balances.c.asset == "COP")
+            )
             return Snapshot(
                 client_ids={row.token: row.id for row in client_rows},
                 accounts={row.id: AccountRow(**row._mapping) for row in account_rows},
                 transfers=[TransferRow(**row._mapping) for row in transfer_rows],
                 purchases=[PurchaseRow(**row._mapping) for row in purchase_rows],
+                wallets={row.token: row.account_id for row in wallet_rows},
             )
     finally:
         await database.dispose()

@@ -20,8 +20,11 @@ import httpx
 
 from chaos.cluster.layout import (
     DATABASE,
+    TEMPLATES,
     Layout,
     Node,
+    check_config,
+    check_pgpass,
     etcd_config,
     haproxy_config,
     patroni_config,
@@ -110,6 +113,19 @@ class Cluster:
                 shutil.chown(node.home / "patroni.yml", "postgres", "postgres")
             node.home.chmod(0o700 if as_postgres() else 0o755)
         (state / "haproxy.cfg").write_text(haproxy_config(self.layout, self.caja_hosts))
+        self._prepare_check()
+
+    def _prepare_check(self) -> None:
+        """HAProxy's check of the write port: the script, its settings, its password file
+        (read only by HAProxy's user, who runs it)."""
+        state = self.layout.state
+        script = state / "primary-check.sh"
+        shutil.copyfile(TEMPLATES / "primary-check.sh", script)
+        script.chmod(0o755)
+        (state / "primary-check.conf").write_text(check_config(self.layout))
+        pgpass = state / "check.pgpass"
+        pgpass.write_text(check_pgpass(self.layout))
+        pgpass.chmod(0o600)
 
     def _start_etcd(self, node: Node) -> None:
         self.etcd[node.n] = Started(

@@ -13,7 +13,7 @@ import string
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["NODES", "Layout", "Node"]
+__all__ = ["NODES", "TEMPLATES", "Layout", "Node", "check_config", "check_pgpass"]
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "deploy" / "cluster"
 NODES = 3
@@ -167,8 +167,7 @@ def patroni_config(layout: Layout, node: Node) -> str:
 
 def haproxy_config(layout: Layout, caja_hosts: int) -> str:
     postgres = "\n".join(
-        f"    server {node.name} 127.0.0.1:{node.pg_port} check port {node.rest_port}"
-        for node in layout.nodes
+        f"    server {node.name} 127.0.0.1:{node.pg_port} check" for node in layout.nodes
     )
     caja = "\n".join(
         f"    server caja{index + 1} 127.0.0.1:{port} check"
@@ -180,7 +179,27 @@ def haproxy_config(layout: Layout, caja_hosts: int) -> str:
             "write_port": layout.write_port,
             "http_port": layout.http_port,
             "stats_port": layout.stats_port,
+            "check_command": layout.state / "primary-check.sh",
             "postgres_servers": postgres,
             "caja_servers": caja,
         },
     )
+
+
+def check_config(layout: Layout) -> str:
+    """primary-check.conf: etcd's URLs, the password file, each node's Patroni API."""
+    return _render(
+        "primary-check.conf.in",
+        {
+            "etcd_urls": " ".join(
+                f"http://127.0.0.1:{node.etcd_client_port}" for node in layout.nodes
+            ),
+            "pgpass": layout.state / "check.pgpass",
+            "rest_urls": "\n".join(f"REST_{node.name}={node.rest_url}" for node in layout.nodes),
+        },
+    )
+
+
+def check_pgpass(layout: Layout) -> str:
+    """The check's password file: the superuser's password for every node."""
+    return f"127.0.0.1:*:postgres:postgres:{layout.password('superuser')}\n"
