@@ -17,6 +17,8 @@ from pathlib import Path
 import httpx
 from bench.server import ProcessGroup, caja_command, serve_command
 
+from chaos.procfs import process_states
+
 __all__ = ["CajaServer", "Operator"]
 
 STOP_TIMEOUT_SECONDS = 15.0
@@ -31,17 +33,9 @@ def _live_members(group: int) -> list[int]:
     ``wait`` here can see it.
     """
     members = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # The command name is in parentheses and may hold spaces: split after it.
-        fields = stat.rsplit(")", 1)[-1].split()
+    for pid, fields in process_states():
         if len(fields) > 2 and int(fields[2]) == group and fields[0] != "Z":
-            members.append(int(entry.name))
+            members.append(pid)
     return members
 
 

@@ -18,6 +18,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from chaos.procfs import process_states
+
 __all__ = ["Reaper", "become_subreaper"]
 
 PR_SET_CHILD_SUBREAPER = 36
@@ -39,17 +41,9 @@ def _zombie_children() -> list[int]:
     """
     me = os.getpid()
     pids: list[int] = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # The command name is in parentheses and may hold spaces: split after it.
-        fields = stat.rsplit(")", 1)[-1].split()
+    for pid, fields in process_states():
         if len(fields) > 1 and fields[0] == "Z" and int(fields[1]) == me:
-            pids.append(int(entry.name))
+            pids.append(pid)
     return pids
 
 
