@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from urllib.parse import quote
 
-__all__ = ["async_url"]
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+__all__ = ["async_url", "url_problem"]
 
 _POSTGRES_PREFIXES = ("postgresql:", "postgres:")
 
@@ -41,3 +45,26 @@ def _hosts_in_query(rest: str) -> str:
     if question and query:
         items.append(query)
     return f"//{credentials}{at}/{name}?{'&'.join(items)}"
+
+
+def url_problem(url: str) -> str | None:
+    """What is wrong with ``url`` before any connection is tried, or None (the URL itself
+    is never repeated: it may hold a password).
+
+    caja speaks to SQLite and PostgreSQL only; a SQLite file's folder must exist (SQLite
+    creates the file, not its folders)."""
+    usage = "use sqlite:///path.db or postgresql://user:password@host:port/name"
+    if not url.startswith(("sqlite:", *_POSTGRES_PREFIXES)):
+        scheme = url.partition("://")[0] if "://" in url else None
+        named = f" (the scheme {scheme!r})" if scheme else ""
+        return f"not a database URL caja takes{named}: {usage}"
+    try:
+        parsed = make_url(async_url(url))
+    except (ArgumentError, ValueError):
+        return f"not a URL: {usage}"
+    database = parsed.database
+    if url.startswith("sqlite:") and database and not database.startswith((":memory:", "file:")):
+        folder = Path(database).parent
+        if not folder.is_dir():
+            return f"the folder {str(folder)!r} of the SQLite database does not exist"
+    return None
