@@ -222,14 +222,14 @@ def serve_settings() -> ServeSettings:
     long an idle connection is kept open (keep it above a load balancer's own idle time,
     so that the balancer, not the server, closes an idle connection)."""
     return ServeSettings(
-        _decimal("CAJA_DRAIN_SECONDS", 2.0),
+        _seconds("CAJA_DRAIN_SECONDS", 2.0),
         _whole("CAJA_GRACEFUL_SECONDS", 20),
-        _decimal("CAJA_HEADER_TIMEOUT_SECONDS", 5.0),
+        _seconds("CAJA_HEADER_TIMEOUT_SECONDS", 5.0),
         _whole("CAJA_KEEP_ALIVE_SECONDS", 5),
     )
 
 
-def _decimal(name: str, default: float) -> float:
+def _seconds(name: str, default: float) -> float:
     raw = os.environ.get(name)
     if not raw:
         return default
