@@ -7,7 +7,7 @@ import statistics
 from chaos.failover import FailoverResult
 from chaos.failover_load import Fault
 from chaos.journal import Kind
-from chaos.report import ALWAYS
+from chaos.report import ALWAYS, line, transfer_lines
 
 __all__ = ["failover_report", "failover_summary"]
 
@@ -17,10 +17,6 @@ FAULT_NAMES = {
     "freeze": "primary PostgreSQL SIGSTOP 20 s",
     "caja": "caja host SIGKILL",
 }
-
-
-def _line(name: str, value: object) -> str:
-    return f"  {name:<30} {value}"
 
 
 def _fault_line(number: int, fault: Fault) -> str:
@@ -55,26 +51,21 @@ def failover_report(result: FailoverResult) -> str:
     lines = [
         f"failover run {result.run}, seed {result.seed}: {'PASS' if result.ok else 'FAIL'} "
         f"({result.seconds:.0f} s)",
-        _line("cluster cold start", f"{result.cold_start:.1f} s to healthy"),
+        line("cluster cold start", f"{result.cold_start:.1f} s to healthy"),
         *(_fault_line(number, fault) for number, fault in enumerate(result.faults, 1)),
-        _line(
+        line(
             "requests sent",
             f"{len(journal.requests)} ({len(transfers)} transfers, {len(topups)} top-ups, "
             f"{len(deposits)} deposit transfers, {len(sends)} wallet sends;"
             f" {sum(sent.attempts for sent in journal.requests)} attempts)",
         ),
-        _line(
-            "transfers acknowledged",
-            f"{figures['transfers acknowledged']} (201: {figures['transfers answered 201']}, "
-            f"208: {figures['transfers answered 208']})",
-        ),
-        _line("transfers refused for funds", figures["transfers refused for funds"]),
-        _line(
+        *transfer_lines(figures),
+        line(
             "deposit transfers",
             f"{figures['deposit transfers acknowledged']} acknowledged, "
             f"{figures['deposit transfers refused for funds']} refused for funds",
         ),
-        _line(
+        line(
             "wallet sends",
             f"{figures['wallet sends acknowledged']} acknowledged, "
             f"{figures['wallet sends refused for funds']} refused for funds, "
@@ -82,23 +73,23 @@ def failover_report(result: FailoverResult) -> str:
             f"{figures['wallet sends unknown, found made']}, not made: "
             f"{figures['wallet sends unknown, not made']})",
         ),
-        _line("top-ups answered", sum(sent.status is not None for sent in topups)),
-        _line("retried after no answer", f"{figures['transfers retried after no answer']}"),
-        _line("5XX answers sent again", sum(sent.server_errors for sent in journal.requests)),
+        line("top-ups answered", sum(sent.status is not None for sent in topups)),
+        line("retried after no answer", f"{figures['transfers retried after no answer']}"),
+        line("5XX answers sent again", sum(sent.server_errors for sent in journal.requests)),
     ]
-    lines += [_line(name, findings.count(name)) for name in (*ALWAYS, "5XX yet committed")]
+    lines += [line(name, findings.count(name)) for name in (*ALWAYS, "5XX yet committed")]
     reconciled = result.reconciled
     lines.append(
-        _line(
+        line(
             "top-ups held at the end",
             f"{result.held}, settled by caja reconcile "
             f"{reconciled.get('authorized', 0) + reconciled.get('rejected', 0)}",
         )
     )
-    lines.append(_line("caja verify", f"exit {result.verify_code}: {result.verify_summary}"))
+    lines.append(line("caja verify", f"exit {result.verify_code}: {result.verify_summary}"))
     for name, found in findings.violations.items():
         if found.count and name not in ALWAYS and name != "5XX yet committed":
-            lines.append(_line(name, found.count))
+            lines.append(line(name, found.count))
         for example in found.examples:
             lines.append(f"      {name}: {example}")
     return "\n".join(lines)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from chaos.crash import RunResult
 from chaos.journal import Kind
 
-__all__ = ["run_report", "summary"]
+__all__ = ["line", "run_report", "summary", "transfer_lines"]
 
 # Violations printed on every run, zero or not; any other appears only when found.
 ALWAYS = (
@@ -21,7 +23,8 @@ ALWAYS = (
 )
 
 
-def _line(name: str, value: object) -> str:
+def line(name: str, value: object) -> str:
+    """One figure of a report, its name in a column."""
     return f"  {name:<30} {value}"
 
 
@@ -36,30 +39,25 @@ def run_report(result: RunResult) -> str:
     settled = reconciled.get("authorized", 0) + reconciled.get("rejected", 0)
     lines = [
         f"{result.db} run {result.run}, seed {result.seed}: {verdict} ({result.seconds:.0f} s)",
-        _line("kills survived", journal.kills),
-        _line("server down, kill to /healthz", f"{journal.down_seconds:.1f} s in all"),
-        _line(
+        line("kills survived", journal.kills),
+        line("server down, kill to /healthz", f"{journal.down_seconds:.1f} s in all"),
+        line(
             "requests sent",
             f"{len(transfers) + len(topups)} ({len(transfers)} transfers, {len(topups)} top-ups;"
             f" {sum(sent.attempts for sent in journal.requests)} attempts)",
         ),
-        _line(
-            "transfers acknowledged",
-            f"{figures['transfers acknowledged']} (201: {figures['transfers answered 201']}, "
-            f"208: {figures['transfers answered 208']})",
-        ),
-        _line("transfers refused for funds", figures["transfers refused for funds"]),
-        _line(
+        *transfer_lines(figures),
+        line(
             "retried after no answer",
             f"{retried} transfers ({figures['retried and acknowledged']} acknowledged, "
             f"{figures['retried and refused for funds']} refused for funds), "
             f"{figures['top-ups retried after no answer']} top-ups",
         ),
-        _line("5XX answers sent again", sum(sent.server_errors for sent in journal.requests)),
+        line("5XX answers sent again", sum(sent.server_errors for sent in journal.requests)),
     ]
-    lines += [_line(name, findings.count(name)) for name in ALWAYS]
+    lines += [line(name, findings.count(name)) for name in ALWAYS]
     lines.append(
-        _line(
+        line(
             "top-ups",
             f"{len(topups)}: {figures['top-ups authorized']} authorized, "
             f"{figures['top-ups rejected']} rejected, "
@@ -67,17 +65,17 @@ def run_report(result: RunResult) -> str:
         )
     )
     lines.append(
-        _line(
+        line(
             "top-ups held at a kill",
             f"{result.held_at_kill}, settled by caja reconcile {settled} "
             f"({reconciled.get('authorized', 0)} authorized, "
             f"{reconciled.get('rejected', 0)} rejected)",
         )
     )
-    lines.append(_line("caja verify", f"exit {result.verify_code}: {result.verify_summary}"))
+    lines.append(line("caja verify", f"exit {result.verify_code}: {result.verify_summary}"))
     for name, found in findings.violations.items():
         if found.count and name not in ALWAYS:
-            lines.append(_line(name, found.count))
+            lines.append(line(name, found.count))
         for example in found.examples:
             lines.append(f"      {name}: {example}")
     return "\n".join(lines)
@@ -102,3 +100,15 @@ def summary(results: list[RunResult]) -> str:
             f"{settled:>7}  {result.verify_code!s:>6}  {'PASS' if result.ok else 'FAIL'}"
         )
     return "\n".join(lines)
+
+
+def transfer_lines(figures: Mapping[str, int]) -> list[str]:
+    """The report's lines on ledger transfers acknowledged and refused, in every test."""
+    return [
+        line(
+            "transfers acknowledged",
+            f"{figures['transfers acknowledged']} (201: {figures['transfers answered 201']}, "
+            f"208: {figures['transfers answered 208']})",
+        ),
+        line("transfers refused for funds", figures["transfers refused for funds"]),
+    ]
