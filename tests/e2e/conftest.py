@@ -39,7 +39,7 @@ def server(database_url: str, tmp_path: Path) -> Iterator[str]:
             [CAJA, "serve", "--port", str(port)], env=env, stdout=output, stderr=subprocess.STDOUT
         )
         try:
-            wait_until_healthy(started, base, log, timeout=30)
+            wait_until_healthy(started, base, log, timeout=90)
             yield base
         finally:
             stop_server(started, timeout=20)
