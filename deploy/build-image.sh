@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Builds caja's image from this checkout: the base first if it is missing
+# (deploy/build-base.sh), then the wheels of caja and its dependencies, then the image.
+#
+#   sudo deploy/build-image.sh [TAG]       # TAG defaults to caja:latest
+#
+# ENGINE=docker uses docker instead of podman; PIP_* settings (an index, find-links)
+# reach the wheel build. The build uses the host's network (apt-get in the Dockerfile).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TAG="${1:-caja:latest}"
+ENGINE="${ENGINE:-podman}"
+BASE="${BASE:-caja-base:bookworm}"
+
+if ! "$ENGINE" image inspect "$BASE" >/dev/null 2>&1; then
+  IMAGE="$BASE" ENGINE="$ENGINE" deploy/build-base.sh
+fi
+
+context="$(mktemp -d "${TMPDIR:-/tmp}/caja-context.XXXXXX")"
+trap 'rm -rf "$context"' EXIT
+python3 -m pip wheel --quiet --wheel-dir "$context/dist" .
+format=(); [ "$ENGINE" = podman ] && format=(--format docker)   # keeps HEALTHCHECK
+"$ENGINE" build "${format[@]}" --network=host -f deploy/Dockerfile -t "$TAG" "$context"
