@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Builds caja's image from this checkout: the base first if it is missing
-# (deploy/build-base.sh), then the wheels of caja and its dependencies, then the image.
+# (deploy/build-base.sh), then the wheels of caja and its dependencies, then the image, and
+# the PostgreSQL 15 image deploy/compose.yaml runs (deploy/postgres.Dockerfile).
 #
-#   sudo deploy/build-image.sh [TAG]       # TAG defaults to caja:latest
+#   sudo deploy/build-image.sh [TAG [POSTGRES_TAG]]
+#
+# TAG defaults to caja:latest, POSTGRES_TAG to caja-postgres:15: the
+# names deploy/compose.yaml uses.
 #
 # ENGINE=docker uses docker instead of podman; PIP_* settings (an index, find-links)
 # reach the wheel build. The build uses the host's network (apt-get in the Dockerfile).
@@ -10,6 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TAG="${1:-caja:latest}"
+POSTGRES_TAG="${2:-caja-postgres:15}"
 ENGINE="${ENGINE:-podman}"
 BASE="${BASE:-caja-base:bookworm}"
 
@@ -22,3 +27,4 @@ trap 'rm -rf "$context"' EXIT
 python3 -m pip wheel --quiet --wheel-dir "$context/dist" .
 format=(); [ "$ENGINE" = podman ] && format=(--format docker)   # keeps HEALTHCHECK
 "$ENGINE" build "${format[@]}" --network=host -f deploy/Dockerfile -t "$TAG" "$context"
+"$ENGINE" build "${format[@]}" --network=host -f deploy/postgres.Dockerfile -t "$POSTGRES_TAG" deploy

@@ -6,7 +6,7 @@
 # On its first start it creates the cluster in /var/lib/postgresql/data (a volume), the
 # role POSTGRES_USER with POSTGRES_PASSWORD and the database POSTGRES_DB, and accepts
 # password (scram-sha-256) connections from any address; then it runs postgres.
-FROM localhost/caja-base:bookworm
+FROM caja-base:bookworm
 
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
