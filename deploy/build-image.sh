@@ -23,8 +23,16 @@ if ! "$ENGINE" image inspect "$BASE" >/dev/null 2>&1; then
 fi
 
 context="$(mktemp -d "${TMPDIR:-/tmp}/caja-context.XXXXXX")"
-trap 'rm -rf "$context"' EXIT
-python3 -m pip wheel --quiet --wheel-dir "$context/dist" .
+postgres_log="$context.postgres.log"
+trap 'rm -rf "$context" "$postgres_log"' EXIT
 format=(); [ "$ENGINE" = podman ] && format=(--format docker)   # keeps HEALTHCHECK
+
+# PostgreSQL's image builds meanwhile (most of both builds is waiting for downloads).
+"$ENGINE" build "${format[@]}" --network=host -f deploy/postgres.Dockerfile -t "$POSTGRES_TAG" \
+  deploy >"$postgres_log" 2>&1 &
+postgres=$!
+
+python3 -m pip wheel --quiet --wheel-dir "$context/dist" .
 "$ENGINE" build "${format[@]}" --network=host -f deploy/Dockerfile -t "$TAG" "$context"
-"$ENGINE" build "${format[@]}" --network=host -f deploy/postgres.Dockerfile -t "$POSTGRES_TAG" deploy
+wait "$postgres" || { cat "$postgres_log" >&2; exit 1; }
+echo "built $TAG and $POSTGRES_TAG"
