@@ -71,9 +71,16 @@ def test_systemd_analyze_verifies_the_unit(tmp_path: Path) -> None:
     assert checked.stderr == ""
 
 
-def test_the_units_commands_serve_ready_and_move_money(tmp_path: Path) -> None:
+def test_the_units_commands_serve_ready_and_move_money(database_url: str, tmp_path: Path) -> None:
+    """On SQLite the unit's own database path; on PostgreSQL the URL set in the
+    environment file, as an operator would."""
     service = service_settings(_mapped(UNIT.read_text(), tmp_path))
-    env = _unit_environment(service)
+    env_file = tmp_path / "caja.env"
+    env_file.write_text((DEPLOY / "caja.env").read_text())
+    on_sqlite = database_url.startswith("sqlite")
+    if not on_sqlite:
+        env_file.write_text(env_file.read_text() + f"CAJA_DATABASE_URL={database_url}\n")
+    env = _unit_environment(service, env_file)
     port = free_port()
     cwd = service["WorkingDirectory"][0]
     Path(cwd).mkdir(parents=True)
@@ -102,7 +109,7 @@ def test_the_units_commands_serve_ready_and_move_money(tmp_path: Path) -> None:
             stopped_in = _stop(server, signal.Signals[service["KillSignal"][0]])
     assert server.returncode == 0, log.read_text()
     assert stopped_in < float(service["TimeoutStopSec"][0])
-    assert (tmp_path / "state" / "caja.db").exists()
+    assert (tmp_path / "state" / "caja.db").exists() == on_sqlite
 
 
 def _mapped(unit: str, tmp_path: Path) -> str:
@@ -110,7 +117,7 @@ def _mapped(unit: str, tmp_path: Path) -> str:
     return unit.replace("/opt/caja/bin", VENV_BIN).replace("/var/lib/caja", str(tmp_path / "state"))
 
 
-def _unit_environment(service: dict[str, list[str]]) -> dict[str, str]:
+def _unit_environment(service: dict[str, list[str]], env_file: Path) -> dict[str, str]:
     """Only what the unit gives caja (and a PATH): Environment=, then EnvironmentFile=."""
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin"}
     for line in service["Environment"]:
@@ -119,7 +126,7 @@ def _unit_environment(service: dict[str, list[str]]) -> dict[str, str]:
             env[name] = value
     for path in service["EnvironmentFile"]:
         assert path == "-/etc/caja/caja.env"
-        env.update(_environment_file(DEPLOY / "caja.env"))
+        env.update(_environment_file(env_file))
     return env
 
 
