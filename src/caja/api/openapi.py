@@ -9,12 +9,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from collections.abc import Iterator
 from importlib.resources import files
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, routing
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
@@ -84,13 +86,43 @@ def _drop_validation_errors(schema: dict[str, Any]) -> None:
         components.pop(name, None)
 
 
+def _documented_routes(app: FastAPI) -> Iterator[Any]:
+    """The routes in the OpenAPI document, each with its path and responses as included
+    (FastAPI 0.160 and later include routers lazily, and lists them through
+    ``iter_route_contexts``)."""
+    contexts = getattr(routing, "iter_route_contexts", None)
+    for route in contexts(app.routes) if contexts is not None else app.routes:
+        original = getattr(route, "original_route", route)
+        if isinstance(original, APIRoute) and route.include_in_schema:
+            yield route
+
+
+def _restore_examples(app: FastAPI, schema: dict[str, Any]) -> None:
+    """Put back the documented answers' examples as written: FastAPI leaves every ``null``
+    out of the document it builds, examples included, so an example with a null field
+    would no longer match its schema."""
+    for route in _documented_routes(app):
+        for method in route.methods:
+            operation = schema["paths"].get(route.path_format, {}).get(method.lower())
+            if operation is None:
+                continue
+            for status, response in route.responses.items():
+                for media_type, media in response.get("content", {}).items():
+                    if "example" in media:
+                        shown = operation["responses"][str(status)]["content"][media_type]
+                        shown["example"] = media["example"]
+
+
 def install_openapi(app: FastAPI) -> None:
-    """Serve ``app``'s OpenAPI schema without FastAPI's default validation answers."""
+    """Serve ``app``'s OpenAPI schema without FastAPI's default validation answers, and
+    with its examples as written."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             _drop_validation_errors(build())
+            assert app.openapi_schema is not None
+            _restore_examples(app, app.openapi_schema)
         assert app.openapi_schema is not None
         return app.openapi_schema
 
