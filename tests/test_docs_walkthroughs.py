@@ -11,8 +11,10 @@ it as ``CAJA_DOC_EXPECT``). Blocks that are not to be run are fenced as ```text.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -28,7 +30,9 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENTED = "http://127.0.0.1:8000"
 SECONDS = 60
-FENCE = re.compile(r"^(?P<indent>[ \t]*)```(?P<lang>[\w-]*)[ \t]*\n(?P<body>.*?)^(?P=indent)```", re.M | re.S)
+FENCE = re.compile(
+    r"^(?P<indent>[ \t]*)```(?P<lang>[\w-]*)[ \t]*\n(?P<body>.*?)^(?P=indent)```", re.M | re.S
+)
 MARKER = re.compile(r"#\s*→\s*(?P<status>\d{3})\s*$")
 CURL = re.compile(r"(?<![\w-])curl(?=\s)")
 
@@ -38,7 +42,9 @@ curl() {
   local body status expected="${CAJA_DOC_EXPECT:-}"
   unset CAJA_DOC_EXPECT
   body=$(mktemp)
-  status=$(command curl -sS -o "$body" -w '%{http_code}' "$@") || { cat "$body"; rm -f "$body"; return 1; }
+  if ! status=$(command curl -sS -o "$body" -w '%{http_code}' "$@"); then
+    cat "$body"; rm -f "$body"; return 1
+  fi
   cat "$body"
   rm -f "$body"
   if [ -n "$expected" ]; then
@@ -90,6 +96,30 @@ def walkthroughs() -> list[Path]:
     ]
 
 
+def run_session(script: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run the script in bash, in a process group of its own: past ``SECONDS`` the whole
+    group is ended (a command that serves or waits would otherwise outlive the test)."""
+    session = subprocess.Popen(
+        ["bash", "-c", script],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        out, err = session.communicate(timeout=SECONDS)
+    except subprocess.TimeoutExpired:
+        os.killpg(session.pid, signal.SIGKILL)
+        out, err = session.communicate()
+        err += f"\nthe session did not end within {SECONDS} s"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(session.pid, signal.SIGKILL)
+    return subprocess.CompletedProcess(session.args, session.returncode, out, err)
+
+
 @pytest.fixture
 def live_server(database_url: str, tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     """``caja serve`` on the test's fresh database, and the environment the docs' shell
@@ -132,14 +162,7 @@ def test_the_curl_walkthrough_answers_as_documented(
         expected += marked
     statuses = tmp_path / "statuses"
     statuses.touch()
-    done = subprocess.run(
-        ["bash", "-c", script],
-        env={**env, "CAJA_DOC_STATUSES": str(statuses)},
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=SECONDS,
-    )
+    done = run_session(script, {**env, "CAJA_DOC_STATUSES": str(statuses)}, tmp_path)
     checked = statuses.read_text().splitlines()
     report = f"stdout:\n{done.stdout[-4000:]}\nstderr:\n{done.stderr[-4000:]}"
     assert done.returncode == 0, report
