@@ -7,7 +7,7 @@ from pydantic import BaseModel
 
 from caja.api.deps import DatabaseDep
 from caja.api.errors import RETRY_AFTER_SECONDS
-from caja.api.openapi import documented
+from caja.api.openapi import Responses, documented
 from caja.core import metrics
 from caja.http.body import json_response
 from caja.http.drain import draining
@@ -21,7 +21,7 @@ class StatusOut(BaseModel):
     status: str
 
 
-_UP = {200: documented(StatusOut, "Up", {"status": "ok"})}
+_UP: Responses = {200: documented(StatusOut, "Up", {"status": "ok"})}
 
 
 @router.get("/metrics", include_in_schema=False)

@@ -93,7 +93,7 @@ def _documented_routes(app: FastAPI) -> Iterator[Any]:
     contexts = getattr(routing, "iter_route_contexts", None)
     for route in contexts(app.routes) if contexts is not None else app.routes:
         original = getattr(route, "original_route", route)
-        if isinstance(original, APIRoute) and route.include_in_schema:
+        if isinstance(original, APIRoute) and getattr(route, "include_in_schema", False):
             yield route
 
 
@@ -152,7 +152,7 @@ def _docs_policy(html: str) -> str:
 
 
 def _served(page: HTMLResponse) -> HTMLResponse:
-    html = page.body.decode()
+    html = bytes(page.body).decode()
     return HTMLResponse(html, headers={"Content-Security-Policy": _docs_policy(html)})
 
 

@@ -18,20 +18,20 @@ __all__ = [
     "BALANCE_EXAMPLE",
     "COMMON",
     "OPERATORS",
+    "OPERATORS_EXAMPLE",
     "PACKAGES",
+    "PACKAGES_EXAMPLE",
     "PACKAGE_FOUND",
     "PACKAGE_HISTORY",
+    "PACKAGE_REQUEST",
     "PACKAGE_RESPONSES",
     "PROVIDERS",
-    "TOPUP_FOUND",
-    "TOPUP_HISTORY",
-    "TOPUP_RESPONSES",
-    "OPERATORS_EXAMPLE",
-    "PACKAGES_EXAMPLE",
-    "PACKAGE_REQUEST",
     "PROVIDERS_EXAMPLE",
     "QUERY",
+    "TOPUP_FOUND",
+    "TOPUP_HISTORY",
     "TOPUP_REQUEST",
+    "TOPUP_RESPONSES",
     "GatewayErrorOut",
     "PackageIn",
     "TopupIn",
@@ -343,14 +343,16 @@ _PURCHASE_ERRORS: Responses = {
     ),
 }  # fmt: skip
 
-BALANCE = {200: documented(BalanceOut, "The merchant's balance", BALANCE_EXAMPLE)}
-OPERATORS = {200: documented(OperatorsOut, "The operators on sale", OPERATORS_EXAMPLE)}
-PROVIDERS = {200: documented(ProvidersOut, "The package providers", PROVIDERS_EXAMPLE)}
-PACKAGES = {200: documented(PackagesOut, "The provider's packages", PACKAGES_EXAMPLE)}
-TOPUP_FOUND = {200: documented(TopupOut, "The top-up", TOPUP_EXAMPLE)}
-PACKAGE_FOUND = {200: documented(PackagePurchaseOut, "The purchase", PACKAGE_EXAMPLE)}
-TOPUP_HISTORY = {200: documented(TopupHistoryOut, "One page", TOPUP_HISTORY_EXAMPLE)}
-PACKAGE_HISTORY = {200: documented(PackageHistoryOut, "One page", PACKAGE_HISTORY_EXAMPLE)}
+BALANCE: Responses = {200: documented(BalanceOut, "The merchant's balance", BALANCE_EXAMPLE)}
+OPERATORS: Responses = {200: documented(OperatorsOut, "The operators on sale", OPERATORS_EXAMPLE)}
+PROVIDERS: Responses = {200: documented(ProvidersOut, "The package providers", PROVIDERS_EXAMPLE)}
+PACKAGES: Responses = {200: documented(PackagesOut, "The provider's packages", PACKAGES_EXAMPLE)}
+TOPUP_FOUND: Responses = {200: documented(TopupOut, "The top-up", TOPUP_EXAMPLE)}
+PACKAGE_FOUND: Responses = {200: documented(PackagePurchaseOut, "The purchase", PACKAGE_EXAMPLE)}
+TOPUP_HISTORY: Responses = {200: documented(TopupHistoryOut, "One page", TOPUP_HISTORY_EXAMPLE)}
+PACKAGE_HISTORY: Responses = {
+    200: documented(PackageHistoryOut, "One page", PACKAGE_HISTORY_EXAMPLE)
+}
 _BOUGHT = "Authorized, or accepted and in progress (see `status`)"
 TOPUP_RESPONSES: Responses = {
     200: documented(TopupOut, _BOUGHT, TOPUP_EXAMPLE),
