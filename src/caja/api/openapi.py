@@ -107,10 +107,10 @@ def _restore_examples(app: FastAPI, schema: dict[str, Any]) -> None:
             if operation is None:
                 continue
             for status, response in route.responses.items():
+                shown = operation["responses"].get(str(status), {}).get("content", {})
                 for media_type, media in response.get("content", {}).items():
-                    if "example" in media:
-                        shown = operation["responses"][str(status)]["content"][media_type]
-                        shown["example"] = media["example"]
+                    if "example" in media and media_type in shown:
+                        shown[media_type]["example"] = media["example"]
 
 
 def install_openapi(app: FastAPI) -> None:
