@@ -1,12 +1,13 @@
 """Every curl walk-through in the documentation runs against a live server.
 
 Each Markdown file of ``docs/`` (and the README) with a ``curl`` in a ```sh block is one
-test: ``caja serve`` starts on a fresh database, then the file's ```sh blocks run in order
-in one ``bash -euo pipefail`` session, with ``caja`` on PATH and ``CAJA_DATABASE_URL``
-set, and ``http://127.0.0.1:8000`` replaced by the server's address. A curl command whose
-last line ends with ``# → NNN`` must answer NNN; the session's ``curl`` is a function
-that runs the real one, prints the body and checks the status (the marker is passed to
-it as ``CAJA_DOC_EXPECT``). Blocks that are not to be run are fenced as ```text.
+test: ``caja serve`` starts on a fresh database holding ``caja demo``'s data, then the
+file's ```sh blocks run in order in one ``bash -euo pipefail`` session, with ``caja`` on
+PATH and ``CAJA_DATABASE_URL`` set, and ``http://127.0.0.1:8000`` replaced by the
+server's address. A curl command whose last line ends with ``# → NNN`` must answer NNN;
+the session's ``curl`` is a function that runs the real one, prints the body and checks
+the status (the marker is passed to it as ``CAJA_DOC_EXPECT``). Blocks that are not to be
+run are fenced as ```text.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from pathlib import Path
 
 import pytest
 
+from caja.db.engine import Database
+from caja.ops.demo import create_demo
+from tests.conftest import run_async
 from tests.helpers import stop_server, wait_until_healthy
 from tests.postgres import free_port
 
@@ -120,10 +124,19 @@ def run_session(script: str, env: dict[str, str], cwd: Path) -> subprocess.Compl
     return subprocess.CompletedProcess(session.args, session.returncode, out, err)
 
 
+async def _demo(url: str) -> None:
+    database = Database(url)
+    try:
+        await create_demo(database)
+    finally:
+        await database.dispose()
+
+
 @pytest.fixture
 def live_server(database_url: str, tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
-    """``caja serve`` on the test's fresh database, and the environment the docs' shell
-    session runs in."""
+    """``caja serve`` on the test's fresh database, with the data ``caja demo`` sets up,
+    and the environment the docs' shell session runs in."""
+    run_async(lambda: _demo(database_url))
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     bin_dir = str(Path(sys.executable).parent)
