@@ -79,6 +79,10 @@ def test_docs_and_landing_are_served_whole_without_a_network(
     page.reload()
     expect(page.locator("#lang-en")).to_have_attribute("aria-pressed", "true")
     shot(page, "landing-en", kind)
+    page.set_viewport_size({"width": 390, "height": 844})
+    expect(page.locator('main a[href="/redoc"]')).to_be_in_viewport()
+    shot(page, "landing-en-phone", kind)
+    page.set_viewport_size({"width": 1280, "height": 800})
 
     page.goto(f"{server}/docs", timeout=15_000)
     expect(page.locator(".swagger-ui .info .title")).to_contain_text("caja", timeout=15_000)
