@@ -24,7 +24,7 @@ from caja import __version__, web
 from caja.api import admin, deposit, health, ledger_v0, ledger_v1, topup, wallet
 from caja.api.deps import Services, attach_services, services_of
 from caja.api.errors import install_error_handlers
-from caja.api.openapi import install_openapi
+from caja.api.openapi import install_docs, install_openapi
 from caja.api.surface import Surface
 from caja.clients.service import principals
 from caja.config import (
@@ -201,6 +201,9 @@ def create_app(
         # Prometheus metrics and JSON request logs are caja's own; FastAPI's OpenTelemetry
         # hooks would cost every request a lookup for nothing.
         telemetry={"tracing": False, "metrics": False, "logs": False},
+        # Served by install_docs from local files instead of FastAPI's CDN pages.
+        docs_url=None,
+        redoc_url=None,
     )
     attach_services(app, services)
     install_surfaces(app, SURFACES)
@@ -209,6 +212,7 @@ def create_app(
         # The sandbox operator the server talks to, open for trying its control endpoints.
         app.mount(SANDBOX_PATH, create_sandbox_app(services.sandbox))
     install_openapi(app)
+    install_docs(app)
     app.add_middleware(ObserveMiddleware, access_log=access_log())
     app.include_router(health.router)
     if bench_endpoint():

@@ -93,7 +93,8 @@ OWNED: dict[tuple[str, str], frozenset[str]] = {
     # Pages, documentation, operations and the sandbox operator: no one's ids.
     ("GET", "/openapi.json"): frozenset(),
     ("GET", "/docs"): frozenset(),
-    ("GET", "/docs/oauth2-redirect"): frozenset(),
+    ("*", "/docs/assets"): frozenset(),
+    ("GET", "/"): frozenset(),
     ("GET", "/redoc"): frozenset(),
     ("GET", "/app"): frozenset(),
     ("GET", "/admin"): frozenset(),

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
+from pydantic import BaseModel
 
 from caja.api.deps import DatabaseDep
 from caja.api.errors import RETRY_AFTER_SECONDS
+from caja.api.openapi import Responses, documented
 from caja.core import metrics
 from caja.http.body import json_response
 from caja.http.drain import draining
@@ -15,18 +17,25 @@ __all__ = ["router"]
 router = APIRouter()
 
 
+class StatusOut(BaseModel):
+    status: str
+
+
+_UP: Responses = {200: documented(StatusOut, "Up", {"status": "ok"})}
+
+
 @router.get("/metrics", include_in_schema=False)
 async def metrics_text() -> Response:
     body, content_type = metrics.render()
     return Response(body, headers={"Content-Type": content_type})
 
 
-@router.get("/healthz", tags=["Operations"], summary="The process is up")
+@router.get("/healthz", tags=["Operations"], summary="The process is up", responses=_UP)
 async def healthz() -> Response:
     return json_response({"status": "ok"})
 
 
-@router.get("/readyz", tags=["Operations"], summary="The database takes a write")
+@router.get("/readyz", tags=["Operations"], summary="The database takes a write", responses=_UP)
 async def readyz(database_dep: DatabaseDep) -> Response:
     """200 when the database took a small write within the ready bound (the answer is kept
     for a second), else 503: draining on SIGTERM, no primary, a frozen or read-only

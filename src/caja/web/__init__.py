@@ -1,4 +1,5 @@
-"""The pages people use: the wallet app at ``/app`` and the ops dashboard at ``/admin``.
+"""The pages people use: the wallet app at ``/app``, the ops dashboard at ``/admin``, and
+``/``, a landing page linking them and the API documentation.
 
 Each page is one HTML file with its script inline, served as it is: no build step. The
 wallet app talks to ``/api/wallet/v1`` with the person's log-in token; the dashboard
@@ -29,6 +30,11 @@ def _page(name: str) -> Response:
         _PAGES.joinpath(name).read_text(encoding="utf-8"),
         headers={"Content-Security-Policy": _POLICY, "Cache-Control": "no-store"},
     )
+
+
+@router.get("/")
+async def landing() -> Response:
+    return _page("landing.html")
 
 
 @router.get("/app")

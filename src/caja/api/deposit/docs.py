@@ -15,13 +15,18 @@ from caja.http.body import body_schema
 
 __all__ = [
     "ACCOUNT",
+    "BALANCE",
     "COMMON",
+    "CREATED",
     "CREATE_ERRORS",
+    "HISTORY",
     "QUERY",
     "QUERY_ERRORS",
     "REVERT",
+    "REVERTED",
     "REVERT_ERRORS",
     "TRANSFER",
+    "TRANSFERRED",
     "TRANSFER_ERRORS",
     "DepositErrorOut",
 ]
@@ -170,4 +175,171 @@ TRANSFER_ERRORS: Responses = {
 REVERT_ERRORS: Responses = {
     **_BODY,
     409: _error("The transfer was reverted before, or cannot be reverted"),
+}
+
+
+# --- answers -------------------------------------------------------------------------------
+
+_MONEY = "Pesos with two decimals, as a string."
+
+
+class DepositAccountOut(BaseModel):
+    """An account just opened, or found again."""
+
+    token: str = Field(description="The account's identifier (coopacc-…).")
+    account_type: str = Field(description="Always deposito_electronico.")
+    number: str = Field(description="The account's number at the bank, nine digits.")
+    balance: str = Field(description=_MONEY)
+    expected_balance: str = Field(description=_MONEY)
+    awaited_amount: str | None
+    overdraft_amount: str
+    deposited_this_month: str | None
+    withdrawn_this_month: str | None
+
+
+class AccountStateOut(DepositAccountOut):
+    account_status: str = Field(description="active or cancelled.")
+    updated_at: str = Field(description="When the bank last confirmed the account, ISO 8601.")
+    updated_from_source: bool = Field(description="Whether the bank confirmed it now.")
+
+
+class DepositTransferOut(BaseModel):
+    token: str = Field(description="caja's identifier of the transaction (cooptx-…).")
+    status: str = Field(description="approved, or reverted.")
+    idempotency_token: str
+    origin_account: str
+    destination_account: str
+    amount: str = Field(description=_MONEY)
+    fee_amount: str = Field(description=_MONEY)
+    description: str
+    created_at: str = Field(description="ISO 8601, Bogotá.")
+    result_message: str
+    error_code: str | None
+    channel: str
+
+
+class BankOut(BaseModel):
+    name: str
+    slug: str
+
+
+class SenderOut(BaseModel):
+    customer_name: str
+    customer_id_number: str
+
+
+class HistoryItemOut(BaseModel):
+    token: str
+    status: str
+    direction: str = Field(description="deposit or withdrawal, seen from the account.")
+    idempotency_token: str
+    channel: str
+    coopcentral_id: str | None
+    amount: str = Field(description=_MONEY)
+    description: str
+    created_at: str
+    origin_bank: BankOut | None = Field(description="For money from another bank.")
+    sender_data: SenderOut | None = Field(default=None, description="Likewise.")
+
+
+class HistoryOut(BaseModel):
+    transactions: list[HistoryItemOut]
+
+
+NEW_ACCOUNT_EXAMPLE: dict[str, Any] = {
+    "token": "coopacc-4of76azuoglhbjcwe54edeaxazu3y",
+    "account_type": "deposito_electronico",
+    "number": "403344513",
+    "balance": "0.00",
+    "expected_balance": "0.00",
+    "awaited_amount": None,
+    "overdraft_amount": "0.00",
+    "deposited_this_month": None,
+    "withdrawn_this_month": None,
+}
+STATE_EXAMPLE: dict[str, Any] = {
+    **NEW_ACCOUNT_EXAMPLE,
+    "balance": "204898.50",
+    "expected_balance": "204898.50",
+    "awaited_amount": "0.00",
+    "deposited_this_month": "205000.00",
+    "withdrawn_this_month": "101.50",
+    "account_status": "active",
+    "updated_at": "2026-11-21T04:33:26.819152-05:00",
+    "updated_from_source": True,
+}
+TRANSFER_EXAMPLE: dict[str, Any] = {
+    "token": "cooptx-agq725azpi2yduk2hsyhjd5fpc5l2",
+    "status": "approved",
+    "idempotency_token": "order-124",
+    "origin_account": "coopacc-4of76azuoglhbjcwe54edeaxazu3y",
+    "destination_account": "coopacc-taxia2t2jr2ruoysagtcqx6il244g",
+    "amount": "100.00",
+    "fee_amount": "1.50",
+    "description": "Test transaction",
+    "created_at": "2026-11-21T04:33:26.778138-05:00",
+    "result_message": "Proceso Exitoso",
+    "error_code": None,
+    "channel": "wallet",
+}
+HISTORY_EXAMPLE: dict[str, Any] = {
+    "transactions": [
+        {
+            "token": "cooptx-agq725azpi2yduk2hsyhjd5fpc5l2",
+            "status": "reverted",
+            "direction": "withdrawal",
+            "idempotency_token": "order-124",
+            "channel": "wallet",
+            "coopcentral_id": "720440158046402241760613760289",
+            "amount": "100.00",
+            "description": "Test transaction",
+            "created_at": "2026-11-21T04:33:26.778138-05:00",
+            "origin_bank": None,
+        },
+        {
+            "token": "cooptx-agq725au7e5mkintw462jrc3hti6o",
+            "status": "approved",
+            "direction": "deposit",
+            "idempotency_token": "452164937918812213392207812810",
+            "channel": "external",
+            "coopcentral_id": "452164937918812213392207812810",
+            "amount": "200000.00",
+            "description": "NC TRANSACCION ELECT",
+            "created_at": "2026-11-21T04:33:25.625043-05:00",
+            "origin_bank": {"name": "SCOTIABANK COLPATRIA", "slug": "scotiabank-colpatria"},
+            "sender_data": {"customer_name": "ACME SAS", "customer_id_number": "900123456"},
+        },
+    ]
+}
+CREATED: Responses = {
+    201: documented(DepositAccountOut, "The account was opened", NEW_ACCOUNT_EXAMPLE),
+    208: documented(
+        DepositAccountOut, "The holder already has an account: it is returned", NEW_ACCOUNT_EXAMPLE
+    ),
+    **CREATE_ERRORS,
+}
+BALANCE: Responses = {
+    200: documented(AccountStateOut, "The account and its balance", STATE_EXAMPLE),
+    **QUERY_ERRORS,
+}
+TRANSFERRED: Responses = {
+    201: documented(DepositTransferOut, "The transfer was made", TRANSFER_EXAMPLE),
+    208: documented(
+        DepositTransferOut,
+        "The token was used: the stored transfer, nothing moved",
+        TRANSFER_EXAMPLE,
+    ),
+    **TRANSFER_ERRORS,
+}
+REVERTED: Responses = {
+    200: documented(
+        DepositTransferOut,
+        "Reverted: the transfer, now reverted",
+        {**TRANSFER_EXAMPLE, "status": "reverted"},
+    ),
+    **REVERT_ERRORS,
+}
+HISTORY: Responses = {
+    200: documented(HistoryOut, "The account's transactions, newest first", HISTORY_EXAMPLE),
+    **QUERY_ERRORS,
 }

@@ -57,10 +57,7 @@ ClientDep = Annotated[Principal, Depends(client)]
     summary="Create account",
     status_code=201,
     openapi_extra=docs.ACCOUNT,
-    responses={
-        208: {"description": "The holder already has an account: it is returned"},
-        **docs.CREATE_ERRORS,
-    },
+    responses=docs.CREATED,
 )
 async def create_account(
     request: Request, database: DatabaseDep, bank: BankDep, who: ClientDep
@@ -74,7 +71,7 @@ async def create_account(
     "/accounts/balance",
     summary="Get account information",
     openapi_extra=query_parameters(docs.QUERY, "account_token", required=True),
-    responses=docs.QUERY_ERRORS,
+    responses=docs.BALANCE,
 )
 async def account_balance(
     request: Request, database: DatabaseDep, bank: BankDep, who: ClientDep
@@ -89,10 +86,7 @@ async def account_balance(
     summary="Transfer funds",
     status_code=201,
     openapi_extra=docs.TRANSFER,
-    responses={
-        208: {"description": "The token was used: the stored transfer, nothing moved"},
-        **docs.TRANSFER_ERRORS,
-    },
+    responses=docs.TRANSFERRED,
 )
 async def create_transaction(request: Request, batcher: BatcherDep, who: ClientDep) -> Response:
     data = parse.transfer_data(await read_object(request))
@@ -104,7 +98,7 @@ async def create_transaction(request: Request, batcher: BatcherDep, who: ClientD
     "/transactions/revert",
     summary="Revert transaction",
     openapi_extra=docs.REVERT,
-    responses=docs.REVERT_ERRORS,
+    responses=docs.REVERTED,
 )
 async def revert_transaction(request: Request, batcher: BatcherDep, who: ClientDep) -> Response:
     token = parse.revert_token(await read_object(request))
@@ -118,7 +112,7 @@ async def revert_transaction(request: Request, batcher: BatcherDep, who: ClientD
     openapi_extra=query_parameters(
         docs.QUERY, "account_token", "initial_date", "final_date", required=True
     ),
-    responses=docs.QUERY_ERRORS,
+    responses=docs.HISTORY,
 )
 async def transaction_history(request: Request, database: DatabaseDep, who: ClientDep) -> Response:
     token, first, last = parse.history_query(request.query_params)

@@ -204,6 +204,7 @@ async def my_balance(database: DatabaseDep, principal: Holder) -> Response:
             "model": TransactionOut,
             "description": "Already transferred with this unique_transfer_token; returned as "
             "stored, nothing moved again",
+            "content": {"application/json": {"example": TRANSACTION_EXAMPLE}},
         },
         402: ledger_error("Not enough funds in the origin_account", ERROR_EXAMPLE),
         **_TOO_LARGE,

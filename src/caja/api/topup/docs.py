@@ -11,18 +11,27 @@ from typing import Any
 from pydantic import BaseModel, Field
 from pydantic.config import JsonDict
 
-from caja.api.openapi import Responses
+from caja.api.openapi import Responses, documented
 
 __all__ = [
+    "BALANCE",
     "BALANCE_EXAMPLE",
     "COMMON",
+    "OPERATORS",
     "OPERATORS_EXAMPLE",
+    "PACKAGES",
     "PACKAGES_EXAMPLE",
+    "PACKAGE_FOUND",
+    "PACKAGE_HISTORY",
     "PACKAGE_REQUEST",
+    "PACKAGE_RESPONSES",
+    "PROVIDERS",
     "PROVIDERS_EXAMPLE",
-    "PURCHASE_RESPONSES",
     "QUERY",
+    "TOPUP_FOUND",
+    "TOPUP_HISTORY",
     "TOPUP_REQUEST",
+    "TOPUP_RESPONSES",
     "GatewayErrorOut",
     "PackageIn",
     "TopupIn",
@@ -127,6 +136,173 @@ PACKAGES_EXAMPLE = {
 }
 
 
+# --- answers -------------------------------------------------------------------------------
+
+
+class BalanceOut(BaseModel):
+    balance: int = Field(description="Available whole pesos: posted balance less held money.")
+    max_loan_amount: int = Field(description="How far below zero balance may go, whole pesos.")
+
+
+class OperatorOut(BaseModel):
+    slug: str
+    name: str
+    icon_url: str | None
+
+
+class OperatorsOut(BaseModel):
+    service_providers: list[OperatorOut]
+
+
+class ProviderOut(BaseModel):
+    name: str
+    provider_code: str
+    operator_logo_url: str | None
+    enabled: bool
+
+
+class ProvidersOut(BaseModel):
+    service_providers: list[ProviderOut]
+
+
+class PackageOut(BaseModel):
+    name: str
+    description: str | None
+    amount: int
+    validity: str | None
+    package_code: str
+    sku: str | None
+    category_code: str | None
+    category_description: str | None
+    provider_code: str
+
+
+class PackagesOut(BaseModel):
+    packages: list[PackageOut]
+
+
+class _PurchaseOut(BaseModel):
+    token: str
+    idempotency_token: str
+    destination_number: str
+    amount: int
+    payment_token: str
+    payment_origin: str | None
+    route: str | None
+    external_gateway_auth_code: str | None
+    gateway_topup_token: str | None
+    result_code: int | None
+    error_message: str | None = Field(
+        default=None, description="Only when the operator did not authorize it."
+    )
+
+
+class TopupOut(_PurchaseOut):
+    service_provider: str
+    status: str = Field(description="authorized, in_progress, unknown or rejected.")
+    date_created: str = Field(description="YYYY-MM-DD HH:MM:SS, Bogotá.")
+
+
+class PackagePurchaseOut(_PurchaseOut):
+    package_code: str
+    provider_code: str
+    status: str = Field(description="AUTHORIZED, IN_PROGRESS, UNKNOWN or REJECTED.")
+    created_at: str = Field(description="YYYY-MM-DD HH:MM:SS, Bogotá.")
+
+
+class TopupItemOut(BaseModel):
+    idempotency_token: str
+    destination_number: str
+    service_provider: str
+    amount: int
+    payment_origin: str | None
+    status: str
+    date_created: str
+    created_at: str
+
+
+class TopupHistoryOut(BaseModel):
+    count: int = Field(description="How many top-ups there are in the period, all pages.")
+    transactions: list[TopupItemOut]
+
+
+class PackageItemOut(BaseModel):
+    idempotency_token: str
+    destination_number: str
+    amount: int
+    package_code: str
+    provider_code: str
+    status: str
+    created_at: str
+
+
+class PackageHistoryOut(BaseModel):
+    count: int = Field(description="How many purchases there are in the period, all pages.")
+    transactions: list[PackageItemOut]
+
+
+TOPUP_EXAMPLE: dict[str, Any] = {
+    "token": "topup-anfk3k353oe76shos7bthh6pn4p22",
+    "idempotency_token": "order-1",
+    "destination_number": "3110001111",
+    "service_provider": "etb",
+    "amount": 1000,
+    "payment_token": "wallet-11233dafd",
+    "payment_origin": "Tpaga wallet",
+    "route": "MOVILRED",
+    "external_gateway_auth_code": "526268936",
+    "gateway_topup_token": "gw-526268936",
+    "status": "authorized",
+    "result_code": 0,
+    "date_created": "2026-11-21 03:48:58",
+}
+PACKAGE_EXAMPLE: dict[str, Any] = {
+    "token": "pkg-a2gzn52xx4zr6ne7yclnete3yugwm",
+    "idempotency_token": "2022111817513334794X305120",
+    "destination_number": "3024700057",
+    "amount": 7500,
+    "payment_token": "wallet-11233dafd",
+    "payment_origin": None,
+    "package_code": "767",
+    "provider_code": "58",
+    "route": "PUNTORED",
+    "external_gateway_auth_code": "526268943",
+    "gateway_topup_token": "gw-526268943",
+    "status": "AUTHORIZED",
+    "result_code": 0,
+    "created_at": "2026-11-21 03:49:12",
+}
+TOPUP_HISTORY_EXAMPLE = {
+    "count": 1,
+    "transactions": [
+        {
+            "idempotency_token": "order-1",
+            "destination_number": "3110001111",
+            "service_provider": "etb",
+            "amount": 1000,
+            "payment_origin": "Tpaga wallet",
+            "status": "authorized",
+            "date_created": "2026-11-21 03:48:58",
+            "created_at": "2026-11-21 03:48:58",
+        }
+    ],
+}
+PACKAGE_HISTORY_EXAMPLE = {
+    "count": 1,
+    "transactions": [
+        {
+            "idempotency_token": "2022111817513334794X305120",
+            "destination_number": "3024700057",
+            "amount": 7500,
+            "package_code": "767",
+            "provider_code": "58",
+            "status": "AUTHORIZED",
+            "created_at": "2026-11-21 03:49:12",
+        }
+    ],
+}
+
+
 def example(value: dict[str, Any], description: str = "Success") -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"example": value}}}
 
@@ -149,8 +325,7 @@ COMMON: Responses = {
     500: _error("Internal error; nothing was changed, safe to retry", "Temporary failure."),
 }  # fmt: skip
 
-PURCHASE_RESPONSES: Responses = {
-    200: {"description": "Authorized, or accepted and in progress (see `status`)"},
+_PURCHASE_ERRORS: Responses = {
     402: _error(
         "Balance plus max loan does not cover the amount",
         "You have no funds. Please top up your account and contact our support team to keep "
@@ -167,6 +342,26 @@ PURCHASE_RESPONSES: Responses = {
         "The request body must be JSON, sent with Content-Type: application/json.",
     ),
 }  # fmt: skip
+
+BALANCE: Responses = {200: documented(BalanceOut, "The merchant's balance", BALANCE_EXAMPLE)}
+OPERATORS: Responses = {200: documented(OperatorsOut, "The operators on sale", OPERATORS_EXAMPLE)}
+PROVIDERS: Responses = {200: documented(ProvidersOut, "The package providers", PROVIDERS_EXAMPLE)}
+PACKAGES: Responses = {200: documented(PackagesOut, "The provider's packages", PACKAGES_EXAMPLE)}
+TOPUP_FOUND: Responses = {200: documented(TopupOut, "The top-up", TOPUP_EXAMPLE)}
+PACKAGE_FOUND: Responses = {200: documented(PackagePurchaseOut, "The purchase", PACKAGE_EXAMPLE)}
+TOPUP_HISTORY: Responses = {200: documented(TopupHistoryOut, "One page", TOPUP_HISTORY_EXAMPLE)}
+PACKAGE_HISTORY: Responses = {
+    200: documented(PackageHistoryOut, "One page", PACKAGE_HISTORY_EXAMPLE)
+}
+_BOUGHT = "Authorized, or accepted and in progress (see `status`)"
+TOPUP_RESPONSES: Responses = {
+    200: documented(TopupOut, _BOUGHT, TOPUP_EXAMPLE),
+    **_PURCHASE_ERRORS,
+}
+PACKAGE_RESPONSES: Responses = {
+    200: documented(PackagePurchaseOut, _BOUGHT, PACKAGE_EXAMPLE),
+    **_PURCHASE_ERRORS,
+}
 
 QUERY = {
     "provider_identifier": ("A provider_code from the package providers list.", "string"),

@@ -94,7 +94,7 @@ MerchantDep = Annotated[Merchant, Depends(merchant)]
 @router.get(
     "/merchant/balance",
     summary="Get available balance",
-    responses={200: docs.example(docs.BALANCE_EXAMPLE)},
+    responses=docs.BALANCE,
 )
 async def merchant_balance(database: DatabaseDep, who: MerchantDep) -> Response:
     available, max_loan = await topups.balance(database, who)
@@ -104,7 +104,7 @@ async def merchant_balance(database: DatabaseDep, who: MerchantDep) -> Response:
 @router.get(
     "/service_providers",
     summary="Get top up providers",
-    responses={200: docs.example(docs.OPERATORS_EXAMPLE)},
+    responses=docs.OPERATORS,
 )
 async def service_providers(database: DatabaseDep, who: MerchantDep) -> Response:
     rows = await catalog.list_operators(database)
@@ -120,7 +120,7 @@ async def service_providers(database: DatabaseDep, who: MerchantDep) -> Response
 @router.get(
     "/mobile_package_service_providers_list",
     summary="Get mobile package providers",
-    responses={200: docs.example(docs.PROVIDERS_EXAMPLE)},
+    responses=docs.PROVIDERS,
 )
 async def package_providers(database: DatabaseDep, who: MerchantDep) -> Response:
     rows = await catalog.list_providers(database)
@@ -143,7 +143,7 @@ async def package_providers(database: DatabaseDep, who: MerchantDep) -> Response
     "/packages",
     summary="Get mobile packages",
     openapi_extra=query_parameters(docs.QUERY, "provider_identifier", "page", "per_page"),
-    responses={200: docs.example(docs.PACKAGES_EXAMPLE)},
+    responses=docs.PACKAGES,
 )
 async def list_packages(request: Request, database: DatabaseDep, who: MerchantDep) -> Response:
     query = dict(request.query_params)
@@ -185,7 +185,7 @@ async def _buy(request: Request, services: Services, who: Merchant, kind: Kind) 
     "/topup_account",
     summary="Make a mobile top up",
     openapi_extra=body_schema(docs.TopupIn, docs.TOPUP_REQUEST),
-    responses=docs.PURCHASE_RESPONSES,
+    responses=docs.TOPUP_RESPONSES,
 )
 async def topup_account(request: Request, services: ServicesDep, who: MerchantDep) -> Response:
     return await _buy(request, services, who, Kind.TOPUP)
@@ -195,7 +195,7 @@ async def topup_account(request: Request, services: ServicesDep, who: MerchantDe
     "/package_buy",
     summary="Purchase a mobile package",
     openapi_extra=body_schema(docs.PackageIn, docs.PACKAGE_REQUEST),
-    responses=docs.PURCHASE_RESPONSES,
+    responses=docs.PACKAGE_RESPONSES,
 )
 async def package_buy(request: Request, services: ServicesDep, who: MerchantDep) -> Response:
     return await _buy(request, services, who, Kind.PACKAGE)
@@ -221,6 +221,7 @@ async def _history(request: Request, database: Database, who: Merchant, kind: Ki
     "/topup_account/transactions",
     summary="Get history Top Up",
     openapi_extra=query_parameters(docs.QUERY, "page", "per_page", "start_date", "end_date"),
+    responses=docs.TOPUP_HISTORY,
 )
 async def topup_history(request: Request, database: DatabaseDep, who: MerchantDep) -> Response:
     return await _history(request, database, who, Kind.TOPUP)
@@ -230,6 +231,7 @@ async def topup_history(request: Request, database: DatabaseDep, who: MerchantDe
     "/package_buy/transactions",
     summary="Get history purchases",
     openapi_extra=query_parameters(docs.QUERY, "page", "per_page", "start_date", "end_date"),
+    responses=docs.PACKAGE_HISTORY,
 )
 async def package_history(request: Request, database: DatabaseDep, who: MerchantDep) -> Response:
     return await _history(request, database, who, Kind.PACKAGE)
@@ -238,6 +240,7 @@ async def package_history(request: Request, database: DatabaseDep, who: Merchant
 @router.get(
     "/topup_account/{idempotency_token:any_text}",
     summary="Get top up information",
+    responses=docs.TOPUP_FOUND,
 )
 async def get_topup(idempotency_token: str, database: DatabaseDep, who: MerchantDep) -> Response:
     found = await rules.find(database, who, Kind.TOPUP, idempotency_token)
@@ -249,6 +252,7 @@ async def get_topup(idempotency_token: str, database: DatabaseDep, who: Merchant
     summary="Get purchase information",
     description="Answers 503 for a purchase the provider rejected, 502 for one whose "
     "outcome is unknown, with the purchase in the body, as the API document says.",
+    responses=docs.PACKAGE_FOUND,
 )
 async def get_package(idempotency_token: str, database: DatabaseDep, who: MerchantDep) -> Response:
     found = await rules.find(database, who, Kind.PACKAGE, idempotency_token)
