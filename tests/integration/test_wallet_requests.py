@@ -305,7 +305,8 @@ async def test_the_qr_code_is_an_svg_of_the_absolute_link(http: httpx.AsyncClien
 
     assert answer.status_code == 200
     assert answer.headers["content-type"].startswith("image/svg+xml")
-    assert answer.text.startswith("<svg") and answer.text.rstrip().endswith("</svg>")
+    assert answer.text.startswith("<svg")
+    assert answer.text.rstrip().endswith("</svg>")
     assert "<path" in answer.text
     unauthenticated = await http.get(f"{REQUEST}/{request_id}/qr.svg")
     assert unauthenticated.status_code == 401
