@@ -25,6 +25,7 @@ from tests.integration.test_wallet import (  # noqa: F401
     send_body,
     wallet_env,
 )
+from tests.security.tenants import covers
 
 pytestmark = pytest.mark.anyio
 
@@ -234,6 +235,7 @@ async def test_a_keyed_payment_replays_and_an_underfunded_one_leaves_it_open(
     assert await balances(http, luis) == {"COP": "40.00", "USD": "0.00"}
 
 
+@covers("DELETE", f"{API}/profile/payment_request/{{request_id}}", "request_id")
 async def test_own_requests_cannot_be_paid_and_only_the_requester_cancels(
     http: httpx.AsyncClient, caja: Caja
 ) -> None:
@@ -259,6 +261,27 @@ async def test_own_requests_cannot_be_paid_and_only_the_requester_cancels(
     twice = await http.delete(f"{REQUEST}/{request_id}", headers=ana.headers)
     assert twice.status_code == 409
     assert await wallet_transfers(caja.database) == 0
+
+
+@covers("POST", f"{API}/profile/payment_request/{{request_id}}/pay", "from_account_id")
+async def test_a_request_cannot_be_paid_from_another_persons_account(
+    http: httpx.AsyncClient, caja: Caja
+) -> None:
+    ana = await person(http)
+    luis = await person(http)
+    rich = await person(http)
+    await fund(caja.database, rich.account_id, "50.00")
+    request_id = (await ask(http, ana, "10.00"))["request_id"]
+
+    answer = await http.post(
+        f"{REQUEST}/{request_id}/pay",
+        json={"from_account_id": rich.account_id},
+        headers=luis.headers,
+    )
+
+    assert (answer.status_code, answer.json()["msg"]) == (400, ["record_not_found"])
+    assert (await read(http, ana, request_id))["status"] == "open"
+    assert await balances(http, rich) == {"COP": "50.00", "USD": "0.00"}
 
 
 @pytest.mark.parametrize(
