@@ -285,6 +285,7 @@ async def cancel_request(request_id: str, database: DatabaseDep, who: Caller) ->
 @router.get(
     "/profile/payment_request/{request_id}/qr.svg",
     summary="A QR code of a request's link",
+    response_class=Response,
     responses=docs.REQUEST_QR,
 )
 async def request_qr(
