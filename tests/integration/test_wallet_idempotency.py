@@ -4,7 +4,12 @@ concurrently it is sent, the first answer repeated, another body refused."""
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -16,9 +21,10 @@ from caja.ledger.tables import transfers
 from caja.ops.funding import fund
 from caja.wallet import keys
 from caja.wallet.tables import wallet_profiles, wallet_send_keys
-from tests.helpers import Caja
+from tests.helpers import Caja, wait_until_healthy
 from tests.integration.test_wallet import (  # noqa: F401
     API,
+    SECRET,
     Person,
     app,
     balances,
@@ -28,6 +34,7 @@ from tests.integration.test_wallet import (  # noqa: F401
     send_body,
     wallet_env,
 )
+from tests.postgres import free_port
 
 pytestmark = pytest.mark.anyio
 
@@ -252,3 +259,47 @@ async def test_keys_older_than_a_day_are_purged_and_may_be_used_again(
 
     assert again.json() == {"code": 200, "msg": []}
     assert await balances(http, ana) == {"COP": "80.00", "USD": "0.00"}
+
+
+@pytest.mark.slow
+async def test_twenty_sends_with_one_key_across_two_server_processes_make_one_payment(
+    database_url: str, database: Database, tmp_path: Path
+) -> None:
+    """``caja serve --workers 2``: the processes share no lock, so the key's row and the
+    sender's account lock alone keep it to one payment."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log_path = tmp_path / "serve.log"
+    env = {
+        **os.environ,
+        "CAJA_DATABASE_URL": database_url,
+        "CAJA_WALLET_JWT_SECRET": SECRET,
+        "CAJA_WALLET_ASSETS": "COP,USD",
+    }
+    command = shutil.which("caja", path=str(Path(sys.executable).parent)) or "caja"
+    with log_path.open("wb") as log:
+        server = subprocess.Popen(
+            [command, "serve", "--port", str(port), "--workers", "2"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            await asyncio.to_thread(wait_until_healthy, server, base, log_path, 60)
+            async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+                ana = await person(http)
+                beto = await person(http)
+                await fund(database, ana.account_id, "100.00")
+                body = send_body(ana, beto, "30.00")
+                answers = await asyncio.wait_for(
+                    asyncio.gather(*(keyed_send(http, ana, body, "two-hosts") for _ in range(20))),
+                    90,
+                )
+                assert {(a.status_code, a.content) for a in answers} == {
+                    (200, b'{"code":200,"msg":[]}')
+                }
+                assert await balances(http, ana) == {"COP": "70.00", "USD": "0.00"}
+        finally:
+            server.terminate()
+            server.wait(timeout=20)
+    assert await wallet_transfers(database) == 1
