@@ -295,6 +295,6 @@ async def request_qr(
     link = str(request.base_url).rstrip("/") + _link(found.request_id)
     svg = io.BytesIO()
     segno.make(link, error="m").save(
-        svg, kind="svg", scale=6, border=2, title="Payment request", xmldecl=False
+        svg, kind="svg", scale=6, border=2, light="#fff", title="Payment request", xmldecl=False
     )
     return Response(svg.getvalue(), media_type="image/svg+xml")
