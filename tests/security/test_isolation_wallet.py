@@ -189,5 +189,5 @@ async def test_a_person_lists_only_their_own_payments(
     listed = await http.get(f"{WALLET}/profile/payment_transaction", headers=people.beto.headers)
 
     assert listed.status_code == 200, listed.text
-    assert listed.json() == {"data": []}
+    assert listed.json() == {"data": [], "next_cursor": None}
     assert await _contacts(http, people.beto) == {}

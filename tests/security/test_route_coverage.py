@@ -17,6 +17,7 @@ from caja.db.engine import Database
 
 # The modules whose tests register what they cover, imported so that running this file
 # alone sees their registrations too.
+from tests.integration import test_wallet_requests  # noqa: F401
 from tests.security import (  # noqa: F401
     test_isolation_deposit,
     test_isolation_gateway,
@@ -90,6 +91,14 @@ OWNED: dict[tuple[str, str], frozenset[str]] = {
     ("DELETE", f"{WALLET}/profile/contact/{{profile_id}}"): frozenset({"profile_id"}),
     ("POST", f"{WALLET}/profile/send-to-profile"): frozenset({"from_account_id", "to_profile_id"}),
     ("GET", f"{WALLET}/profile/payment_transaction"): frozenset(),
+    ("POST", f"{WALLET}/profile/payment_request"): frozenset(),
+    ("GET", f"{WALLET}/profile/payment_request"): frozenset(),
+    ("GET", f"{WALLET}/profile/payment_request/{{request_id}}"): frozenset(),
+    ("GET", f"{WALLET}/profile/payment_request/{{request_id}}/qr.svg"): frozenset(),
+    ("POST", f"{WALLET}/profile/payment_request/{{request_id}}/pay"): frozenset(
+        {"from_account_id"}
+    ),
+    ("DELETE", f"{WALLET}/profile/payment_request/{{request_id}}"): frozenset({"request_id"}),
     # Pages, documentation, operations and the sandbox operator: no one's ids.
     ("GET", "/openapi.json"): frozenset(),
     ("GET", "/docs"): frozenset(),
@@ -125,6 +134,14 @@ NOT_OWNED: dict[tuple[str, str, str], str] = {
     },
     ("GET", f"{WALLET}/contact", "find"): "finding a person by phone is the endpoint's purpose",
     ("POST", f"{WALLET}/auth/signup", "phone_number"): "one profile per phone, for everyone",
+    ("GET", f"{WALLET}/profile/payment_transaction", "cursor"): "a bound within the caller's "
+    "own list: it names nothing by itself",
+    **{
+        (method, f"{WALLET}/profile/payment_request/{{request_id}}{tail}", "request_id"): (
+            "a request's id is the link its requester shares: anyone logged in reads and pays it"
+        )
+        for method, tail in (("GET", ""), ("GET", "/qr.svg"), ("POST", "/pay"))
+    },
 }
 
 ID_LIKE = re.compile(r"token|account|_id$|^id$|phone|number|cursor|code|identif|provider|find")
