@@ -1,6 +1,6 @@
 """The wallet app ``/app`` in headless Chromium (Debian's, with Playwright).
 
-Ana uses it in Spanish on a phone (390×844), Luis in English on a laptop (1280×800). The
+Ana uses it in Spanish on a phone (390 by 844), Luis in English on a laptop (1280 by 800). The
 first test walks the states a new user met (logged-out panels, Find while logged out, raw
 API texts, forms left filled, tabs) and a send with its confirmation; the second walks a
 send retried after a lost answer, money requested through a link and the history's pages.
@@ -167,7 +167,7 @@ def test_logged_out_states_sign_up_log_in_and_a_confirmed_send(
     expect(history.locator(".day").first).to_have_text("Hoy")
     expect(history.locator("li.payment")).to_have_count(1)
     expect(history).to_contain_text("Enviado a Luis Gil")
-    expect(history).to_contain_text("− $ 100.000,50")
+    expect(history).to_contain_text("\u2212 $ 100.000,50")
     expect(history).to_contain_text(bogota_time(made[0]["created_at"]))
     expect(history).to_contain_text("almuerzo")
     shot(ana, "app-es-5-sent", kind)
@@ -258,7 +258,8 @@ def test_a_retried_send_a_request_paid_through_its_link_and_history_pages(
     ana.click("#confirm-button")
     expect(ana.locator("#send-message")).to_have_text("Enviaste $ 250,00 a Luis.")
     expect(ana.locator("#balance-COP")).to_have_text("$ 750,00")
-    assert len(seen) == 2 and seen[0] == seen[1] != ""
+    assert len(seen) == 2
+    assert seen[0] == seen[1] != ""
     assert len(payments(server, ana)) == 1
 
     # Luis asks for money; the link and the QR code are shown.
