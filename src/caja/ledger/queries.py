@@ -174,6 +174,25 @@ def account_history(
     return [_view(row) for row in (connection.execute(query)).all()]
 
 
+def entries_page(
+    connection: Connection, account_id: int, surface: str, *, limit: int, before_entry: int | None
+) -> list[tuple[int, TransferView]]:
+    """The account's entries of ``surface`` transfers, newest first, ``limit`` at most, each
+    with its transfer: a keyset page (entry ids below ``before_entry``) that costs the same
+    however long the account's history is."""
+    invariant(1 <= limit <= MAX_PAGE + 1, "a history page is bounded")
+    query = (
+        _transfer_select()
+        .add_columns(entries.c.id.label("entry_id"))
+        .join(entries, entries.c.transfer_id == transfers.c.id)
+        .where(entries.c.account_id == account_id, transfers.c.surface == surface)
+    )
+    if before_entry is not None:
+        query = query.where(entries.c.id < before_entry)
+    rows = connection.execute(query.order_by(entries.c.id.desc()).limit(limit)).all()
+    return [(row.entry_id, _view(tuple(row)[:-1])) for row in rows]
+
+
 # --- reads for the products: they read the ledger's rows only through these ---------------
 
 # Transfers that move money (holds and voids move none).

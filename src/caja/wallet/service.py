@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,16 +28,18 @@ from caja.core.tokens import new_token
 from caja.db.engine import Database
 from caja.ledger.accounts import open_account
 from caja.ledger.batching import Batcher, Lookups, Order
-from caja.ledger.model import NewTransfer
-from caja.ledger.queries import accounts_by_ids, asset_scales, transfers_touching
+from caja.ledger.model import BatchView, NewTransfer, Result, TransferView
+from caja.ledger.queries import accounts_by_ids, asset_scales, entries_page
 from caja.wallet.tables import wallet_accounts, wallet_balances, wallet_contacts, wallet_profiles
 
 __all__ = [
     "MAX_FAILED_LOGINS",
     "MIN_PASSWORD",
     "Contact",
+    "Guard",
     "LoginRefused",
     "Payment",
+    "PaymentPage",
     "Profile",
     "TooManyAttempts",
     "add_contact",
@@ -350,6 +353,24 @@ def _send_accounts(
     return source, target, accounts_by_ids(connection, [source])[source].scale
 
 
+@dataclass(frozen=True, slots=True)
+class Guard:
+    """What a send must still check under the batch's locks (raising refuses it), and the
+    rows it writes beside its transfer, in the same transaction (given its token)."""
+
+    checks: tuple[Callable[[Connection], None], ...] = ()
+    records: tuple[Callable[[Connection, str], None], ...] = ()
+
+    def check(self, connection: Connection, _batch: BatchView) -> None:
+        for check in self.checks:
+            check(connection)
+
+    def record(self, connection: Connection, result: Result) -> None:
+        assert result.transfer is not None
+        for record in self.records:
+            record(connection, result.transfer.token)
+
+
 async def send(
     batcher: Batcher,
     who: Profile,
@@ -359,6 +380,7 @@ async def send(
     asset: str,
     amount: object,
     notes: str,
+    guard: Guard | None = None,
 ) -> bool:
     """Send ``amount`` of ``asset``; False (nothing moved) when the balance is short."""
     if from_account != who.account_id:
@@ -381,7 +403,10 @@ async def send(
             amount_minor=amount_minor,
         )
 
-    result = await batcher.submit(Order(build))
+    order = Order(build)
+    if guard is not None:
+        order = Order(build, check=guard.check, record=guard.record)
+    result = await batcher.submit(order)
     if isinstance(result.error, NoFunds):
         return False
     if result.error is not None:
@@ -389,57 +414,90 @@ async def send(
     return True
 
 
-async def payments(database: Database, who: Profile) -> list[Payment]:
-    """Payments sent and received by the caller's account, newest first."""
-
-    def read(connection: Connection) -> list[Payment]:
-        mine = dict(
-            connection.execute(
-                select(wallet_balances.c.account_id, wallet_balances.c.asset)
-                .join(wallet_accounts, wallet_accounts.c.id == wallet_balances.c.wallet_account_id)
-                .where(wallet_accounts.c.token == who.account_id)
-            ).all()
+def _people(connection: Connection, account_ids: list[int]) -> dict[int, Contact]:
+    """The person holding each of these ledger accounts, by account."""
+    rows = connection.execute(
+        select(
+            wallet_balances.c.account_id,
+            wallet_profiles.c.token,
+            wallet_profiles.c.first_name,
+            wallet_profiles.c.last_name,
+            wallet_profiles.c.phone_number,
         )
-        views = transfers_touching(connection, list(mine), WALLET)
-        others = {
-            view.credit_account_id if view.debit_account_id in mine else view.debit_account_id
-            for view in views
-        }
-        people = {
-            row.account_id: Contact(row.token, row.first_name, row.last_name, row.phone_number)
-            for row in connection.execute(
-                select(
-                    wallet_balances.c.account_id,
-                    wallet_profiles.c.token,
-                    wallet_profiles.c.first_name,
-                    wallet_profiles.c.last_name,
-                    wallet_profiles.c.phone_number,
-                )
-                .join(wallet_accounts, wallet_accounts.c.id == wallet_balances.c.wallet_account_id)
-                .join(wallet_profiles, wallet_profiles.c.id == wallet_accounts.c.profile_id)
-                .where(wallet_balances.c.account_id.in_(list(others)))
-            )
-        }
-        found = []
-        for view in sorted(views, key=lambda view: view.id, reverse=True):
-            sent = view.debit_account_id in mine
-            other = view.credit_account_id if sent else view.debit_account_id
-            found.append(
-                Payment(
-                    view.token,
-                    "sent" if sent else "received",
-                    view.asset,
-                    view.scale,
-                    view.amount_minor,
-                    view.description,
-                    people.get(other),
-                    view.created_at,
-                )
-            )
-        return found
+        .join(wallet_accounts, wallet_accounts.c.id == wallet_balances.c.wallet_account_id)
+        .join(wallet_profiles, wallet_profiles.c.id == wallet_accounts.c.profile_id)
+        .where(wallet_balances.c.account_id.in_(account_ids))
+    )
+    return {
+        row.account_id: Contact(row.token, row.first_name, row.last_name, row.phone_number)
+        for row in rows
+    }
 
+
+def _own_ledger_accounts(connection: Connection, who: Profile) -> list[int]:
+    return list(
+        connection.execute(
+            select(wallet_balances.c.account_id)
+            .join(wallet_accounts, wallet_accounts.c.id == wallet_balances.c.wallet_account_id)
+            .where(wallet_accounts.c.token == who.account_id)
+        ).scalars()
+    )
+
+
+def _payment(view: TransferView, mine: set[int], people: dict[int, Contact]) -> Payment:
+    sent = view.debit_account_id in mine
+    other = view.credit_account_id if sent else view.debit_account_id
+    return Payment(
+        view.token,
+        "sent" if sent else "received",
+        view.asset,
+        view.scale,
+        view.amount_minor,
+        view.description,
+        people.get(other),
+        view.created_at,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentPage:
+    items: list[Payment]
+    next_before: int | None  # the entry id the next page starts below; None at the end
+
+
+def _payment_page(
+    connection: Connection, who: Profile, limit: int, before: int | None
+) -> PaymentPage:
+    mine = _own_ledger_accounts(connection, who)
+    # One bounded keyset read per asset the wallet holds, merged newest first.
+    found = sorted(
+        (
+            item
+            for account_id in mine
+            for item in entries_page(
+                connection, account_id, WALLET, limit=limit + 1, before_entry=before
+            )
+        ),
+        key=lambda item: item[0],
+        reverse=True,
+    )
+    page = found[:limit]
+    views = [view for _, view in page]
+    others = {view.credit_account_id for view in views} | {view.debit_account_id for view in views}
+    people = _people(connection, sorted(others - set(mine)))
+    return PaymentPage(
+        [_payment(view, set(mine), people) for view in views],
+        page[-1][0] if len(found) > limit else None,
+    )
+
+
+async def payments(
+    database: Database, who: Profile, *, limit: int, before: int | None = None
+) -> PaymentPage:
+    """A page of the payments sent and received by the caller's account, newest first:
+    at most ``limit``, those older than the entry ``before`` when given."""
     async with database.read() as connection:
-        return await connection.run_sync(read)
+        return await connection.run_sync(_payment_page, who, limit, before)
 
 
 async def add_contact(

@@ -1,10 +1,13 @@
-"""The wallet's tables: profiles, wallet accounts, their ledger accounts, contacts."""
+"""The wallet's tables: profiles, wallet accounts, their ledger accounts, contacts, the
+sends' idempotency keys and payment requests."""
 
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     ForeignKey,
+    Index,
     Integer,
     String,
     Table,
@@ -13,7 +16,14 @@ from sqlalchemy import (
 
 from caja.db.schema import Id, UtcDateTime, metadata
 
-__all__ = ["wallet_accounts", "wallet_balances", "wallet_contacts", "wallet_profiles"]
+__all__ = [
+    "wallet_accounts",
+    "wallet_balances",
+    "wallet_contacts",
+    "wallet_payment_requests",
+    "wallet_profiles",
+    "wallet_send_keys",
+]
 
 wallet_profiles = Table(
     "wallet_profiles",
@@ -61,4 +71,39 @@ wallet_contacts = Table(
     Column("last_name", String(100), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     UniqueConstraint("owner_id", "contact_id"),
+)
+
+
+# A send's Idempotency-Key, per profile: the digest of its body, and its answer once known
+# (200 sent, 601 underfunded) with the transfer it made. Kept at least 24 hours.
+wallet_send_keys = Table(
+    "wallet_send_keys",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("profile_id", ForeignKey("wallet_profiles.id"), nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("body_digest", String(64), nullable=False),
+    Column("answer", Integer, nullable=True),
+    Column("transfer_token", String(40), nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("profile_id", "key"),
+)
+
+
+# A person asks for money; another pays it once (status open, paid or cancelled).
+wallet_payment_requests = Table(
+    "wallet_payment_requests",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("token", String(40), nullable=False, unique=True),
+    Column("requester_id", ForeignKey("wallet_profiles.id"), nullable=False),
+    Column("asset", ForeignKey("assets.code"), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("notes", String(255), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("paid_by", ForeignKey("wallet_profiles.id"), nullable=True),
+    Column("paid_at", UtcDateTime, nullable=True),
+    Column("transfer_token", String(40), nullable=True),
+    Index(None, "requester_id", "status", "id"),
 )

@@ -18,13 +18,19 @@ from caja.http.body import body_schema
 __all__ = [
     "ACCOUNT",
     "AUTHENTICATED",
+    "CANCEL_REQUEST",
     "CONTACT",
     "CONTACTS",
     "DELETE",
     "FIND",
     "LOGIN",
+    "OWN_REQUESTS",
     "PAYMENT_QUERY",
+    "PAY_REQUEST",
     "PROFILE",
+    "REQUEST",
+    "REQUEST_MONEY",
+    "REQUEST_QR",
     "SEND",
     "SIGNUP",
     "WalletErrorOut",
@@ -58,23 +64,21 @@ class ContactIn(BaseModel):
     last_name: str = Field(description="1 to 100 characters.")
 
 
+_AMOUNT = {
+    "anyOf": [
+        {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?$"},
+        {"type": "number", "exclusiveMinimum": 0},
+    ],
+    "description": "Greater than zero, with at most the asset's decimals.",
+    "examples": ["100.50"],
+}
+
+
 class SendIn(BaseModel):
     from_account_id: str = Field(description="The caller's own account_id.")
     to_profile_id: str = Field(description="Another person's profile_id.")
     asset_key: str = Field(description="An asset both accounts hold, such as COP.")
-    amount: Annotated[
-        str | Decimal,
-        WithJsonSchema(
-            {
-                "anyOf": [
-                    {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?$"},
-                    {"type": "number", "exclusiveMinimum": 0},
-                ],
-                "description": "Greater than zero, with at most the asset's decimals.",
-                "examples": ["100.50"],
-            }
-        ),
-    ]
+    amount: Annotated[str | Decimal, WithJsonSchema(_AMOUNT)]
     meta_data: Any = Field(
         default=None,
         description="An object whose `notes` (at most 255 characters) is kept with the "
@@ -151,14 +155,92 @@ class PaymentOut(BaseModel):
 
 class PaymentsOut(BaseModel):
     data: list[PaymentOut]
+    next_cursor: str | None = Field(
+        description="Pass it as `cursor` for the next page; null on the last page."
+    )
+
+
+class RequestIn(BaseModel):
+    asset_key: str = Field(description="An asset the caller's account holds, such as COP.")
+    amount: Annotated[str | Decimal, WithJsonSchema(_AMOUNT)]
+    meta_data: Any = Field(
+        default=None,
+        description="An object whose `notes` (at most 255 characters) is shown to the payer.",
+    )
+
+
+class PayIn(BaseModel):
+    from_account_id: str = Field(description="The payer's own account_id.")
+
+
+class PaymentRequestOut(BaseModel):
+    request_id: str
+    status: str = Field(description="open, paid or cancelled.")
+    amount: str
+    asset_key: str
+    notes: str
+    requester: PersonOut
+    created_at: str
+    link: str = Field(description="The wallet app's page that pays it, to share.")
+    paid_by: PersonOut | None = Field(description="Who paid it; null until paid.")
+    paid_at: str | None = Field(description="When it was paid; null until paid.")
+
+
+class PaymentRequestsOut(BaseModel):
+    data: list[PaymentRequestOut]
 
 
 def _error(description: str, status: int, message: str) -> dict[str, Any]:
     return documented(WalletErrorOut, description, {"code": status, "msg": [message]})
 
 
-def _ok(model: type[BaseModel], description: str) -> dict[str, Any]:
-    return {"model": model, "description": description}
+def _ok(model: type[BaseModel], description: str, example: Any) -> dict[str, Any]:
+    return documented(model, description, example)
+
+
+_ANA = {
+    "profile_id": "prf-nbs3bouyts7zlhy6mhp57esyejq6s",
+    "first_name": "Ana",
+    "last_name": "Paz",
+    "phone_number": "3001234567",
+}
+_LUIS = {
+    "profile_id": "prf-q2v5kd7xwq3h4jyb6rfl2ztmk7mca",
+    "first_name": "Luis",
+    "last_name": "Gil",
+    "phone_number": "3007654321",
+}
+_PROFILE_EXAMPLE = {"account_id": "wac-fybg7k7jud32k557ciuzc2tra5hem", **_ANA}
+_OK_EXAMPLE = {"code": 200, "msg": []}
+_PAYMENT_EXAMPLE = {
+    "id": "tx-01jf3k2m9q8r7s6t5v4w3x2y1z",
+    "type": 1,
+    "status": "completed",
+    "direction": "sent",
+    "asset_key": "COP",
+    "amount": "25000.00",
+    "counterparty": _LUIS,
+    "meta_data": {"notes": "almuerzo"},
+    "created_at": "2026-12-06T17:55:48.120Z",
+}
+_REQUEST_EXAMPLE = {
+    "request_id": "prq-3kq7w2zj5xv6ybn4m8rt2hc9dfl5a",
+    "status": "open",
+    "amount": "25000.00",
+    "asset_key": "COP",
+    "notes": "almuerzo",
+    "requester": _ANA,
+    "created_at": "2026-12-06T17:50:02.518Z",
+    "link": "/app#pay=prq-3kq7w2zj5xv6ybn4m8rt2hc9dfl5a",
+    "paid_by": None,
+    "paid_at": None,
+}
+_PAID_EXAMPLE = {
+    **_REQUEST_EXAMPLE,
+    "status": "paid",
+    "paid_by": _LUIS,
+    "paid_at": "2026-12-06T17:55:48.120Z",
+}
 
 
 def invalid(description: str, message: str) -> Responses:
@@ -200,7 +282,7 @@ SIGNUP: dict[str, Any] = {
         },
     ),
     "responses": {
-        201: _ok(ProfileOut, "The profile was created"),
+        201: _ok(ProfileOut, "The profile was created", _PROFILE_EXAMPLE),
         **body_errors(
             "A field is missing or breaks its rule", "password: must have 10 to 128 characters"
         ),
@@ -213,7 +295,14 @@ LOGIN: dict[str, Any] = {
         LoginIn, {"phone_number": "3001234567", "password": "a long enough password"}
     ),
     "responses": {
-        200: _ok(TokenOut, "The token for X-Authorization"),
+        200: _ok(
+            TokenOut,
+            "The token for X-Authorization",
+            {
+                "token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJwcmYtLi4uIn0.c2ln",
+                "expires_in": 3600,
+            },
+        ),
         **body_errors("The body is not a JSON object", "the body must be a JSON object"),
         401: _error("Wrong phone number or password", 401, "invalid_credentials"),
         429: _error(
@@ -222,9 +311,22 @@ LOGIN: dict[str, Any] = {
         **_SERVER,
     },
 }
-PROFILE: Responses = {200: _ok(ProfileOut, "The caller's profile"), **AUTHENTICATED}
+PROFILE: Responses = {
+    200: _ok(ProfileOut, "The caller's profile", _PROFILE_EXAMPLE),
+    **AUTHENTICATED,
+}
 ACCOUNT: Responses = {
-    200: _ok(WalletAccountOut, "The account's assets and balances"),
+    200: _ok(
+        WalletAccountOut,
+        "The account's assets and balances",
+        {
+            "account_id": "wac-fybg7k7jud32k557ciuzc2tra5hem",
+            "meta_data": {
+                "assets": [{"asset_key": "COP", "decimals": 2}, {"asset_key": "USD", "decimals": 2}]
+            },
+            "balances": {"COP": {"balance": "150000.00"}, "USD": {"balance": "0.00"}},
+        },
+    ),
     **invalid("Not the caller's account", "record_not_found"),
     **AUTHENTICATED,
 }
@@ -241,7 +343,7 @@ FIND: dict[str, Any] = {
         ]
     },
     "responses": {
-        200: _ok(PersonOut, "The person with this phone number"),
+        200: _ok(PersonOut, "The person with this phone number", _LUIS),
         **invalid("A bad find, or no profile has this phone number", "record_not_found"),
         **AUTHENTICATED,
         403: text_response("A bad token (plain text)", "find request requires user authentication"),
@@ -257,27 +359,63 @@ CONTACT: dict[str, Any] = {
         },
     ),
     "responses": {
-        200: _ok(OkOut, "Saved"),
+        200: _ok(OkOut, "Saved", _OK_EXAMPLE),
         **body_errors("No such person, or a field is missing", "record_not_found"),
         **AUTHENTICATED,
     },
 }
-CONTACTS: Responses = {200: _ok(ContactsOut, "The saved contacts"), **AUTHENTICATED}
+CONTACTS: Responses = {
+    200: _ok(ContactsOut, "The saved contacts", {"data": {_LUIS["profile_id"]: _LUIS}}),
+    **AUTHENTICATED,
+}
+_IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "Optional, 1 to 255 visible ASCII characters, chosen by the client (a "
+    "UUID, say). The same key with the same body answers the first outcome again and moves "
+    "nothing (200 or 601 alike); with another body, 400 `idempotency_key_reused`. Keys are "
+    "per profile and kept at least 24 hours.",
+    "schema": {"type": "string", "maxLength": 255, "examples": ["5f0c6a1e-send-1"]},
+}
+_SENT_EXAMPLES = {
+    "sent": {"summary": "Sent", "value": _OK_EXAMPLE},
+    "underfunded": {
+        "summary": "The balance cannot cover it; nothing moved",
+        "value": {"code": 601, "msg": ["op_underfunded"]},
+    },
+}
+
+
+def _sent(description: str) -> dict[str, Any]:
+    return {
+        "model": OkOut,
+        "description": description,
+        "content": {"application/json": {"examples": _SENT_EXAMPLES}},
+    }
+
+
+_KEY_REUSED = "Idempotency-Key: was already used with another body"
 SEND: dict[str, Any] = {
-    "openapi_extra": body_schema(
-        SendIn,
-        {
-            "from_account_id": "wac-fybg7k7jud32k557ciuzc2tra5hem",
-            "to_profile_id": "prf-nbs3bouyts7zlhy6mhp57esyejq6s",
-            "asset_key": "COP",
-            "amount": "100.50",
-            "meta_data": {"notes": "lunch"},
-        },
-    ),
+    "openapi_extra": {
+        **body_schema(
+            SendIn,
+            {
+                "from_account_id": "wac-fybg7k7jud32k557ciuzc2tra5hem",
+                "to_profile_id": "prf-nbs3bouyts7zlhy6mhp57esyejq6s",
+                "asset_key": "COP",
+                "amount": "100.50",
+                "meta_data": {"notes": "lunch"},
+            },
+        ),
+        "parameters": [_IDEMPOTENCY_KEY],
+    },
     "responses": {
-        200: _ok(OkOut, "Sent (code 200), or refused for lack of funds (code 601)"),
+        200: _sent("Sent (code 200), or refused for lack of funds (code 601)"),
         **body_errors(
-            "A field is missing or invalid, or a record is not found", "record_not_found"
+            "A field is missing or invalid, a record is not found, or the Idempotency-Key "
+            "was used with another body",
+            "record_not_found",
         ),
         **AUTHENTICATED,
     },
@@ -291,17 +429,114 @@ PAYMENT_QUERY: dict[str, Any] = {
                 "required": False,
                 "description": "1 (payments), the only type; 1 when left out.",
                 "schema": {"type": "integer", "enum": [1]},
+            },
+            {
+                "name": "limit",
+                "in": "query",
+                "required": False,
+                "description": "At most this many payments, 1 to 200; 50 when left out.",
+                "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
+            },
+            {
+                "name": "cursor",
+                "in": "query",
+                "required": False,
+                "description": "The `next_cursor` of the previous page; the first page "
+                "when left out.",
+                "schema": {"type": "string", "examples": ["cDEuNDI"]},
+            },
+        ]
+    },
+    "responses": {
+        200: _ok(
+            PaymentsOut,
+            "A page of the caller's payments, newest first; `next_cursor` is null on the last",
+            {"data": [_PAYMENT_EXAMPLE], "next_cursor": "cDEuNDI"},
+        ),
+        **invalid(
+            "A type other than 1, a bad limit or cursor",
+            "limit: must be a whole number from 1 to 200",
+        ),
+        **AUTHENTICATED,
+    },
+}
+REQUEST_MONEY: dict[str, Any] = {
+    "openapi_extra": body_schema(
+        RequestIn, {"asset_key": "COP", "amount": "25000.00", "meta_data": {"notes": "almuerzo"}}
+    ),
+    "responses": {
+        201: _ok(PaymentRequestOut, "The request, open, with its link to share", _REQUEST_EXAMPLE),
+        **body_errors(
+            "A field is missing or invalid, or the asset is not held", "amount: is required"
+        ),
+        **AUTHENTICATED,
+    },
+}
+OWN_REQUESTS: dict[str, Any] = {
+    "openapi_extra": {
+        "parameters": [
+            {
+                "name": "status",
+                "in": "query",
+                "required": False,
+                "description": "Only requests in this status; all when left out.",
+                "schema": {"type": "string", "enum": ["open", "paid", "cancelled"]},
             }
         ]
     },
     "responses": {
-        200: _ok(PaymentsOut, "The caller's payments, newest first"),
-        **invalid("A type other than 1", "type: must be 1 (payments)"),
+        200: _ok(
+            PaymentRequestsOut,
+            "The caller's own requests, newest first, at most 100",
+            {"data": [_REQUEST_EXAMPLE]},
+        ),
+        **invalid("An unknown status", "status: must be open, paid or cancelled"),
         **AUTHENTICATED,
     },
 }
+REQUEST: Responses = {
+    200: _ok(PaymentRequestOut, "The request, for anyone logged in who has its id", _PAID_EXAMPLE),
+    **invalid("No such request", "record_not_found"),
+    **AUTHENTICATED,
+}
+PAY_REQUEST: dict[str, Any] = {
+    "openapi_extra": {
+        **body_schema(PayIn, {"from_account_id": "wac-fybg7k7jud32k557ciuzc2tra5hem"}),
+        "parameters": [_IDEMPOTENCY_KEY],
+    },
+    "responses": {
+        200: _sent("Paid (code 200), or refused for lack of funds (code 601, still open)"),
+        **body_errors("No such request or account, or the caller's own request", "own_request"),
+        409: _error("The request is already paid (or cancelled)", 409, "request_already_paid"),
+        **AUTHENTICATED,
+    },
+}
+CANCEL_REQUEST: Responses = {
+    200: _ok(
+        PaymentRequestOut,
+        "The request, now cancelled",
+        {**_REQUEST_EXAMPLE, "status": "cancelled"},
+    ),
+    **invalid("No such request of the caller's", "record_not_found"),
+    409: _error("The request is already paid (or cancelled)", 409, "request_already_paid"),
+    **AUTHENTICATED,
+}
+REQUEST_QR: Responses = {
+    200: {
+        "description": "An SVG QR code of the request's absolute link",
+        "content": {
+            "image/svg+xml": {
+                "schema": {"type": "string"},
+                "example": '<svg xmlns="http://www.w3.org/2000/svg" width="174" height="174">'
+                "…</svg>",
+            }
+        },
+    },
+    **invalid("No such request", "record_not_found"),
+    **AUTHENTICATED,
+}
 DELETE: Responses = {
-    200: _ok(OkOut, "Deleted"),
+    200: _ok(OkOut, "Deleted", _OK_EXAMPLE),
     **invalid("Not among the caller's contacts", "record_not_found"),
     **AUTHENTICATED,
 }
