@@ -484,6 +484,16 @@ def _filtered(query: Select[Any], wanted: TransferFilter) -> Select[Any]:
     return query
 
 
+def _entry_of(transfer_id: int, account_id: int) -> Any:
+    """The id of the account's entry in the transfer, as a subquery: the cursor of a page
+    of the account's transfers, found by one seek."""
+    return (
+        select(entries.c.id)
+        .where(entries.c.transfer_id == transfer_id, entries.c.account_id == account_id)
+        .scalar_subquery()
+    )
+
+
 def transfer_page(
     connection: Connection, wanted: TransferFilter, *, before_id: int | None, limit: int
 ) -> list[TransferRow]:
@@ -502,10 +512,12 @@ def transfer_page(
             ),
         )
         order = entries.c.id.desc()
+        if before_id is not None:
+            query = query.where(entries.c.id < _entry_of(before_id, wanted.account_id))
     else:
         order = transfers.c.id.desc()
-    if before_id is not None:
-        query = query.where(transfers.c.id < before_id)
+        if before_id is not None:
+            query = query.where(transfers.c.id < before_id)
     return [TransferRow(*row) for row in connection.execute(query.order_by(order).limit(limit))]
 
 
