@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+import sqlite3
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from caja.core.clock import BOGOTA, utcnow
 from caja.ledger.tables import transfers
@@ -347,3 +349,55 @@ async def test_the_admin_api_is_documented_with_examples_and_its_key(caja: Caja)
         assert ok["schema"]
         assert ok["example"] is not None
         assert {"401", "403"} <= set(operation["responses"])
+
+
+async def test_every_list_page_and_lookup_reads_through_an_index(
+    caja: Caja, admin: dict[str, str]
+) -> None:
+    """SQLite's plan of each statement the console's reads run: none scans a whole table of
+    the ledger or the purchases (a scan of a few rows, such as assets, is fine)."""
+    if caja.database.url.startswith("postgresql"):
+        pytest.skip("SQLite's query plans stand for both")
+    done = await moved(caja, 2)
+    statements: list[tuple[str, Any]] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            statements.append((statement, parameters))
+
+    engine = caja.database.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        for path, params in [
+            ("/transfers", {"cursor": "3"}),
+            ("/transfers", {"surface": "ledger_v1", "cursor": "3"}),
+            ("/transfers", {"status": "voided"}),
+            ("/transfers", {"client": "cli-x"}),
+            ("/transfers", {"account": done.second, "cursor": "3"}),
+            ("/transfers", {"from": "2026-01-01", "to": "2026-01-31"}),
+            (f"/transfers/{done.tokens[0]}", {}),
+            (f"/accounts/{done.first}", {}),
+            (f"/accounts/{done.first}/entries", {"cursor": "3"}),
+            ("/purchases", {"status": "unknown", "cursor": "3"}),
+            ("/purchases", {"kind": "package"}),
+            ("/search", {"q": "3001234567"}),
+            ("/audit", {}),
+        ]:
+            await get(caja, admin, path, **params)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+
+    path = caja.database.url.removeprefix("sqlite:///")
+    scans = []
+    with sqlite3.connect(path) as connection:
+        for statement, parameters in statements:
+            plan = connection.execute("EXPLAIN QUERY PLAN " + statement, parameters).fetchall()
+            scans += [
+                (detail, statement)
+                for *_, detail in plan
+                if re.match(
+                    r"SCAN (transfers|entries|purchases|accounts|wallet_\w+|deposit_\w+)\b", detail
+                )
+            ]
+    assert len(statements) > 20
+    assert scans == []

@@ -37,28 +37,29 @@ def find_deposit_accounts(
     connection: Connection, term: str, account_ids: list[int], limit: int
 ) -> list[DepositAccountRow]:
     """Deposit accounts whose number or holder's phone is ``term``, or whose ledger
-    account is one of ``account_ids`` (each indexed)."""
+    account is one of ``account_ids``: one indexed lookup each."""
     holder = func.trim(deposit_holders.c.names + " " + deposit_holders.c.first_last_name)
-    query = (
-        select(
-            deposit_accounts.c.account_id,
-            deposit_accounts.c.number,
-            deposit_accounts.c.status,
-            holder,
-            deposit_holders.c.mobile_phone_number,
-        )
-        .join(deposit_holders, deposit_holders.c.id == deposit_accounts.c.holder_id)
-        .where(
-            or_(
-                deposit_accounts.c.number == term,
-                deposit_holders.c.mobile_phone_number == term,
-                deposit_accounts.c.account_id.in_(account_ids),
+    found: dict[int, DepositAccountRow] = {}
+    for condition in (
+        deposit_accounts.c.number == term,
+        deposit_holders.c.mobile_phone_number == term,
+        deposit_accounts.c.account_id.in_(account_ids),
+    ):
+        query = (
+            select(
+                deposit_accounts.c.account_id,
+                deposit_accounts.c.number,
+                deposit_accounts.c.status,
+                holder,
+                deposit_holders.c.mobile_phone_number,
             )
+            .join(deposit_holders, deposit_holders.c.id == deposit_accounts.c.holder_id)
+            .where(condition)
+            .limit(limit)
         )
-        .order_by(deposit_accounts.c.account_id)
-        .limit(limit)
-    )
-    return [DepositAccountRow(*row) for row in connection.execute(query)]
+        for row in connection.execute(query):
+            found.setdefault(row[0], DepositAccountRow(*row))
+    return [found[account_id] for account_id in sorted(found)][:limit]
 
 
 @dataclass(frozen=True, slots=True)

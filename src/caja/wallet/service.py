@@ -17,7 +17,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError, VerifyMismatchError
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection, Row
 
 from caja.core.clock import utcnow
@@ -518,15 +518,15 @@ def ledger_account_of(connection: Connection, wallet_token: str, asset: str) -> 
 def find_profile(connection: Connection, term: str) -> tuple[Profile, list[int]] | None:
     """The profile whose token, wallet account token or phone number is ``term`` (for the
     ops console), with its ledger accounts' ids."""
-    found = _profile(
-        connection,
-        or_(
-            wallet_profiles.c.token == term,
-            wallet_accounts.c.token == term,
-            wallet_profiles.c.phone_number == term,
-        ),
-    )
-    if found is None:
+    for column in (
+        wallet_profiles.c.token,
+        wallet_accounts.c.token,
+        wallet_profiles.c.phone_number,
+    ):
+        found = _profile(connection, column == term)  # each an indexed lookup
+        if found is not None:
+            break
+    else:
         return None
     ids = connection.execute(
         select(wallet_balances.c.account_id)
