@@ -14,6 +14,9 @@ import pytest
 from sqlalchemy import event, func, select
 
 from caja.core.clock import BOGOTA, utcnow
+from caja.ledger import batching
+from caja.ledger.model import NewTransfer
+from caja.ledger.queries import account_by
 from caja.ledger.tables import transfers
 from caja.ops.tables import admin_audit
 from tests.helpers import Caja, transfer_body
@@ -59,6 +62,24 @@ async def moved(caja: Caja, count: int) -> Moved:
         assert response.status_code == 201, response.text
         tokens.append(response.json()["token"])
     return Moved(key, first["token"], second["token"], tokens)
+
+
+async def funded_by_the_peso(caja: Caja, token: str, count: int) -> None:
+    """``count`` funding transfers of 1.00 COP to the account, in one batch."""
+    async with caja.database.read() as connection:
+        target = await connection.run_sync(lambda c: account_by(c, token=token))
+        funding = await connection.run_sync(lambda c: account_by(c, token="sys-funding-cop"))
+    assert target is not None
+    assert funding is not None
+    one = NewTransfer(
+        surface="funding",
+        description="funding",
+        debit_account_id=funding.id,
+        credit_account_id=target.id,
+        amount_minor=100,
+    )
+    results = await batching.post(caja.database, [one] * count)
+    assert all(result.error is None for result in results)
 
 
 async def get(caja: Caja, admin: dict[str, str], path: str, **params: Any) -> Any:
@@ -244,8 +265,7 @@ async def test_the_balance_history_is_downsampled_to_about_two_hundred_points(
 ) -> None:
     key = await caja.client_key("ledger:admin")
     account = (await caja.account(key))["token"]
-    for _ in range(450):
-        await caja.fund(account, "1.00")
+    await funded_by_the_peso(caja, account, 450)
 
     history = (await get(caja, admin, f"/accounts/{account}"))["history"]
 
@@ -308,8 +328,7 @@ async def test_lists_download_as_csv_and_each_download_is_recorded(
 async def test_a_csv_export_streams_every_page(caja: Caja, admin: dict[str, str]) -> None:
     key = await caja.client_key("ledger:admin")
     account = (await caja.account(key))["token"]
-    for _ in range(520):
-        await caja.fund(account, "1.00")
+    await funded_by_the_peso(caja, account, 520)
 
     response = await caja.http.get(f"{A}/transfers", headers=admin, params={"format": "csv"})
 
