@@ -49,6 +49,7 @@ __all__ = [
     "contacts",
     "delete_contact",
     "find_by_phone",
+    "find_profile",
     "log_in",
     "payments",
     "profile",
@@ -570,3 +571,24 @@ def ledger_account_of(connection: Connection, wallet_token: str, asset: str) -> 
         .join(wallet_accounts, wallet_accounts.c.id == wallet_balances.c.wallet_account_id)
         .where(wallet_accounts.c.token == wallet_token, wallet_balances.c.asset == asset)
     ).scalar_one_or_none()
+
+
+def find_profile(connection: Connection, term: str) -> tuple[Profile, list[int]] | None:
+    """The profile whose token, wallet account token or phone number is ``term`` (for the
+    ops console), with its ledger accounts' ids."""
+    for column in (
+        wallet_profiles.c.token,
+        wallet_accounts.c.token,
+        wallet_profiles.c.phone_number,
+    ):
+        found = _profile(connection, column == term)  # each an indexed lookup
+        if found is not None:
+            break
+    else:
+        return None
+    ids = connection.execute(
+        select(wallet_balances.c.account_id)
+        .join(wallet_accounts, wallet_accounts.c.id == wallet_balances.c.wallet_account_id)
+        .where(wallet_accounts.c.profile_id == found.id)
+    ).scalars()
+    return found, [int(account_id) for account_id in ids]
