@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import ColumnElement, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from caja.clients.tables import api_keys, clients
@@ -26,6 +26,7 @@ __all__ = [
     "authenticate",
     "authorize",
     "create_client",
+    "find_clients",
     "issue_account_key",
     "key_digest",
     "list_clients",
@@ -259,3 +260,23 @@ def client_id_of(connection: Connection, client_token: str) -> int | None:
     return connection.execute(
         select(clients.c.id).where(clients.c.token == client_token)
     ).scalar_one_or_none()
+
+
+def find_clients(
+    connection: Connection, term: str | None, client_ids: Iterable[int] = (), limit: int = 50
+) -> list[tuple[int, str, str]]:
+    """(id, token, name) of the clients whose token is ``term``, whose name contains it
+    (case aside), or whose id is one of ``client_ids`` (for the ops console; there are few
+    clients)."""
+    matches: list[ColumnElement[bool]] = [clients.c.id.in_(sorted(set(client_ids)))]
+    if term is not None:
+        escaped = term.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        matches.append(clients.c.token == term)
+        matches.append(func.lower(clients.c.name).like(f"%{escaped}%", escape="\\"))
+    query = (
+        select(clients.c.id, clients.c.token, clients.c.name)
+        .where(or_(*matches))
+        .order_by(clients.c.id)
+        .limit(limit)
+    )
+    return [(int(row[0]), str(row[1]), str(row[2])) for row in connection.execute(query)]

@@ -15,14 +15,21 @@ from caja.ledger.model import TransferKind, TransferStatus, TransferView
 from caja.ledger.tables import accounts, assets, entries, transfers
 
 __all__ = [
+    "MAX_PAGE",
     "MOVING",
     "AccountView",
+    "EntryLine",
     "SurfaceTotal",
+    "TransferFilter",
     "TransferLine",
+    "TransferLinks",
+    "TransferRow",
     "account_by",
     "account_history",
     "accounts_by_ids",
+    "accounts_by_phone",
     "asset_scales",
+    "balance_points",
     "find_account",
     "latest_transfers",
     "moved_between",
@@ -31,8 +38,13 @@ __all__ = [
     "net_between",
     "reversed_among",
     "standard_transfers_of",
+    "statement_page",
     "transfer_by_key",
+    "transfer_entries",
     "transfer_in_account",
+    "transfer_links",
+    "transfer_page",
+    "transfer_row",
     "transfer_states",
     "transfer_views",
     "transfers_by_id",
@@ -401,3 +413,248 @@ def standard_transfers_of(
         transfers.c.created_at >= start,
         transfers.c.created_at < end,
     )
+
+
+# --- for the ops console: lists paged newest first by id, one transfer, one account ---------
+
+
+@dataclass(frozen=True, slots=True)
+class TransferFilter:
+    """What a list of transfers is narrowed to; a field left None matches any."""
+
+    surface: str | None = None
+    status: str | None = None
+    start: datetime | None = None  # from this instant on
+    end: datetime | None = None  # before this instant
+    client_id: int | None = None
+    account_id: int | None = None  # transfers that moved money of this account
+
+
+@dataclass(frozen=True, slots=True)
+class TransferRow:
+    """A transfer as the ops console lists it."""
+
+    id: int
+    token: str
+    surface: str
+    kind: str
+    status: str
+    client_id: int | None
+    from_account: str
+    to_account: str
+    asset: str
+    scale: int
+    amount_minor: int
+    description: str
+    created_at: datetime
+
+
+def _row_select() -> Select[Any]:
+    return (
+        select(
+            transfers.c.id,
+            transfers.c.token,
+            transfers.c.surface,
+            transfers.c.kind,
+            transfers.c.status,
+            transfers.c.client_id,
+            _debit.c.token,
+            _credit.c.token,
+            transfers.c.asset,
+            assets.c.scale,
+            transfers.c.amount_minor,
+            transfers.c.description,
+            transfers.c.created_at,
+        )
+        .join(_debit, _debit.c.id == transfers.c.debit_account_id)
+        .join(_credit, _credit.c.id == transfers.c.credit_account_id)
+        .join(assets, assets.c.code == transfers.c.asset)
+    )
+
+
+def _filtered(query: Select[Any], wanted: TransferFilter) -> Select[Any]:
+    columns = {"surface": wanted.surface, "status": wanted.status, "client_id": wanted.client_id}
+    for name, value in columns.items():
+        if value is not None:
+            query = query.where(transfers.c[name] == value)
+    if wanted.start is not None:
+        query = query.where(transfers.c.created_at >= wanted.start)
+    if wanted.end is not None:
+        query = query.where(transfers.c.created_at < wanted.end)
+    return query
+
+
+def transfer_page(
+    connection: Connection, wanted: TransferFilter, *, before_id: int | None, limit: int
+) -> list[TransferRow]:
+    """Transfers that match ``wanted``, newest first, with an id below ``before_id``; at most
+    ``limit`` (ask for one more than a page to learn whether another follows).
+
+    Each page reads an index backwards from the cursor: the primary key, the surface's
+    index, or the account's entries (``ix_entries_account_id_id``) for an account."""
+    invariant(1 <= limit <= MAX_PAGE + 1, "a page is bounded")
+    query = _filtered(_row_select(), wanted)
+    if wanted.account_id is not None:
+        query = query.join(
+            entries,
+            and_(
+                entries.c.transfer_id == transfers.c.id, entries.c.account_id == wanted.account_id
+            ),
+        )
+        order = entries.c.id.desc()
+    else:
+        order = transfers.c.id.desc()
+    if before_id is not None:
+        query = query.where(transfers.c.id < before_id)
+    return [TransferRow(*row) for row in connection.execute(query.order_by(order).limit(limit))]
+
+
+def transfer_row(connection: Connection, token: str) -> TransferRow | None:
+    """The transfer ``token``, as listed."""
+    row = connection.execute(_row_select().where(transfers.c.token == token)).first()
+    return None if row is None else TransferRow(*row)
+
+
+@dataclass(frozen=True, slots=True)
+class EntryLine:
+    """One entry of a transfer or of an account's statement, with the running balance of
+    its account after it."""
+
+    id: int
+    transfer_id: int
+    transfer_token: str
+    account: str
+    amount_minor: int
+    balance_after_minor: int
+    created_at: datetime
+    surface: str
+    kind: str
+    description: str
+
+
+def _entry_select() -> Select[Any]:
+    return (
+        select(
+            entries.c.id,
+            entries.c.transfer_id,
+            transfers.c.token,
+            accounts.c.token,
+            entries.c.amount_minor,
+            entries.c.balance_after_minor,
+            transfers.c.created_at,
+            transfers.c.surface,
+            transfers.c.kind,
+            transfers.c.description,
+        )
+        .join(transfers, transfers.c.id == entries.c.transfer_id)
+        .join(accounts, accounts.c.id == entries.c.account_id)
+    )
+
+
+def transfer_entries(connection: Connection, transfer_id: int) -> list[EntryLine]:
+    """The entries of one transfer, in the order written."""
+    query = _entry_select().where(entries.c.transfer_id == transfer_id).order_by(entries.c.id)
+    return [EntryLine(*row) for row in connection.execute(query)]
+
+
+def statement_page(
+    connection: Connection, account_id: int, *, before_entry_id: int | None, limit: int
+) -> list[EntryLine]:
+    """The account's entries, newest first, below ``before_entry_id``; at most ``limit``."""
+    invariant(1 <= limit <= MAX_PAGE + 1, "a page is bounded")
+    query = _entry_select().where(entries.c.account_id == account_id)
+    if before_entry_id is not None:
+        query = query.where(entries.c.id < before_entry_id)
+    query = query.order_by(entries.c.id.desc()).limit(limit)
+    return [EntryLine(*row) for row in connection.execute(query)]
+
+
+def balance_points(
+    connection: Connection, account_id: int, most: int
+) -> list[tuple[datetime, int]]:
+    """The account's running balance over time, oldest first: every entry's when there are
+    at most ``most``, else every n-th one and the last (about ``most`` points)."""
+    count = int(
+        connection.execute(
+            select(func.count()).select_from(entries).where(entries.c.account_id == account_id)
+        ).scalar_one()
+    )
+    if count == 0:
+        return []
+    step = -(-count // most)
+    numbered = (
+        select(
+            entries.c.transfer_id,
+            entries.c.balance_after_minor,
+            func.row_number().over(order_by=entries.c.id).label("n"),
+        )
+        .where(entries.c.account_id == account_id)
+        .subquery("numbered")
+    )
+    query = (
+        select(transfers.c.created_at, numbered.c.balance_after_minor)
+        .join(transfers, transfers.c.id == numbered.c.transfer_id)
+        .where(((numbered.c.n - 1) % step == 0) | (numbered.c.n == count))
+        .order_by(numbered.c.n)
+    )
+    return [(row[0], int(row[1])) for row in connection.execute(query)]
+
+
+@dataclass(frozen=True, slots=True)
+class TransferLinks:
+    """What a transfer is tied to in the ledger: the hold it resolves or its resolution,
+    the transfer it reverses or its reversal (tokens), and its journal hashes."""
+
+    pending_id: int | None
+    hold: TransferLine | None
+    resolution: TransferLine | None
+    reverses: str | None
+    reversed_by: str | None
+    hash: str | None
+    prev_hash: str | None
+
+
+def _line(connection: Connection, condition: ColumnElement[bool]) -> TransferLine | None:
+    row = connection.execute(
+        select(
+            transfers.c.token,
+            transfers.c.surface,
+            transfers.c.kind,
+            transfers.c.status,
+            transfers.c.asset,
+            transfers.c.amount_minor,
+            transfers.c.created_at,
+        ).where(condition)
+    ).first()
+    return None if row is None else TransferLine(*row)
+
+
+def _token_of(connection: Connection, condition: ColumnElement[bool]) -> str | None:
+    found = connection.execute(select(transfers.c.token).where(condition)).scalar_one_or_none()
+    return None if found is None else str(found)
+
+
+def transfer_links(connection: Connection, transfer_id: int) -> TransferLinks:
+    row = connection.execute(
+        select(
+            transfers.c.pending_id, transfers.c.reverses_id, transfers.c.hash, transfers.c.prev_hash
+        ).where(transfers.c.id == transfer_id)
+    ).one()
+    pending_id, reverses_id, hashed, prev_hash = row
+    return TransferLinks(
+        pending_id=pending_id,
+        hold=None if pending_id is None else _line(connection, transfers.c.id == pending_id),
+        resolution=_line(connection, transfers.c.pending_id == transfer_id),
+        reverses=None
+        if reverses_id is None
+        else _token_of(connection, transfers.c.id == reverses_id),
+        reversed_by=_token_of(connection, transfers.c.reverses_id == transfer_id),
+        hash=hashed,
+        prev_hash=prev_hash,
+    )
+
+
+def accounts_by_phone(connection: Connection, phone_number: str, limit: int) -> list[AccountView]:
+    """Accounts of this phone number (``ix_accounts_phone_number``), at most ``limit``."""
+    query = _account_select().where(accounts.c.phone_number == phone_number).limit(limit)
+    return [AccountView(*row) for row in connection.execute(query)]

@@ -3,6 +3,7 @@ status, deposits, money moved per hour, and the last `caja verify`."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,23 +20,56 @@ from caja.ops.tables import verify_runs
 from caja.topups.stats import purchases_by_status
 from caja.wallet.service import profile_count
 
-__all__ = ["HOURS", "record_verify", "summary"]
+__all__ = ["HOURS", "record_verify", "report_json", "summary"]
 
 HOURS = 24
 LATEST = 20
 
 
-async def record_verify(database: Database, report: Report) -> None:
+def _checks(report: Report) -> dict[str, Any]:
+    """The report's counts and checks, as the console shows them and ``verify_runs`` keeps
+    them."""
+    return {
+        "accounts": report.accounts,
+        "entries": report.entries,
+        "last_hash": report.last_hash,
+        "checks": [
+            {"name": check.name, "violations": check.violations, "detail": check.examples}
+            for check in report.checks
+        ],
+    }
+
+
+def report_json(report: Report, ran_at: datetime) -> dict[str, Any]:
+    """A run of the checks as the ops console answers it."""
+    return {
+        "ran_at": iso_utc(ran_at),
+        "ok": report.ok,
+        "violations": sum(check.violations for check in report.checks),
+        "transfers": report.transfers,
+        **_checks(report),
+    }
+
+
+async def record_verify(database: Database, report: Report) -> datetime:
+    """Record a run of the checks, with its report; when it ran."""
     violations = sum(check.violations for check in report.checks)
+    ran_at = utcnow()
+    kept = json.dumps(_checks(report))
 
     def work(connection: Connection) -> None:
         connection.execute(
             insert(verify_runs).values(
-                ran_at=utcnow(), ok=report.ok, violations=violations, transfers=report.transfers
+                ran_at=ran_at,
+                ok=report.ok,
+                violations=violations,
+                transfers=report.transfers,
+                report=kept,
             )
         )
 
     await database.write(work)
+    return ran_at
 
 
 def _hour(moment: datetime) -> datetime:

@@ -17,7 +17,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError, VerifyMismatchError
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.engine import Connection, Row
 
 from caja.core.clock import utcnow
@@ -46,6 +46,7 @@ __all__ = [
     "contacts",
     "delete_contact",
     "find_by_phone",
+    "find_profile",
     "log_in",
     "payments",
     "profile",
@@ -512,3 +513,24 @@ def ledger_account_of(connection: Connection, wallet_token: str, asset: str) -> 
         .join(wallet_accounts, wallet_accounts.c.id == wallet_balances.c.wallet_account_id)
         .where(wallet_accounts.c.token == wallet_token, wallet_balances.c.asset == asset)
     ).scalar_one_or_none()
+
+
+def find_profile(connection: Connection, term: str) -> tuple[Profile, list[int]] | None:
+    """The profile whose token, wallet account token or phone number is ``term`` (for the
+    ops console), with its ledger accounts' ids."""
+    found = _profile(
+        connection,
+        or_(
+            wallet_profiles.c.token == term,
+            wallet_accounts.c.token == term,
+            wallet_profiles.c.phone_number == term,
+        ),
+    )
+    if found is None:
+        return None
+    ids = connection.execute(
+        select(wallet_balances.c.account_id)
+        .join(wallet_accounts, wallet_accounts.c.id == wallet_balances.c.wallet_account_id)
+        .where(wallet_accounts.c.profile_id == found.id)
+    ).scalars()
+    return found, [int(account_id) for account_id in ids]

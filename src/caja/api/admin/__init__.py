@@ -1,4 +1,4 @@
-"""The ops dashboard's data: ``/admin/api``, with a key of the ``admin`` scope."""
+"""The ops console's API: ``/admin/api``, with a key of the ``admin`` scope."""
 
 from caja.api.admin.render import ERRORS
 from caja.api.admin.routes import PREFIX, admin_key, router
@@ -12,5 +12,4 @@ SURFACE = Surface(
     credentials=(admin_key,),
     errors=ERRORS,
     router=router,
-    documented=False,
 )
