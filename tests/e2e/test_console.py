@@ -107,11 +107,19 @@ def _transfers(http: httpx.Client, key: str, payer: str, payee: str) -> list[str
 def _people(http: httpx.Client) -> dict[str, tuple[str, dict[str, str]]]:
     people = {}
     for phone, first in (("3001112233", "Ana"), ("3004445566", "Luis")):
-        signup = {"phone_number": phone, "first_name": first, "last_name": "Paz", "password": "a long enough password"}
+        signup = {
+            "phone_number": phone,
+            "first_name": first,
+            "last_name": "Paz",
+            "password": "a long enough password",
+        }
         assert http.post(f"{WALLET}/auth/signup", json=signup).status_code in (200, 201)
         login = {"phone_number": phone, "password": "a long enough password"}
         token = http.post(f"{WALLET}/auth/login", json=login).json()["token"]
-        people[first] = (token, http.get(f"{WALLET}/profile/", headers={"X-Authorization": token}).json())
+        people[first] = (
+            token,
+            http.get(f"{WALLET}/profile/", headers={"X-Authorization": token}).json(),
+        )
     return people
 
 
@@ -124,7 +132,9 @@ def _send(http: httpx.Client, people: dict[str, tuple[str, dict[str, str]]]) -> 
         "amount": "37500",
         "meta_data": {"notes": "almuerzo"},
     }
-    answer = http.post(f"{WALLET}/profile/send-to-profile", json=send, headers={"X-Authorization": ana_token})
+    answer = http.post(
+        f"{WALLET}/profile/send-to-profile", json=send, headers={"X-Authorization": ana_token}
+    )
     assert answer.status_code in (200, 201), answer.text
 
 
@@ -198,7 +208,9 @@ def inside(page: Page, selector: str) -> None:
     cells = page.locator(selector)
     for n in range(cells.count()):
         box = cells.nth(n).bounding_box()
-        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width, (selector, n, box)
+        assert box is not None, (selector, n)
+        assert box["x"] >= 0, (selector, n, box)
+        assert box["x"] + box["width"] <= width, (selector, n, box)
 
 
 def spanish_on_a_phone(browser: Browser, server: str, seeded: Seeded, kind: str) -> None:
@@ -273,20 +285,28 @@ def transfers_filtered_and_paged(page: Page, seeded: Seeded, kind: str) -> list[
     expect(page.locator("#transfers tbody tr").first).to_contain_text(seeded.transfers[-1])
     inside(page, "#transfers td.amount")
     inside(page, "#transfers th")
-    shown = [page.locator("#transfers tbody tr").nth(n).locator("td").last.inner_text() for n in range(10)]
+    shown = [
+        page.locator("#transfers tbody tr").nth(n).locator("td").last.inner_text()
+        for n in range(10)
+    ]
     shot(page, "console-6-transfers-en", kind)
     page.click("#transfers-next")
     expect(rows).to_have_count(TRANSFERS - 10)
     expect(page.locator("#transfers-page")).to_have_text("Page 2")
     expect(page.locator("#transfers-next")).to_be_disabled()
-    shown += [page.locator("#transfers tbody tr").nth(n).locator("td").last.inner_text() for n in range(TRANSFERS - 10)]
+    shown += [
+        page.locator("#transfers tbody tr").nth(n).locator("td").last.inner_text()
+        for n in range(TRANSFERS - 10)
+    ]
     page.click("#transfers-prev")
     expect(rows).to_have_count(10)
     return shown
 
 
 def english_on_a_laptop(browser: Browser, server: str, seeded: Seeded, kind: str) -> None:
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US", accept_downloads=True)
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 800}, locale="en-US", accept_downloads=True
+    )
     page = context.new_page()
     log_in(page, server, seeded.admin_key, "Open")
     expect(page.locator("#verify-line")).to_contain_text("Consistent")
