@@ -238,6 +238,7 @@ def spanish_on_a_phone(browser: Browser, server: str, seeded: Seeded, kind: str)
     expect(page.locator("#chart .tip")).to_contain_text(re.compile(r"\$\s?[\d.]+,\d\d"))
     expect(page.locator("#surfaces")).to_contain_text("ledger_v1")
     expect(page.locator("#latest")).to_contain_text("$ 37.500,00")
+    inside(page, "#latest td.num")
     shot(page, "console-1-overview-es", kind)
 
     # Search by a transfer's token; its page, reloadable from its link.
@@ -252,6 +253,7 @@ def spanish_on_a_phone(browser: Browser, server: str, seeded: Seeded, kind: str)
     expect(rows).to_have_count(2)
     expect(page.locator("#entries")).to_contain_text("-$ 40.000,00")
     expect(page.locator("#journal-hash")).to_have_text(re.compile(r"^[0-9a-f]{64}$"))
+    inside(page, "#entries td.num")
     shot(page, "console-3-transfer-es", kind)
 
     # Search by the account's phone number; its page with its chart and statement.
@@ -263,6 +265,7 @@ def spanish_on_a_phone(browser: Browser, server: str, seeded: Seeded, kind: str)
     assert page.locator("#balance-chart .y-axis text").count() >= 3
     expect(page.locator("#statement tbody tr")).to_have_count(TRANSFERS + 1)
     expect(page.locator("#statement tbody tr").first).to_contain_text("-$ 40.000,00")
+    inside(page, "#statement td.num")
     shot(page, "console-4-account-es", kind)
 
     # Run verify from the page and read its report.
