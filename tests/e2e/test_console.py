@@ -336,6 +336,14 @@ def english_on_a_laptop(browser: Browser, server: str, seeded: Seeded, kind: str
     expect(page.locator("#purchase-counts")).not_to_contain_text("in_progress")
     shot(page, "console-8-reconciled-en", kind)
 
+    # The top-up's transfers: the newest settles the hold, which the page links to.
+    page.goto(f"{page.url.split('#')[0]}#/transfers?surface=topup")
+    page.locator("#transfers td.when a").first.click()
+    expect(page.locator("#transfer-purchase")).to_contain_text("3110004444")
+    expect(page.locator("#transfer-facts")).to_contain_text("Hold")
+    expect(page.locator("#transfer-facts")).to_contain_text("post_pending")
+    shot(page, "console-8b-topup-transfer-en", kind)
+
     # The audit trail lists what was run and exported; the language switch is remembered.
     page.click("nav a[data-route=audit]")
     for action in ("verify", "CSV export", "reconcile"):
