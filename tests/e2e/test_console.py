@@ -21,6 +21,8 @@ import re
 import subprocess
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -281,8 +283,11 @@ def transfers_filtered_and_paged(page: Page, seeded: Seeded, kind: str) -> list[
     page.click("nav a[data-route=transfers]")
     page.select_option("#f-surface", "ledger_v1")
     page.select_option("#f-limit", "10")
+    today = datetime.now(ZoneInfo("America/Bogota")).date().isoformat()
+    page.fill("#f-from", today)
+    page.fill("#f-to", today)
     page.click("#f-apply")
-    expect(page).to_have_url(re.compile(r"surface=ledger_v1"))
+    expect(page).to_have_url(re.compile(f"surface=ledger_v1&from={today}&to={today}"))
     rows = page.locator("#transfers tbody tr")
     expect(rows).to_have_count(10)
     expect(page.locator("#transfers tbody tr").first).to_contain_text(seeded.transfers[-1])
