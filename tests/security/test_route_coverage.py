@@ -31,6 +31,20 @@ V0 = "/api/ledger/v0"
 GATEWAYS = ("/api/gateway_topup/v1", "/api/gateway_top-up/v1")
 COOP = "/api/coopcentral/v1"
 WALLET = "/api/wallet/v1"
+ADMIN = "/admin/api"
+_ADMIN = (
+    ("GET", "/summary", ()),
+    ("GET", "/search", ()),
+    ("GET", "/transfers", ("client", "account", "cursor")),
+    ("GET", "/transfers/{token}", ("token",)),
+    ("GET", "/accounts/{token}", ("token",)),
+    ("GET", "/accounts/{token}/entries", ("token", "cursor")),
+    ("GET", "/purchases", ("cursor",)),
+    ("POST", "/purchases/reconcile", ()),
+    ("POST", "/verify", ()),
+    ("GET", "/verify", ()),
+    ("GET", "/audit", ("cursor",)),
+)
 
 # Route -> the inputs (path, query or body) naming something a client or person owns.
 _GATEWAY_ROUTES: dict[tuple[str, str], frozenset[str]] = {
@@ -97,7 +111,8 @@ OWNED: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/redoc"): frozenset(),
     ("GET", "/app"): frozenset(),
     ("GET", "/admin"): frozenset(),
-    ("GET", "/admin/api/summary"): frozenset(),
+    # The ops console's API: a key with the admin scope reads every client's data.
+    **{(method, ADMIN + path): frozenset() for method, path, _ in _ADMIN},
     ("*", "/sandbox/operator"): frozenset(),
     ("GET", "/metrics"): frozenset(),
     ("GET", "/healthz"): frozenset(),
@@ -124,6 +139,11 @@ NOT_OWNED: dict[tuple[str, str, str], str] = {
     },
     ("GET", f"{WALLET}/contact", "find"): "finding a person by phone is the endpoint's purpose",
     ("POST", f"{WALLET}/auth/signup", "phone_number"): "one profile per phone, for everyone",
+    **{
+        (method, ADMIN + path, name): "the admin scope is for operators, who see every client"
+        for method, path, names in _ADMIN
+        for name in names
+    },
 }
 
 ID_LIKE = re.compile(r"token|account|_id$|^id$|phone|number|cursor|code|identif|provider|find")

@@ -484,6 +484,16 @@ def _filtered(query: Select[Any], wanted: TransferFilter) -> Select[Any]:
     return query
 
 
+def _entry_of(transfer_id: int, account_id: int) -> Any:
+    """The id of the account's entry in the transfer, as a subquery: the cursor of a page
+    of the account's transfers, found by one seek."""
+    return (
+        select(entries.c.id)
+        .where(entries.c.transfer_id == transfer_id, entries.c.account_id == account_id)
+        .scalar_subquery()
+    )
+
+
 def transfer_page(
     connection: Connection, wanted: TransferFilter, *, before_id: int | None, limit: int
 ) -> list[TransferRow]:
@@ -502,10 +512,12 @@ def transfer_page(
             ),
         )
         order = entries.c.id.desc()
+        if before_id is not None:
+            query = query.where(entries.c.id < _entry_of(before_id, wanted.account_id))
     else:
         order = transfers.c.id.desc()
-    if before_id is not None:
-        query = query.where(transfers.c.id < before_id)
+        if before_id is not None:
+            query = query.where(transfers.c.id < before_id)
     return [TransferRow(*row) for row in connection.execute(query.order_by(order).limit(limit))]
 
 
@@ -569,33 +581,56 @@ def statement_page(
     return [EntryLine(*row) for row in connection.execute(query)]
 
 
+def _first_entries(connection: Connection, account_id: int, most: int) -> list[int]:
+    """The ids of the account's first ``most + 1`` entries at most."""
+    query = (
+        select(entries.c.id)
+        .where(entries.c.account_id == account_id)
+        .order_by(entries.c.id)
+        .limit(most + 1)
+    )
+    return [int(found) for found in connection.execute(query).scalars()]
+
+
+def _spread_entries(connection: Connection, account_id: int, first: int, most: int) -> set[int]:
+    """About ``most`` entry ids of the account, spread evenly over its span of ids (so over
+    its time), the first and the last included: one index seek each."""
+    last = int(
+        connection.execute(
+            select(func.max(entries.c.id)).where(entries.c.account_id == account_id)
+        ).scalar_one()
+    )
+    step = max(1, -(-(last - first) // (most - 1)))
+    chosen = {last}
+    for threshold in range(first, last, step):
+        found = connection.execute(
+            select(entries.c.id)
+            .where(entries.c.account_id == account_id, entries.c.id >= threshold)
+            .order_by(entries.c.id)
+            .limit(1)
+        ).scalar_one()
+        chosen.add(int(found))
+    return chosen
+
+
 def balance_points(
     connection: Connection, account_id: int, most: int
 ) -> list[tuple[datetime, int]]:
-    """The account's running balance over time, oldest first: every entry's when there are
-    at most ``most``, else every n-th one and the last (about ``most`` points)."""
-    count = int(
-        connection.execute(
-            select(func.count()).select_from(entries).where(entries.c.account_id == account_id)
-        ).scalar_one()
-    )
-    if count == 0:
+    """The account's running balance over time, oldest first: after each entry when it has
+    at most ``most``, else after about ``most`` entries spread over its history, the first
+    and the last included. Each read is a seek or a bounded range on
+    ``ix_entries_account_id_id``, so a busy account costs no more than a quiet one."""
+    invariant(most >= 2, "a history has a first and a last point")
+    ids = _first_entries(connection, account_id, most)
+    if len(ids) > most:
+        ids = sorted(_spread_entries(connection, account_id, ids[0], most))
+    if not ids:
         return []
-    step = -(-count // most)
-    numbered = (
-        select(
-            entries.c.transfer_id,
-            entries.c.balance_after_minor,
-            func.row_number().over(order_by=entries.c.id).label("n"),
-        )
-        .where(entries.c.account_id == account_id)
-        .subquery("numbered")
-    )
     query = (
-        select(transfers.c.created_at, numbered.c.balance_after_minor)
-        .join(transfers, transfers.c.id == numbered.c.transfer_id)
-        .where(((numbered.c.n - 1) % step == 0) | (numbered.c.n == count))
-        .order_by(numbered.c.n)
+        select(transfers.c.created_at, entries.c.balance_after_minor)
+        .join(transfers, transfers.c.id == entries.c.transfer_id)
+        .where(entries.c.id.in_(ids))
+        .order_by(entries.c.id)
     )
     return [(row[0], int(row[1])) for row in connection.execute(query)]
 

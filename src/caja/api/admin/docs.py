@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, RootModel
 
 from caja.api.openapi import Responses, documented
 
@@ -160,6 +160,10 @@ class VerifyOut(BaseModel):
     entries: int | None = None
     last_hash: str | None = None
     checks: list[CheckOut] | None = None
+
+
+class LastVerifyOut(RootModel[VerifyOut | None]):
+    """The last run, or null when the checks never ran."""
 
 
 class AuditOut(BaseModel):
@@ -378,7 +382,7 @@ _REPORT = {
 VERIFY_RUN = _ok(VerifyOut, "The report of the checks, now recorded", _REPORT)
 
 VERIFY_LAST = _ok(
-    VerifyOut,
+    LastVerifyOut,
     "The last recorded run (null when the checks never ran)",
     _REPORT,
 )

@@ -11,7 +11,7 @@ from fastapi import Query, Request
 from caja.core.clock import bogota_days
 from caja.ops.console import MAX_PAGE
 
-__all__ = ["Cursor", "Day", "Format", "Limit", "cursor_of", "period", "wants_csv"]
+__all__ = ["Cursor", "Format", "From", "Limit", "To", "cursor_of", "period", "wants_csv"]
 
 Cursor = Annotated[
     str | None,
@@ -21,10 +21,18 @@ Cursor = Annotated[
     ),
 ]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Rows per page, 1 to 500.")]
-Day = Annotated[date | None, Query(description="A Bogotá day, YYYY-MM-DD, included.")]
+From = Annotated[
+    date | None, Query(alias="from", description="The first Bogotá day, YYYY-MM-DD, included.")
+]
+To = Annotated[
+    date | None, Query(alias="to", description="The last Bogotá day, YYYY-MM-DD, included.")
+]
 Format = Annotated[
     Literal["json", "csv"] | None,
-    Query(description="`csv` for a CSV download of every matching row (also `Accept: text/csv`)."),
+    Query(
+        alias="format",
+        description="`csv` for a CSV download of every matching row (also `Accept: text/csv`).",
+    ),
 ]
 
 

@@ -14,7 +14,7 @@ from fastapi.responses import StreamingResponse
 from fastapi.security import APIKeyHeader
 
 from caja.api.admin import docs
-from caja.api.admin.params import Cursor, Day, Format, Limit, cursor_of, period, wants_csv
+from caja.api.admin.params import Cursor, Format, From, Limit, To, cursor_of, period, wants_csv
 from caja.api.deps import BatcherDep, DatabaseDep, OperatorDep
 from caja.clients.service import Principal, authenticate, authorize
 from caja.core.clock import utcnow
@@ -89,7 +89,7 @@ async def search(
     database: DatabaseDep,
     who: AdminDep,
     q: Annotated[str, Query(min_length=1, max_length=100, description="What to look for.")],
-    format_: Annotated[Format, Query(alias="format")] = None,
+    format_: Format = None,
 ) -> Response:
     results = await search_all(database, q)
     if wants_csv(request, format_):
@@ -111,13 +111,13 @@ async def transfers(
     who: AdminDep,
     surface: Annotated[str | None, Query(max_length=32)] = None,
     status: TransferStatus | None = None,
-    first: Annotated[Day, Query(alias="from")] = None,
-    last: Annotated[Day, Query(alias="to")] = None,
+    first: From = None,
+    last: To = None,
     client: Annotated[str | None, Query(max_length=40, description="A client's id.")] = None,
     account: Annotated[str | None, Query(max_length=40, description="An account token.")] = None,
     cursor: Cursor = None,
     limit: Limit = DEFAULT_PAGE,
-    format_: Annotated[Format, Query(alias="format")] = None,
+    format_: Format = None,
 ) -> Response:
     start, end = period(first, last)
     asked = TransferQuery(surface, status, start, end, client, account)
@@ -156,7 +156,7 @@ async def account_entries(
     who: AdminDep,
     cursor: Cursor = None,
     limit: Limit = DEFAULT_PAGE,
-    format_: Annotated[Format, Query(alias="format")] = None,
+    format_: Format = None,
 ) -> Response:
     first = await console.statement(database, token, cursor_of(cursor), limit)
     if first is None:
@@ -182,11 +182,11 @@ async def purchases(
     who: AdminDep,
     kind: Literal["topup", "package"] | None = None,
     status: PurchaseStatus | None = None,
-    first: Annotated[Day, Query(alias="from")] = None,
-    last: Annotated[Day, Query(alias="to")] = None,
+    first: From = None,
+    last: To = None,
     cursor: Cursor = None,
     limit: Limit = DEFAULT_PAGE,
-    format_: Annotated[Format, Query(alias="format")] = None,
+    format_: Format = None,
 ) -> Response:
     wanted = PurchaseFilter(kind, status, *period(first, last))
 

@@ -9,9 +9,10 @@ which parameters, when. ``verify_runs.report`` keeps each run's checks, so the c
 shows the last report in full.
 
 The indexes let the console's lists and search read a page, or a match, without reading
-the whole ledger: transfers by surface (newest first) and by time; accounts by phone
-number; purchases by the client's reference and by the number topped up; deposit holders
-by phone number.
+the whole ledger: transfers by surface, client and status (newest first) and by time;
+accounts by phone number; purchases by kind and status, by the client's reference and by the number
+topped up; deposit holders by phone number. The four on transfers are the price of the
+console's filters: each transfer written updates them too.
 """
 
 from __future__ import annotations
@@ -26,11 +27,14 @@ depends_on = None
 
 _INDEXES = (
     ("ix_transfers_surface_id", "transfers", ["surface", "id"]),
+    ("ix_transfers_client_id_id", "transfers", ["client_id", "id"]),
+    ("ix_transfers_status_id", "transfers", ["status", "id"]),
     ("ix_transfers_created_at", "transfers", ["created_at"]),
     ("ix_accounts_phone_number", "accounts", ["phone_number"]),
     ("ix_purchases_idempotency_token", "purchases", ["idempotency_token"]),
     ("ix_purchases_destination_number", "purchases", ["destination_number"]),
     ("ix_purchases_kind_id", "purchases", ["kind", "id"]),
+    ("ix_purchases_status_id", "purchases", ["status", "id"]),
     ("ix_deposit_holders_mobile_phone_number", "deposit_holders", ["mobile_phone_number"]),
 )
 
