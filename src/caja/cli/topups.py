@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from caja.cli.common import JsonFlag, _fail, _print, _progress, _run, _table
+from caja.cli.common import JsonFlag, _fail, _print, _progress, _run, _table, check_port
 from caja.db.engine import Database
 
 __all__ = ["catalog_app", "operator_app", "reconcile"]
@@ -118,6 +118,7 @@ def operator_serve(
 
     from caja.providers.sandbox_operator import create_sandbox_app
 
+    check_port(host, port)
     uvicorn.run(create_sandbox_app(), host=host, port=port, log_level="warning")
 
 
