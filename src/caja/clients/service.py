@@ -8,7 +8,6 @@ from typing import Any
 
 from sqlalchemy import insert, or_, select, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
 
 from caja.clients.tables import api_keys, clients
 from caja.core.clock import utcnow
@@ -148,14 +147,9 @@ async def create_client(
             )
         return chosen
 
-    try:
-        chosen = await database.write(work)
-    except IntegrityError:  # another process took the name in the meantime
-        async with database.read() as connection:
-            holder = await connection.run_sync(_client_named, name)
-        if holder is None:
-            raise
-        raise ClientNameTaken(name, holder) from None
+    # A name taken meanwhile by another process breaks the unique index: the write is
+    # tried again, and then finds the name taken.
+    chosen = await database.write(work)
     return NewClient(token, chosen, ordered, max_loan_minor, api_key)
 
 
