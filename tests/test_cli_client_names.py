@@ -3,6 +3,7 @@ database refuses it too, and migration 0012 renames the duplicates an older data
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import json
 from datetime import UTC, datetime
@@ -69,6 +70,17 @@ def test_the_service_says_who_has_the_name_and_numbers_it_when_asked(database_ur
         return first.name, numbered
 
     assert on_database(database_url, make) == ("shop", ["shop (2)", "shop (3)"])
+
+
+def test_of_clients_created_at_once_with_one_name_one_wins(database_url: str) -> None:
+    async def race(database: Database) -> list[str]:
+        outcomes = await asyncio.gather(
+            *(create_client(database, "racer", ["ledger"]) for _ in range(5)),
+            return_exceptions=True,
+        )
+        return sorted(type(outcome).__name__ for outcome in outcomes)
+
+    assert on_database(database_url, race) == ["ClientNameTaken"] * 4 + ["NewClient"]
 
 
 def test_caja_demo_twice_on_one_database_makes_two_demo_clients(database_url: str) -> None:
