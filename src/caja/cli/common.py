@@ -106,7 +106,7 @@ def _print(payload: dict[str, Any] | list[Any]) -> None:
     typer.echo(json.dumps(payload))
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None) -> None:
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     """Rows under a header row, for people: boxed on a terminal, plain columns in a pipe
     (one line per row, cells apart by at least two spaces)."""
     from rich import box
@@ -117,7 +117,6 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str | N
     terminal = console.is_terminal
     table = Table(
         *headers,
-        title=title if terminal else None,
         box=box.SIMPLE_HEAD if terminal else None,
         pad_edge=False,
         padding=(0, 2, 0, 0),
@@ -132,8 +131,6 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str | N
     plain = Console(width=10_000, no_color=True, highlight=False)
     with plain.capture() as captured:
         plain.print(table, crop=False)
-    if title:
-        typer.echo(f"{title}:")
     for line in captured.get().splitlines():
         typer.echo(line.rstrip())
 
@@ -146,9 +143,10 @@ def _progress(label: str) -> Iterator[Progress | None]:
         yield None
         return
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TimeElapsedColumn
+    from rich.progress import Progress as Bar
 
-    with Progress(
+    with Bar(
         f"[bold]{label}",
         BarColumn(),
         MofNCompleteColumn(),
