@@ -112,27 +112,43 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     from rich import box
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     console = Console()
     terminal = console.is_terminal
     table = Table(
-        *headers,
         box=box.SIMPLE_HEAD if terminal else None,
         pad_edge=False,
         padding=(0, 2, 0, 0),
         show_edge=False,
         header_style="bold" if terminal else "",
     )
-    for row in rows:
-        table.add_row(*(str(cell) for cell in row))
-    if terminal:
-        console.print(table)
+    for index, header in enumerate(headers):  # ids stay whole; the last column may wrap
+        last = index == len(headers) - 1
+        table.add_column(header, no_wrap=not last)
+    for row in rows:  # as text: a name holding [brackets] is not Rich markup
+        table.add_row(*(Text(str(cell)) for cell in row))
+    if terminal:  # never cut an id or a name: past the terminal's width, lines run on
+        wanted = _least_width(headers, rows)
+        wide = Console(width=wanted, force_terminal=True) if wanted > console.width else console
+        wide.print(table)
         return
     plain = Console(width=10_000, no_color=True, highlight=False)
     with plain.capture() as captured:
         plain.print(table, crop=False)
     for line in captured.get().splitlines():
         typer.echo(line.rstrip())
+
+
+def _least_width(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> int:
+    """How wide a terminal table must be to show every cell whole, the last column's
+    wrapped at its blanks (3 columns between cells)."""
+    from rich.cells import cell_len
+
+    columns = [[header, *(str(row[index]) for row in rows)] for index, header in enumerate(headers)]
+    widths = [max(cell_len(cell) for cell in column) for column in columns[:-1]]
+    last = max(cell_len(word) for cell in columns[-1] for word in [*cell.split(), ""])
+    return sum(widths) + last + 3 * (len(headers) - 1)
 
 
 @contextmanager
