@@ -53,7 +53,7 @@ def test_version_is_the_package_version() -> None:
 
 
 def test_clients_list_has_a_header_row_and_one_row_per_client(cli: Cli) -> None:
-    first = create_client(cli, "ledger", name="Tienda Ana")
+    first = create_client(cli, "ledger", name="Tienda [b]Ana[/b]")
     second = create_client(cli, "topup", "admin", name="Pagos Beto")
 
     result = cli("clients", "list")
@@ -62,7 +62,7 @@ def test_clients_list_has_a_header_row_and_one_row_per_client(cli: Cli) -> None:
     header, *rows = result.stdout.splitlines()
     assert header.split() == ["client_id", "state", "scopes", "max", "loan", "created", "name"]
     assert [row.split()[0] for row in rows] == [first["client_id"], second["client_id"]]
-    assert rows[0].endswith("Tienda Ana")
+    assert rows[0].endswith("Tienda [b]Ana[/b]")  # a name is shown as it is, never markup
     assert rows[1].split()[1:4] == ["active", "admin", "topup"]
     assert all(line == line.rstrip() for line in result.stdout.splitlines())
 
