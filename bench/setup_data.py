@@ -148,7 +148,7 @@ async def _open_deposit_accounts(
 
 
 async def _prepare_deposits(database: Database, count: int) -> DepositAccounts:
-    created = await create_client(database, "bench deposit", ["deposit"])
+    created = await create_client(database, "bench deposit", ["deposit"], numbered=True)
     client_id = await _client_id(database, created.client_id)
     bank = SandboxBank()
     started = time.perf_counter()
@@ -166,7 +166,7 @@ async def _prepare_deposits(database: Database, count: int) -> DepositAccounts:
 async def _prepare(url: str, accounts: int, deposit_accounts: int) -> Prepared:
     database = Database(url, pool_size=OPEN_CONCURRENCY)
     try:
-        created = await create_client(database, "bench", ["ledger"])
+        created = await create_client(database, "bench", ["ledger"], numbered=True)
         client_id = await _client_id(database, created.client_id)
         started = time.perf_counter()
         opened = await _open_accounts(database, client_id, accounts)

@@ -81,8 +81,9 @@ class Caja:
         self.database = database
         self.http = http
 
-    async def client_key(self, *scopes: str, name: str = "acme") -> str:
-        created = await create_client(self.database, name, list(scopes or ("ledger:admin",)))
+    async def client_key(self, *scopes: str, name: str | None = None) -> str:
+        named = name or f"acme {next(_serial)}"  # client names are unique
+        created = await create_client(self.database, named, list(scopes or ("ledger:admin",)))
         return created.api_key
 
     async def account(self, key: str, **overrides: Any) -> dict[str, Any]:

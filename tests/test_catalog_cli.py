@@ -126,19 +126,16 @@ def test_list_text_shows_every_item_with_its_state(cli: Cli) -> None:
 
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert [line for line in lines if not line.startswith(" ")] == [
-        "operators:",
-        "package_providers:",
-        "packages:",
-    ]
-    assert len(lines) == 3 + 6 + 4 + 4
-    etb = next(line for line in lines if line.split()[0] == "etb")
-    assert etb.split() == ["etb", "enabled", "ETB"]
-    claro = next(line for line in lines if line.split()[0] == "58")
-    assert claro.split() == ["58", "enabled", "CLARO", "PAQUETES"]
-    venezuela = next(line for line in lines if line.split()[0] == "353")
-    assert venezuela.split()[:2] == ["353", "disabled"]
-    assert venezuela.endswith("5000 (provider 58)")
+    assert lines[0].split() == ["kind", "code", "state", "amount", "provider", "name"]
+    assert [line.split()[0] for line in lines[1:]] == ["operator"] * 6 + ["provider"] * 4 + [
+        "package"
+    ] * 4
+    etb = next(line for line in lines if line.split()[1] == "etb")
+    assert etb.split() == ["operator", "etb", "enabled", "-", "-", "ETB"]
+    claro = next(line for line in lines if line.split()[1] == "58")
+    assert claro.split() == ["provider", "58", "enabled", "-", "-", "CLARO", "PAQUETES"]
+    venezuela = next(line for line in lines if line.split()[1] == "353")
+    assert venezuela.split()[:5] == ["package", "353", "disabled", "5000", "58"]
     assert "18 MINUTOS A VENEZUELA" in venezuela
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -58,9 +59,13 @@ def key_principal(url: str, api_key: str) -> Principal | None:
     return on_database(url, lambda database: authenticate(database, api_key))
 
 
-def create_client(cli: Cli, *scopes: str, name: str = "acme") -> dict[str, Any]:
+_names = itertools.count(1)
+
+
+def create_client(cli: Cli, *scopes: str, name: str | None = None) -> dict[str, Any]:
     options = [part for scope in scopes for part in ("--scope", scope)]
-    result = cli("clients", "create", "--name", name, *options, "--json")
+    named = name or f"acme {next(_names)}"  # client names are unique
+    result = cli("clients", "create", "--name", named, *options, "--json")
     assert result.exit_code == 0, result.output
     created: dict[str, Any] = json.loads(result.stdout)
     return created
@@ -334,7 +339,7 @@ def test_verify_fails_naming_the_broken_check(cli: Cli, database_url: str, accou
     result = cli("verify")
 
     assert result.exit_code == 1
-    assert "FAIL every balance equals the sum of its entries: 1" in result.stdout
+    assert "FAIL    1           every balance equals the sum of its entries" in result.stdout
     assert account in result.stdout
     assert "ledger invariants violated" in result.stderr
 

@@ -178,7 +178,8 @@ def test_banks_lists_the_seeded_banks(cli: Cli) -> None:
     result = cli("deposits", "banks")
 
     assert result.exit_code == 0, result.output
-    lines = result.stdout.splitlines()
+    header, *lines = result.stdout.splitlines()
+    assert header.split() == ["slug", "name"]
     assert [line.split()[0] for line in lines] == [slug for slug, _ in SEEDED_BANKS]
     assert [line.split(None, 1)[1] for line in lines] == [name for _, name in SEEDED_BANKS]
 

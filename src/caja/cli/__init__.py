@@ -1,23 +1,71 @@
 """The ``caja`` command: one module per command group, put together here.
 
 The top-level commands are added in the order ``caja --help`` lists them, then the
-groups (``caja db``, ``clients``, ``catalog``, ``operator``, ``deposits``).
+groups (``caja db``, ``clients``, ``catalog``, ``operator``, ``deposits``). Every failure
+ends in one ``error: …`` line (see :class:`caja.cli.common.PlainGroup`); ``caja --debug``
+shows the traceback instead.
 """
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
+from typing import Annotated
+
 import typer
 
 from caja.cli.clients import clients_app
+from caja.cli.common import PlainGroup, debugging, plain_everywhere
 from caja.cli.demo_server import demo
 from caja.cli.deposits import deposits_app
 from caja.cli.ops import backup_command, fund, restore_command, verify
 from caja.cli.server import db_app, serve
 from caja.cli.topups import catalog_app, operator_app, reconcile
 
-__all__ = ["app"]
+__all__ = ["app", "caja_version"]
 
-app = typer.Typer(help="caja: a payments core over one double-entry ledger.", no_args_is_help=True)
+app = typer.Typer(
+    cls=PlainGroup,
+    help="caja: a payments core over one double-entry ledger.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def caja_version() -> str:
+    """The installed package's version."""
+    try:
+        return version("caja")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        return "unknown"
+
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        typer.echo(f"caja {caja_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    debug: Annotated[
+        bool, typer.Option("--debug", metavar="", help="Show the traceback of a failure.")
+    ] = False,
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            metavar="",
+            callback=_print_version,
+            is_eager=True,
+            help="Print caja's version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """caja: a payments core over one double-entry ledger."""
+    debugging(debug)
+
+
 app.add_typer(db_app, name="db")
 app.add_typer(clients_app, name="clients")
 app.add_typer(catalog_app, name="catalog")
@@ -31,3 +79,4 @@ app.command("backup")(backup_command)
 app.command("restore")(restore_command)
 app.command()(demo)
 app.command()(reconcile)
+plain_everywhere(app)

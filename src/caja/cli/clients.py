@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 import typer
 
-from caja.cli.common import JsonFlag, _print, _run
+from caja.cli.common import JsonFlag, _fail, _print, _run, _table
 from caja.core.errors import CajaError
 from caja.core.money import parse_amount
+from caja.db.engine import Database
 
 __all__ = ["clients_app"]
 
@@ -34,10 +34,18 @@ def clients_create(
     ] = "0",
     as_json: JsonFlag = False,
 ) -> None:
-    """Create an API client; its key is printed only this once."""
-    from caja.clients.service import create_client
+    """Create an API client; its key is printed only this once. Names are unique."""
+    from caja.clients.service import ClientNameTaken, NewClient, create_client
 
-    created = _run(lambda db: create_client(db, name, scope, _max_loan_minor(max_loan)))
+    async def work(database: Database) -> NewClient | ClientNameTaken:
+        try:
+            return await create_client(database, name, scope, _max_loan_minor(max_loan))
+        except ClientNameTaken as taken:
+            return taken
+
+    created = _run(work)
+    if isinstance(created, ClientNameTaken):
+        _fail(created.message, 2)
     payload = {
         "client_id": created.client_id,
         "name": created.name,
@@ -54,7 +62,9 @@ def clients_create(
 
 @clients_app.command("list")
 def clients_list(
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON array.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", metavar="", help="Print one JSON array.")
+    ] = False,
 ) -> None:
     """List API clients (never their keys)."""
     from caja.clients.service import list_clients
@@ -72,19 +82,33 @@ def clients_list(
         for item in found
     ]
     if as_json:
-        typer.echo(json.dumps(rows))
+        _print(rows)
         return
-    for row in rows:
-        state = "revoked" if row["revoked"] else "active"
-        typer.echo(f"{row['client_id']}  {state:8} {' '.join(row['scopes']):30} {row['name']}")
+    _table(
+        ["client_id", "state", "scopes", "max loan", "created", "name"],
+        [
+            [
+                row["client_id"],
+                "revoked" if row["revoked"] else "active",
+                " ".join(row["scopes"]),
+                row["max_loan_amount"],
+                row["created_at"][:19].replace("T", " "),
+                row["name"],
+            ]
+            for row in rows
+        ],
+    )
 
 
 @clients_app.command("revoke")
-def clients_revoke(client_id: str) -> None:
+def clients_revoke(client_id: str, as_json: JsonFlag = False) -> None:
     """Revoke a client: all its keys stop working at once."""
     from caja.clients.service import revoke_client
 
     _run(lambda db: revoke_client(db, client_id))
+    if as_json:
+        _print({"client_id": client_id, "revoked": True})
+        return
     typer.echo(f"client {client_id} revoked")
 
 
@@ -92,9 +116,14 @@ def clients_revoke(client_id: str) -> None:
 def clients_set_max_loan(
     client_id: str,
     max_loan: Annotated[str, typer.Argument(help="New overdraft, whole pesos.")],
+    as_json: JsonFlag = False,
 ) -> None:
     """Change a topup client's max loan (the overdraft of its merchant account)."""
     from caja.clients.service import set_max_loan
 
     _run(lambda db: set_max_loan(db, client_id, _max_loan_minor(max_loan)))
-    typer.echo(f"client {client_id} max loan {_max_loan_minor(max_loan) // 100}")
+    pesos = _max_loan_minor(max_loan) // 100
+    if as_json:
+        _print({"client_id": client_id, "max_loan_amount": pesos})
+        return
+    typer.echo(f"client {client_id} max loan {pesos}")

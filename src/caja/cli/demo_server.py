@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from caja.cli.common import _run
+from caja.cli.common import _run, check_port
 from caja.cli.server import serve_http
 from caja.config import database_url
 
@@ -27,6 +27,7 @@ def demo(
     """Set up a demo client with two funded accounts, print how to try it, and serve."""
     from caja.ops.demo import create_demo
 
+    check_port(host, port)  # before anything is written
     ready = _run(create_demo)
     typer.echo("\n".join(_how_to_try(ready, f"http://{host}:{port}")))
     sys.stdout.flush()

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 import typer
 
-from caja.cli.common import JsonFlag, _print, _run
+from caja.cli.common import JsonFlag, _fail, _print, _run, _table
 from caja.core.money import format_minor, parse_amount
 from caja.db.engine import Database
 
@@ -31,10 +30,7 @@ def deposits_receive(
 
     name, identification = sender_name.strip(), sender_id.strip()
     if not 1 <= len(name) <= 150 or not 1 <= len(identification) <= 20:
-        typer.echo(
-            "error: --sender-name must have 1 to 150 characters, --sender-id 1 to 20", err=True
-        )
-        raise typer.Exit(1)
+        _fail("--sender-name must have 1 to 150 characters, --sender-id 1 to 20")
 
     async def work(database: Database) -> Any:
         amount_minor = parse_amount(amount, 2)
@@ -65,11 +61,15 @@ def deposits_receive(
 @deposits_app.command("cancel")
 def deposits_cancel(
     account: Annotated[str, typer.Argument(help="The deposit account's token (coopacc-…).")],
+    as_json: JsonFlag = False,
 ) -> None:
     """Cancel a deposit account: no money moves into or out of it any more."""
     from caja.deposits import service as deposits
 
     _run(lambda db: deposits.cancel(db, account))
+    if as_json:
+        _print({"account": account, "cancelled": True})
+        return
     typer.echo(f"{account} cancelled")
 
 
@@ -80,7 +80,6 @@ def deposits_banks(as_json: JsonFlag = False) -> None:
 
     found = _run(deposits.bank_list)
     if as_json:
-        typer.echo(json.dumps([{"slug": slug, "name": name} for slug, name in found]))
+        _print([{"slug": slug, "name": name} for slug, name in found])
         return
-    for slug, name in found:
-        typer.echo(f"{slug:24} {name}")
+    _table(["slug", "name"], [[slug, name] for slug, name in found])

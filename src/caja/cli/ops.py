@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from caja.cli.common import JsonFlag, _print, _run
+from caja.cli.common import JsonFlag, _print, _progress, _run, _table
 from caja.core.money import format_minor
 from caja.db.engine import Database
 
@@ -51,23 +51,39 @@ def fund(
 
 
 def _echo_checks(report: Report) -> None:
-    """The journal's last hash, and a line per check with its examples."""
+    """The journal's last hash, and a row per check with its examples."""
     typer.echo(f"journal's last hash {report.last_hash}")
+    rows = []
     for check in report.checks:
-        mark = "ok  " if check.violations == 0 else "FAIL"
-        typer.echo(f"{mark} {check.name}" + (f": {check.violations}" if check.violations else ""))
-        for example in check.examples:
-            typer.echo(f"       {example}")
+        rows.append(["ok" if check.violations == 0 else "FAIL", check.violations, check.name])
+        rows.extend(["", "", f"  {example}"] for example in check.examples)
+    _table(["result", "violations", "check"], rows)
 
 
-def verify() -> None:
+def _report_payload(report: Report) -> dict[str, Any]:
+    """A verification as JSON: the counts, the last hash and every check."""
+    return {
+        "ok": report.ok,
+        "accounts": report.accounts,
+        "transfers": report.transfers,
+        "entries": report.entries,
+        "last_hash": report.last_hash,
+        "checks": [
+            {"name": check.name, "violations": check.violations, "examples": check.examples}
+            for check in report.checks
+        ],
+    }
+
+
+def verify(as_json: JsonFlag = False) -> None:
     """Check every ledger invariant; exit 1 on any violation."""
     from caja.ops.checks import verify as verify_ledger
     from caja.ops.dashboard import record_verify
 
     async def work(database: Database) -> Any:
-        async with database.read() as connection:
-            found = await verify_ledger(connection)
+        with _progress("verifying") as progress:
+            async with database.read() as connection:
+                found = await verify_ledger(connection, progress=progress)
         try:
             await record_verify(database, found)
         except Exception as error:  # the report still stands; only the dashboard misses it
@@ -75,14 +91,18 @@ def verify() -> None:
         return found
 
     report = _run(work)
-    typer.echo(
-        f"{report.accounts} accounts, {report.transfers} transfers, {report.entries} entries"
-    )
-    _echo_checks(report)
+    if as_json:
+        _print(_report_payload(report))
+    else:
+        typer.echo(
+            f"{report.accounts} accounts, {report.transfers} transfers, {report.entries} entries"
+        )
+        _echo_checks(report)
     if not report.ok:
-        typer.echo("ledger invariants violated", err=True)
+        typer.echo("error: ledger invariants violated", err=True)
         raise typer.Exit(1)
-    typer.echo("ledger is consistent")
+    if not as_json:
+        typer.echo("ledger is consistent")
 
 
 def backup_command(
@@ -92,7 +112,11 @@ def backup_command(
     """Write a backup of the database to PATH while the server keeps running."""
     from caja.ops.backup import backup
 
-    written = _run(lambda db: backup(db.url, path))
+    async def work(database: Database) -> Any:
+        with _progress("backing up") as progress:
+            return await backup(database.url, path, progress=progress)
+
+    written = _run(work)
     payload = {
         "path": written.path,
         "bytes": written.size,
@@ -118,23 +142,14 @@ def restore_command(
     """
     from caja.ops.backup import restore
 
-    restored = _run(lambda db: restore(path, db.url))
+    async def work(database: Database) -> Any:
+        with _progress("restoring") as progress:
+            return await restore(path, database.url, progress=progress)
+
+    restored = _run(work)
     report = restored.report
     if as_json:
-        _print(
-            {
-                "path": restored.path,
-                "database": restored.target,
-                "accounts": report.accounts,
-                "transfers": report.transfers,
-                "entries": report.entries,
-                "last_hash": report.last_hash,
-                "ok": report.ok,
-                "checks": [
-                    {"name": check.name, "violations": check.violations} for check in report.checks
-                ],
-            }
-        )
+        _print({"path": restored.path, "database": restored.target, **_report_payload(report)})
     else:
         typer.echo(
             f"restored {restored.path} into {restored.target}: {report.accounts} accounts, "
@@ -142,7 +157,7 @@ def restore_command(
         )
         _echo_checks(report)
     if not report.ok:
-        typer.echo("the restored ledger breaks its invariants", err=True)
+        typer.echo("error: the restored ledger breaks its invariants", err=True)
         raise typer.Exit(1)
     if not as_json:
         typer.echo("ledger is consistent")

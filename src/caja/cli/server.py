@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from caja.cli.common import _run
+from caja.cli.common import _fail, _run, check_port
 from caja.config import database_url, serve_settings, shared_secret_missing
 from caja.db import migrate
 
@@ -39,6 +39,7 @@ def serve(
 ) -> None:
     """Apply migrations, then serve every surface."""
     _check_settings(workers)
+    check_port(host, port)
     _run(migrate.upgrade)
     serve_http(host, port, workers)
 
@@ -57,8 +58,7 @@ def _check_settings(workers: int) -> None:
     except ValueError as error:
         problem = str(error)
     if problem is not None:
-        typer.echo(f"error: {problem}", err=True)
-        raise typer.Exit(2)
+        _fail(problem, 2)
 
 
 def create_served_app() -> FastAPI:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from caja.cli.common import JsonFlag, _print, _run
+from caja.cli.common import JsonFlag, _fail, _print, _progress, _run, _table, check_port
 from caja.db.engine import Database
 
 __all__ = ["catalog_app", "operator_app", "reconcile"]
@@ -19,6 +19,7 @@ catalog_app = typer.Typer(
 operator_app = typer.Typer(help="The sandbox mobile operator.", no_args_is_help=True)
 
 _CATALOG_KINDS = {"operator": "operators", "provider": "package_providers", "package": "packages"}
+_KIND_OF_SECTION = {section: kind for kind, section in _CATALOG_KINDS.items()}
 CatalogKind = Annotated[str, typer.Argument(help="operator (slug), provider or package (code).")]
 
 
@@ -31,18 +32,27 @@ def catalog_list(as_json: JsonFlag = False) -> None:
     if as_json:
         _print(found)
         return
-    for kind, rows in found.items():
-        typer.echo(f"{kind}:")
-        for row in rows:
-            key = row.get("slug") or row.get("package_code") or row.get("provider_code")
-            state = "enabled " if row["enabled"] else "disabled"
-            extra = f" {row['amount']} (provider {row['provider_code']})" if "amount" in row else ""
-            typer.echo(f"  {key:12} {state} {row['name']}{extra}")
+    rows = []
+    for kind, items in found.items():
+        for item in items:
+            key = item.get("slug") or item.get("package_code") or item.get("provider_code")
+            rows.append(
+                [
+                    _KIND_OF_SECTION.get(kind, kind),
+                    key,
+                    "enabled" if item["enabled"] else "disabled",
+                    item.get("amount", "-"),
+                    item["provider_code"] if "amount" in item else "-",
+                    item["name"],
+                ]
+            )
+    _table(["kind", "code", "state", "amount", "provider", "name"], rows)
 
 
 @catalog_app.command("import")
 def catalog_import(
     path: Annotated[str, typer.Argument(help="A .json, .yaml or .yml file.")],
+    as_json: JsonFlag = False,
 ) -> None:
     """Add or replace operators, providers and packages from a file, all or nothing.
 
@@ -57,18 +67,31 @@ def catalog_import(
         with open(path, encoding="utf-8") as handle:
             data = yaml.safe_load(handle) if path.endswith((".yaml", ".yml")) else json.load(handle)
     except (OSError, ValueError, yaml.YAMLError) as error:
-        typer.echo(f"error: {path}: {error}", err=True)
-        raise typer.Exit(1) from None
-    written = _run(lambda db: import_catalog(db, data))
+        _fail(f"{path}: {_one_line(error)}")
+
+    async def work(database: Database) -> dict[str, int]:
+        with _progress("importing") as progress:
+            return await import_catalog(database, data, progress=progress)
+
+    written = _run(work)
+    if as_json:
+        _print(written)
+        return
     typer.echo(", ".join(f"{count} {kind}" for kind, count in written.items()) + " imported")
+
+
+def _one_line(error: Exception) -> str:
+    """What a file's error says, on one line (a YAML error spans several)."""
+    if isinstance(error, OSError) and error.strerror:
+        return f"{error.strerror}: check the path and that caja may read it"
+    return " ".join(str(error).split())
 
 
 def _set_enabled(kind: str, code: str, enabled: bool) -> None:
     from caja.topups.catalog import set_enabled
 
     if kind not in _CATALOG_KINDS:
-        typer.echo(f"error: kind must be one of {', '.join(_CATALOG_KINDS)}", err=True)
-        raise typer.Exit(1)
+        _fail(f"kind must be one of {', '.join(_CATALOG_KINDS)}")
     _run(lambda db: set_enabled(db, _CATALOG_KINDS[kind], code, enabled))
     typer.echo(f"{kind} {code} {'enabled' if enabled else 'disabled'}")
 
@@ -95,6 +118,7 @@ def operator_serve(
 
     from caja.providers.sandbox_operator import create_sandbox_app
 
+    check_port(host, port)
     uvicorn.run(create_sandbox_app(), host=host, port=port, log_level="warning")
 
 
@@ -126,12 +150,14 @@ def reconcile(
     async def work(database: Database) -> Any:
         gateway = HttpOperator(url, timeout=settings.timeout_seconds)
         try:
-            return await reconcile_open(
-                database,
-                gateway,
-                min_age=timedelta(seconds=min_age),
-                not_found_after=timedelta(seconds=not_found_after),
-            )
+            with _progress("reconciling") as progress:
+                return await reconcile_open(
+                    database,
+                    gateway,
+                    min_age=timedelta(seconds=min_age),
+                    not_found_after=timedelta(seconds=not_found_after),
+                    progress=progress,
+                )
         finally:
             await gateway.close()
 

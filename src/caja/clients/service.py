@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 
 from caja.clients.tables import api_keys, clients
 from caja.core.clock import utcnow
-from caja.core.errors import Forbidden, InvalidInput, NotFound, Unauthorized
+from caja.core.errors import CajaError, Forbidden, InvalidInput, NotFound, Unauthorized
 from caja.core.principal import Principal
 from caja.core.tokens import digest_key, new_api_key, new_token
 from caja.db.engine import Database
@@ -21,6 +21,7 @@ from caja.ledger.accounts import AccountKind, lock_account, open_account, set_ov
 __all__ = [
     "SCOPES",
     "ClientInfo",
+    "ClientNameTaken",
     "NewClient",
     "Principal",
     "authenticate",
@@ -60,9 +61,48 @@ class ClientInfo:
     revoked: bool
 
 
+class ClientNameTaken(CajaError):
+    """Another client has this name: each client's name is its own."""
+
+    code = "ClientNameTaken"
+
+    def __init__(self, name: str, client_id: str) -> None:
+        super().__init__(f'a client named "{name}" already exists (client_id {client_id})')
+        self.client_id = client_id
+
+
+def _client_named(connection: Connection, name: str) -> str | None:
+    """The token of the client called ``name``, if there is one."""
+    return connection.execute(
+        select(clients.c.token).where(clients.c.name == name)
+    ).scalar_one_or_none()
+
+
+def _free_name(connection: Connection, name: str) -> str:
+    """``name``, or the first of ``name (2)``, ``name (3)``, … no client has."""
+    found = connection.execute(
+        select(clients.c.name).where(
+            or_(clients.c.name == name, clients.c.name.like(f"{name[:94]} (%)"))
+        )
+    )
+    taken, number, candidate = set(found.scalars()), 1, name
+    while candidate in taken:
+        number += 1
+        suffix = f" ({number})"
+        candidate = name[: 100 - len(suffix)] + suffix
+    return candidate
+
+
 async def create_client(
-    database: Database, name: str, scopes: list[str], max_loan_minor: int = 0
+    database: Database,
+    name: str,
+    scopes: list[str],
+    max_loan_minor: int = 0,
+    *,
+    numbered: bool = False,
 ) -> NewClient:
+    """A new client and its first key. Client names are unique: a taken name raises
+    :class:`ClientNameTaken`, or with ``numbered`` becomes the first free ``name (n)``."""
     name = name.strip()
     if not name or len(name) > 100:
         raise InvalidInput("name", "must have 1 to 100 characters")
@@ -75,14 +115,18 @@ async def create_client(
     token = new_token("cli")
     api_key = new_api_key("ck")
 
-    def work(connection: Connection) -> None:
+    def work(connection: Connection) -> str:
         now = utcnow()
+        chosen = _free_name(connection, name) if numbered else name
+        holder = _client_named(connection, chosen)
+        if holder is not None:
+            raise ClientNameTaken(chosen, holder)
         client_id = (
             connection.execute(
                 insert(clients)
                 .values(
                     token=token,
-                    name=name,
+                    name=chosen,
                     scopes=" ".join(ordered),
                     max_loan_minor=max_loan_minor,
                     created_at=now,
@@ -102,9 +146,12 @@ async def create_client(
                 overdraft_minor=max_loan_minor,
                 token_prefix="mer",
             )
+        return chosen
 
-    await database.write(work)
-    return NewClient(token, name, ordered, max_loan_minor, api_key)
+    # A name taken meanwhile by another process breaks the unique index: the write is
+    # tried again, and then finds the name taken.
+    chosen = await database.write(work)
+    return NewClient(token, chosen, ordered, max_loan_minor, api_key)
 
 
 async def set_max_loan(database: Database, client_token: str, max_loan_minor: int) -> None:

@@ -6,6 +6,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     ForeignKey,
+    Index,
     String,
     Table,
 )
@@ -24,6 +25,8 @@ clients = Table(
     Column("max_loan_minor", BigInteger, nullable=False, default=0),
     Column("created_at", UtcDateTime, nullable=False),
     Column("revoked_at", UtcDateTime, nullable=True),
+    # One client of each name (migration 0012).
+    Index("uq_clients_name", "name", unique=True),
 )
 
 

@@ -19,6 +19,7 @@ import re
 import sqlite3
 import subprocess
 import tempfile
+from collections.abc import Callable
 from collections.abc import Set as AbstractSet
 from contextlib import closing
 from dataclasses import dataclass
@@ -104,23 +105,31 @@ class Restored:
     report: Report
 
 
-async def backup(url: str, path: str) -> Written:
-    """Write a backup of the database at ``url`` to ``path``, a file that must not exist."""
+async def backup(
+    url: str, path: str, progress: Callable[[int, int], None] | None = None
+) -> Written:
+    """Write a backup of the database at ``url`` to ``path``, a file that must not exist;
+    ``progress(done, total)`` is told when the copy is done (it is one step)."""
     kind = _kind(url)
     _check_new_file(path)
     if kind == SQLITE:
         count = await asyncio.to_thread(_sqlite_backup, _sqlite_path(url), path)
     else:
         count = await _postgres_backup(url, path)
+    if progress is not None:
+        progress(1, 1)
     return Written(path, os.path.getsize(path), kind, count)
 
 
-async def restore(path: str, url: str) -> Restored:
+async def restore(
+    path: str, url: str, progress: Callable[[int, int], None] | None = None
+) -> Restored:
     """Restore the backup at ``path`` into the database at ``url``, which holds no ledger.
 
     Every check runs before the target is touched: the file must be a complete caja
     backup of the target's kind, and the target must hold no ledger. Then the schema is
-    brought to this version (as ``caja serve`` would) and the ledger verified.
+    brought to this version (as ``caja serve`` would) and the ledger verified, each of its
+    checks told to ``progress(done, total)``.
     """
     kind = _kind(url)
     _check_kind_of_file(path, kind)
@@ -153,7 +162,7 @@ async def restore(path: str, url: str) -> Restored:
     try:
         await migrate.upgrade(database)
         async with database.read() as connection:
-            report = await verify(connection)
+            report = await verify(connection, progress)
     except CommandError as error:
         message = f"{target}: restored, but its schema is not this caja's: {error}"
         raise BackupError(message) from None

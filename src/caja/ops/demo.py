@@ -49,6 +49,7 @@ async def create_demo(database: Database) -> DemoReady:
         "demo",
         ["ledger:admin", "topup", "deposit", "admin"],
         max_loan_minor=DEMO_MAX_LOAN * 100,
+        numbered=True,  # "demo", then "demo (2)", … on a database that had a demo
     )
     merchant = await fund(database, client.client_id, str(DEMO_MERCHANT_FUNDS))
     principal = await authenticate(database, client.api_key)

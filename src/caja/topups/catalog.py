@@ -6,7 +6,7 @@ change it with ``caja catalog`` (import a JSON or YAML file, enable, disable, li
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -194,8 +194,15 @@ def _clean(kind: str, item: Any, position: int) -> dict[str, Any]:
     return row
 
 
-async def import_catalog(database: Database, data: Any) -> dict[str, int]:
-    """Add or replace (by code) every item of ``data``'s sections, all or nothing.
+def _untold(_done: int, _total: int) -> None:
+    """No progress to tell."""
+
+
+async def import_catalog(
+    database: Database, data: Any, progress: Callable[[int, int], None] | None = None
+) -> dict[str, int]:
+    """Add or replace (by code) every item of ``data``'s sections, all or nothing;
+    ``progress(done, total)`` is told after each item.
 
     Returns how many items of each section were written.
     """
@@ -211,10 +218,15 @@ async def import_catalog(database: Database, data: Any) -> dict[str, int]:
             raise InvalidInput(kind, "must be a list")
         sections[kind] = [_clean(kind, item, n) for n, item in enumerate(items)]
 
+    total, told = sum(len(rows) for rows in sections.values()), progress or _untold
+
     def work(connection: Connection) -> dict[str, int]:
+        done = 0
         for kind, rows in sections.items():
             spec = KINDS[kind]
             for row in rows:
+                done += 1
+                told(done, total)
                 if kind == "packages" and provider(connection, row["provider_code"]) is None:
                     raise InvalidInput(
                         "packages.provider_code", f"no package provider {row['provider_code']}"

@@ -18,6 +18,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -558,6 +559,7 @@ async def reconcile(
     min_age: timedelta = timedelta(0),
     not_found_after: timedelta = timedelta(minutes=2),
     limit: int = 1000,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Reconciled:
     """Ask the operator again about open purchases at least ``min_age`` old, oldest first,
     at most ``limit``.
@@ -567,7 +569,8 @@ async def reconcile(
     posts the hold, rejected voids it, through ``batcher`` (one of its own when none is
     given). A purchase the operator says it never received is rejected once it is
     ``not_found_after`` old (its request died before the operator was asked); younger,
-    its request may still be on the way, so it waits.
+    its request may still be on the way, so it waits. ``progress(checked, 0)`` is told
+    after each group.
     """
     async with database.read() as connection:
         now = await connection.run_sync(database_now)
@@ -585,6 +588,8 @@ async def reconcile(
             done = _add(
                 done, await _reconcile_group(settling, gateway, claim, now, not_found_after)
             )
+            if progress is not None:  # how many are open is not known: total 0
+                progress(done.checked, 0)
     finally:
         if own:
             await settling.close()
