@@ -107,10 +107,10 @@ def test_renames_keep_the_first_and_number_the_later_ones_deterministically() ->
 
 
 def test_the_migration_renames_duplicates_of_an_older_database(database_url: str) -> None:
-    """Back to 0009 (no index), three clients of one name, then up again."""
+    """Back to 0011 (no index), three clients of one name, then up again."""
 
     def down(connection: Connection) -> None:
-        command.downgrade(migrate.alembic_config(connection), "0009")
+        command.downgrade(migrate.alembic_config(connection), "0011")
 
     def up(connection: Connection) -> None:
         command.upgrade(migrate.alembic_config(connection), "head")

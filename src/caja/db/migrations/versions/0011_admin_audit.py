@@ -1,7 +1,7 @@
 """the ops console's audit trail, its verify reports, and the indexes its lists page by
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 
 ``admin_audit``: one row per action taken through the ops console's API that runs or
 exports something (reconcile now, run verify, a CSV export): which client, what, with
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
-down_revision = "0009"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 

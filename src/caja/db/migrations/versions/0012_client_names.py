@@ -1,7 +1,7 @@
 """one name per API client
 
 Revision ID: 0012
-Revises: 0009
+Revises: 0011
 
 A unique index on ``clients.name``. A database made before it may hold several clients
 of one name: the first (lowest id) keeps it and each later one is renamed, in id order,
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012"
-down_revision = "0009"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
