@@ -103,7 +103,8 @@ class Database:
                 connect_args=_postgres_connect_args(self.settings),
             )
         self.engine: AsyncEngine = create_async_engine(async_url(url), **options)
-        self.heartbeat = Heartbeat(self.write, self.settings.ready)
+        self._lock_path = _lock_path(url) if self.is_sqlite else None
+        self.heartbeat = Heartbeat(self.write, self.settings.ready, _database_file(url))
         # SQLite only: the writing connection, and the writer lock. One writer at a time:
         # an asyncio lock within the process, and an exclusive lock on a file beside the
         # database across processes (``caja serve --workers``, the ``caja`` commands).
@@ -114,7 +115,6 @@ class Database:
         self._write_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
             weakref.WeakKeyDictionary()
         )
-        self._lock_path = _lock_path(url) if self.is_sqlite else None
         self._lock_file: int | None = None
         if self.is_sqlite:
             self.writer = create_engine(url, echo=echo, connect_args={"check_same_thread": False})
@@ -374,12 +374,20 @@ def _commit_failed(error: Exception) -> Unavailable:
     return Unavailable()
 
 
-def _lock_path(url: str) -> str | None:
-    """The lock file of a SQLite database file (none for an in-memory database)."""
+def _database_file(url: str) -> str | None:
+    """The file of a SQLite database (none for an in-memory one, or for PostgreSQL)."""
+    if not url.startswith("sqlite"):
+        return None
     path = make_url(url).database
     if not path or path == ":memory:" or path.startswith("file:"):
         return None
-    return f"{path}-writer.lock"
+    return path
+
+
+def _lock_path(url: str) -> str | None:
+    """The lock file of a SQLite database file (none for an in-memory database)."""
+    path = _database_file(url)
+    return None if path is None else f"{path}-writer.lock"
 
 
 def _configure_sqlite(engine: Engine, *, begin: str, busy_ms: int) -> None:

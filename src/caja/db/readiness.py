@@ -7,6 +7,10 @@ flight at a time and its answer is kept for a second, so a flood of probes costs
 write a second; a caller waits for it at most the ready bound, and a write that takes
 longer (a frozen server) answers "not ready" while it runs on, itself bounded by the
 database's timeouts.
+
+A SQLite file's own free pages and the write-ahead log's reused space can take the
+heartbeat's one-row write on a disk that has no room left for a transfer; so, for a
+database file, readiness also asks that its file system have ``MIN_FREE_BYTES`` free.
 """
 
 from __future__ import annotations
@@ -14,17 +18,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-__all__ = ["Heartbeat"]
+__all__ = ["MIN_FREE_BYTES", "Heartbeat"]
 
 log = logging.getLogger("caja.db")
 
 # How long an answer is kept.
 FRESH_SECONDS = 1.0
+# The free space a database file's file system needs to be ready: room for a few batches
+# of transfers and their write-ahead log.
+MIN_FREE_BYTES = 4 * 1024 * 1024
 _BEAT = text("UPDATE heartbeat SET beats = beats + 1 WHERE id = 1")
 
 Write = Callable[[Callable[[Connection], int]], Awaitable[int]]
@@ -37,9 +46,10 @@ def _beat(connection: Connection) -> int:
 class Heartbeat:
     """The cached answer of a bounded write probe."""
 
-    def __init__(self, write: Write, bound: float) -> None:
+    def __init__(self, write: Write, bound: float, file: str | None = None) -> None:
         self._write = write
         self._bound = bound
+        self._folder = None if file is None else Path(file).resolve().parent
         self._probe: asyncio.Task[bool] | None = None
         self._answer = False
         self._answered_at = float("-inf")
@@ -57,9 +67,19 @@ class Heartbeat:
             log.warning("the database took no write within %.1f s", self._bound)
             return False
 
+    def _disk_full(self) -> bool:
+        if self._folder is None:
+            return False
+        free = shutil.disk_usage(self._folder).free
+        if free < MIN_FREE_BYTES:
+            log.warning("the database's disk has %d bytes free", free)
+            return True
+        return False
+
     async def _run(self) -> bool:
         try:
-            answer = await self._write(_beat) == 1
+            answer = not await asyncio.to_thread(self._disk_full)
+            answer = answer and await self._write(_beat) == 1
         except Exception as error:
             log.warning("the database takes no write: %s", error)
             answer = False
