@@ -25,10 +25,12 @@ down_revision = "0010"
 branch_labels = None
 depends_on = None
 
-_INDEXES = (
-    ("ix_transfers_surface_id", "transfers", ["surface", "id"]),
-    ("ix_transfers_client_id_id", "transfers", ["client_id", "id"]),
-    ("ix_transfers_status_id", "transfers", ["status", "id"]),
+_INDEXES: tuple[tuple[str, str, list[str | sa.TextClause]], ...] = (
+    # Expressions rather than bare columns: only the console's pages, which filter by the
+    # same expressions, can use them; the write path's lookups keep their own indexes.
+    ("ix_transfers_listed_surface_id", "transfers", [sa.text("(surface || '')"), "id"]),
+    ("ix_transfers_listed_client_id_id", "transfers", [sa.text("(client_id + 0)"), "id"]),
+    ("ix_transfers_listed_status_id", "transfers", [sa.text("(status || '')"), "id"]),
     ("ix_transfers_created_at", "transfers", ["created_at"]),
     ("ix_accounts_phone_number", "accounts", ["phone_number"]),
     ("ix_purchases_idempotency_token", "purchases", ["idempotency_token"]),
