@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
@@ -47,12 +48,12 @@ def _cell(value: Any) -> Any:
     return value
 
 
+_DECIMAL = re.compile(r"[+-]?\d+(\.\d+)?")
+
+
 def _number(value: str) -> bool:
-    try:
-        float(value)
-    except ValueError:
-        return False
-    return True
+    """A signed decimal, such as an entry's ``-12500.00``: a value, not a formula."""
+    return _DECIMAL.fullmatch(value) is not None
 
 
 async def csv_lines(
