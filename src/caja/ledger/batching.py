@@ -38,14 +38,25 @@ from caja.core import metrics
 from caja.core.errors import CajaError, Unavailable
 from caja.core.principal import Principal
 from caja.db.engine import Database
-from caja.ledger import engine, store
+from caja.ledger import engine, events, store
 from caja.ledger.accounts import AccountKind
 from caja.ledger.engine import MAX_BATCH
+from caja.ledger.events import NewEvent
 from caja.ledger.model import BatchView, Operation, Result
 from caja.ledger.queries import AccountView
 from caja.ledger.tables import transfers
 
-__all__ = ["MAX_BATCH", "BatchView", "Batcher", "KeyResolver", "Lookups", "Order", "post", "run"]
+__all__ = [
+    "MAX_BATCH",
+    "BatchView",
+    "Batcher",
+    "KeyResolver",
+    "Lookups",
+    "NewEvent",
+    "Order",
+    "post",
+    "run",
+]
 
 # The principal of each active key among the digests asked for (the clients' own lookup).
 KeyResolver = Callable[[Connection, Iterable[str]], Mapping[str, Principal]]
@@ -94,6 +105,9 @@ class Order:
     check: Callable[[Connection, BatchView], None] | None = None
     # Writes the order's own rows beside its new transfers, in the batch's transaction.
     record: Callable[[Connection, Result], None] | None = None
+    # The events its new transfers make (after ``record``), written in the batch's
+    # transaction with the batch's other events.
+    events: Callable[[Result], Iterable[NewEvent]] | None = None
     outcome: asyncio.Future[Result] | None = field(default=None, init=False)
 
 
@@ -442,10 +456,25 @@ def _apply(
     results = engine.apply(connection, groups, locked=lookups.by_id, wait=wait)
     for place, result in zip(places, results, strict=True):
         outcomes[place] = result
-        record = batch[place].record
-        if record is not None and result.transfer is not None and not result.replayed:
-            record(connection, result)
+    _record(
+        connection, [(batch[place], result) for place, result in zip(places, results, strict=True)]
+    )
     return outcomes
+
+
+def _record(connection: Connection, posted: list[tuple[Order, Result]]) -> None:
+    """Write each order's own rows beside its new transfers, then the batch's events."""
+    made: list[NewEvent] = []
+    for order, result in posted:
+        if result.transfer is None or result.replayed:
+            continue
+        if order.record is not None:
+            order.record(connection, result)
+        if order.events is not None:
+            made.extend(order.events(result))
+            moment = result.transfer.created_at
+    if made:
+        events.write(connection, made, moment)
 
 
 async def run(

@@ -33,7 +33,7 @@ from caja.core.errors import (
 )
 from caja.core.invariant import invariant
 from caja.core.tokens import new_tokens, request_digest
-from caja.ledger import store
+from caja.ledger import events, monitors, store
 from caja.ledger.journal import HASHED_COLUMNS
 from caja.ledger.model import (
     BatchView,
@@ -79,6 +79,7 @@ class _Account:
     overdraft: int | None
     version: int = 0
     changed: bool = False
+    monitored: bool = False
 
     def can_hold(self, amount: int) -> bool:
         if self.overdraft is None:
@@ -203,6 +204,7 @@ def _lock_accounts(
             view.pending_out_minor,
             view.overdraft_minor,
             view.version,
+            monitored=bool(view.monitored),
         )
         for view in known.values()
         if view.id in account_ids
@@ -626,6 +628,7 @@ def _write(
             plan.status_changes,
         )
     ids, moment = _write_postings(connection, plan, state)
+    _write_crossings(connection, plan, state, ids, moment)
     views = _views(plan, state, ids, moment)
     for index, tokens in plan.new_tokens.items():
         first, *more = (views[token] for token in tokens)
@@ -633,6 +636,35 @@ def _write(
     for index, source in plan.replays:
         results[index] = replace(results[source], replayed=True)
     return results
+
+
+def _write_crossings(
+    connection: Connection,
+    plan: _Plan,
+    state: dict[int, _Account],
+    ids: dict[str, int],
+    moment: datetime,
+) -> None:
+    """The ``balance.crossed`` events of the batch's entries on monitored accounts."""
+    watched = [account.id for account in state.values() if account.monitored and account.changed]
+    if not watched:
+        return
+    posted = monitors.Posted(
+        entries=[
+            (
+                row["transfer_token"],
+                row["account_id"],
+                row["amount_minor"],
+                row["balance_after_minor"],
+            )
+            for row in plan.entry_rows
+        ],
+        accounts={
+            account.id: (account.token, account.asset, account.scale) for account in state.values()
+        },
+        transfer_ids=ids,
+    )
+    events.write(connection, monitors.crossings(connection, watched, posted), moment)
 
 
 def _write_postings(

@@ -79,6 +79,8 @@ class AccountView:
     pending_out_minor: int
     overdraft_minor: int | None
     version: int
+    # Whether a balance monitor watches it (read by the write path only).
+    monitored: bool = False
 
     @property
     def available_minor(self) -> int:

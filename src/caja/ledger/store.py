@@ -29,7 +29,9 @@ fixed_clock: Callable[[], datetime] | None = None
 # The columns of :class:`~caja.ledger.queries.AccountView`, in its order.
 ACCOUNT_COLUMNS = (
     "a.id, a.token, a.kind, a.asset, s.scale, a.client_id, a.owner_id, a.phone_number, "
-    "a.balance_minor, a.pending_out_minor, a.overdraft_minor, a.version"
+    "a.balance_minor, a.pending_out_minor, a.overdraft_minor, a.version, "
+    # Whether a balance monitor watches the account: an index probe, no round trip.
+    "EXISTS (SELECT 1 FROM balance_monitors m WHERE m.account_id = a.id)"
 )
 _ACCOUNTS = f"SELECT {ACCOUNT_COLUMNS} FROM accounts a JOIN assets s ON s.code = a.asset"
 

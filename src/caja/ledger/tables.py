@@ -1,4 +1,5 @@
-"""The ledger's tables: assets, accounts, transfers, their entries, and the journal's head."""
+"""The ledger's tables: assets, accounts, transfers, their entries, the journal's head,
+the events written with the money (the outbox) and the balance monitors."""
 
 from __future__ import annotations
 
@@ -10,13 +11,14 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Table,
+    Text,
     UniqueConstraint,
     text,
 )
 
 from caja.db.schema import Id, UtcDateTime, metadata
 
-__all__ = ["accounts", "assets", "entries", "journal", "transfers"]
+__all__ = ["accounts", "assets", "balance_monitors", "entries", "events", "journal", "transfers"]
 
 assets = Table(
     "assets",
@@ -105,4 +107,42 @@ journal = Table(
     Column("id", SmallInteger, primary_key=True, autoincrement=False),
     Column("transfer_id", BigInteger, nullable=True),
     Column("hash", String(64), nullable=False),
+)
+
+
+# What happened, for the integrators: each row written in the transaction of the movement
+# it tells of (migration 0013). Ids rise in commit order: every writer of an event holds
+# the journal's row from before the event's insert to its commit.
+events = Table(
+    "events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("token", String(40), nullable=False, unique=True),
+    Column("client_id", ForeignKey("clients.id"), nullable=False),
+    Column("type", String(40), nullable=False),
+    # The transfer the event tells of, when a movement made it.
+    Column("transfer_id", ForeignKey("transfers.id"), nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    # The event's data as JSON text: the object as its surface's GET answers it.
+    Column("data", Text, nullable=False),
+    Index("ix_events_client_id_id", "client_id", "id"),
+    Index("ix_events_transfer_id", "transfer_id"),
+)
+
+
+# Balance monitors: an event when a posting takes an account's balance across the
+# threshold (migration 0013).
+balance_monitors = Table(
+    "balance_monitors",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("token", String(40), nullable=False, unique=True),
+    Column("client_id", ForeignKey("clients.id"), nullable=False),
+    Column("account_id", ForeignKey("accounts.id"), nullable=False),
+    # below | above
+    Column("direction", String(8), nullable=False),
+    Column("threshold_minor", BigInteger, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index("ix_balance_monitors_account_id", "account_id"),
+    Index("ix_balance_monitors_client_id_id", "client_id", "id"),
 )
