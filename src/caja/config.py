@@ -22,6 +22,7 @@ __all__ = [
     "serve_settings",
     "shared_secret_missing",
     "wallet_settings",
+    "webhook_settings",
 ]
 
 DEFAULT_DATABASE_URL = "sqlite:///caja.db"
@@ -249,3 +250,75 @@ def shared_secret_missing(workers: int, url: str) -> bool:
     hosts = url.split("://", 1)[-1].split("/", 1)[0].rsplit("@", 1)[-1]
     clustered = workers > 1 or "," in hosts
     return clustered and not os.environ.get("CAJA_WALLET_JWT_SECRET")
+
+
+# How the webhook runner delivers events (docs/operations.md, "Webhook delivery").
+
+DEFAULT_RETRY_SCHEDULE = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
+RUNNER_MODES = ("process", "off")
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookSettings:
+    # Seconds before each retry; after the last, the delivery fails.
+    retry_schedule: tuple[float, ...]
+    allow_private: bool
+    timeout: float
+    poll: float
+    # "process": ``caja serve`` runs the runner as a child process; "off": it does not.
+    runner: str
+    concurrency: int
+
+
+def webhook_settings() -> WebhookSettings:
+    """``CAJA_WEBHOOKS_RETRY_SCHEDULE`` (default ``5,300,1800,7200,18000,36000,36000``,
+    about 27 hours in all): the seconds before each retry of a failed delivery, each
+    stretched by a random 0.8 to 1.2; ``CAJA_WEBHOOKS_ALLOW_PRIVATE=1`` lets endpoints be
+    loopback or private addresses (the sandbox and tests); ``CAJA_WEBHOOKS_TIMEOUT_SECONDS``
+    (default 10) for an answer; ``CAJA_WEBHOOKS_POLL_SECONDS`` (default 0.5) between two
+    looks for work when there is none; ``CAJA_WEBHOOKS_RUNNER`` (``process``, the default,
+    or ``off``) whether ``caja serve`` starts the runner; ``CAJA_WEBHOOKS_CONCURRENCY``
+    (default 16) deliveries in flight per runner."""
+    raw = os.environ.get("CAJA_WEBHOOKS_RUNNER") or "process"
+    if raw not in RUNNER_MODES:
+        raise ValueError(f"CAJA_WEBHOOKS_RUNNER must be process or off, not {raw!r}")
+    concurrency = _whole("CAJA_WEBHOOKS_CONCURRENCY", 16)
+    if not 1 <= concurrency <= 1000:
+        raise ValueError("CAJA_WEBHOOKS_CONCURRENCY must be between 1 and 1000")
+    return WebhookSettings(
+        retry_schedule=_schedule(),
+        allow_private=os.environ.get("CAJA_WEBHOOKS_ALLOW_PRIVATE") == "1",
+        timeout=_positive_seconds("CAJA_WEBHOOKS_TIMEOUT_SECONDS", 10.0),
+        poll=_positive_seconds("CAJA_WEBHOOKS_POLL_SECONDS", 0.5),
+        runner=raw,
+        concurrency=concurrency,
+    )
+
+
+def _schedule() -> tuple[float, ...]:
+    name = "CAJA_WEBHOOKS_RETRY_SCHEDULE"
+    raw = os.environ.get(name)
+    if not raw:
+        return DEFAULT_RETRY_SCHEDULE
+    try:
+        values = tuple(float(part) for part in raw.split(","))
+    except ValueError:
+        values = ()
+    if not values or any(not 0 <= value <= 7 * 86_400 for value in values):
+        raise ValueError(
+            f"{name} must list the seconds before each retry, such as 5,300,1800, not {raw!r}"
+        )
+    return values
+
+
+def _positive_seconds(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 3600:
+        raise ValueError(f"{name} must be a number of seconds above 0, not {raw!r}")
+    return value

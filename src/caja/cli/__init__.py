@@ -18,6 +18,7 @@ from caja.cli.common import PlainGroup, debugging, plain_everywhere
 from caja.cli.demo_server import demo
 from caja.cli.deposits import deposits_app
 from caja.cli.ops import backup_command, fund, restore_command, verify
+from caja.cli.runner import webhooks_run
 from caja.cli.server import db_app, serve
 from caja.cli.topups import catalog_app, operator_app, reconcile
 
@@ -71,6 +72,10 @@ app.add_typer(clients_app, name="clients")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(operator_app, name="operator")
 app.add_typer(deposits_app, name="deposits")
+# The runner's command; the webhooks group's other commands join it here.
+webhooks_app = typer.Typer(help="Webhook endpoints and their delivery.", no_args_is_help=True)
+webhooks_app.command("run")(webhooks_run)
+app.add_typer(webhooks_app, name="webhooks")
 
 app.command()(serve)
 app.command()(fund)

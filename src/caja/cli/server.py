@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from caja.cli.common import _fail, _run, check_port
-from caja.config import database_url, serve_settings, shared_secret_missing
+from caja.cli.runner import start_runner, stop_runner
+from caja.config import database_url, serve_settings, shared_secret_missing, webhook_settings
 from caja.db import migrate
 
 if TYPE_CHECKING:
@@ -55,6 +56,7 @@ def _check_settings(workers: int) -> None:
         )
     try:
         serve_settings()
+        webhook_settings()
     except ValueError as error:
         problem = str(error)
     if problem is not None:
@@ -89,7 +91,9 @@ def serve_http(host: str, port: int, workers: int) -> None:
 
     prometheus_client's multiprocess mode needs ``PROMETHEUS_MULTIPROC_DIR`` set before
     a worker imports it: a fresh directory is made here (unless one is given) and
-    removed when the server stops.
+    removed when the server stops. The webhook runner runs beside the server, in a
+    child process of its own (one per ``caja serve``, whatever the workers), stopped
+    when the server stops.
     """
     import copy
     import os
@@ -107,6 +111,7 @@ def serve_http(host: str, port: int, workers: int) -> None:
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         metrics_dir = tempfile.mkdtemp(prefix="caja-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    runner = start_runner()
     try:
         uvicorn.run(
             "caja.cli.server:create_served_app",
@@ -122,6 +127,7 @@ def serve_http(host: str, port: int, workers: int) -> None:
             access_log=False,
         )
     finally:
+        stop_runner(runner)
         if metrics_dir is not None:
             del os.environ["PROMETHEUS_MULTIPROC_DIR"]
             shutil.rmtree(metrics_dir, ignore_errors=True)
