@@ -272,13 +272,14 @@ class WebhookSettings:
 
 def webhook_settings() -> WebhookSettings:
     """``CAJA_WEBHOOKS_RETRY_SCHEDULE`` (default ``5,300,1800,7200,18000,36000,36000``,
-    about 27 hours in all): the seconds before each retry of a failed delivery, each
-    stretched by a random 0.8 to 1.2; ``CAJA_WEBHOOKS_ALLOW_PRIVATE=1`` lets endpoints be
-    loopback or private addresses (the sandbox and tests); ``CAJA_WEBHOOKS_TIMEOUT_SECONDS``
-    (default 10) for an answer; ``CAJA_WEBHOOKS_POLL_SECONDS`` (default 0.5) between two
-    looks for work when there is none; ``CAJA_WEBHOOKS_RUNNER`` (``process``, the default,
-    or ``off``) whether ``caja serve`` starts the runner; ``CAJA_WEBHOOKS_CONCURRENCY``
-    (default 16) deliveries in flight per runner."""
+    27.6 hours in all, at least 24.8 with the jitter): the seconds before each retry of a
+    failed delivery, each times a random 0.9 to 1.1; ``CAJA_WEBHOOKS_ALLOW_PRIVATE=1``
+    lets endpoints be loopback or private addresses (the sandbox and tests);
+    ``CAJA_WEBHOOKS_TIMEOUT_SECONDS`` (default 10) for an answer;
+    ``CAJA_WEBHOOKS_POLL_SECONDS`` (default 0.5) between two looks for work when there is
+    none; ``CAJA_WEBHOOKS_RUNNER`` (``process``, the default, or ``off``) whether
+    ``caja serve`` starts the runner; ``CAJA_WEBHOOKS_CONCURRENCY`` (default 16)
+    deliveries in flight per runner."""
     raw = os.environ.get("CAJA_WEBHOOKS_RUNNER") or "process"
     if raw not in RUNNER_MODES:
         raise ValueError(f"CAJA_WEBHOOKS_RUNNER must be process or off, not {raw!r}")
