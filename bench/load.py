@@ -14,6 +14,8 @@ __all__ = [
     "DEPOSIT_PATH",
     "EMPTY",
     "EXPECTED",
+    "HOOK_DEAD",
+    "HOOK_OK",
     "TRANSFER_PATH",
     "WORKLOADS",
     "LoadRun",
@@ -30,14 +32,21 @@ MARKER = "BENCH-JSON "
 REQUEST_TIMEOUT = "5s"
 
 DEPOSIT = "deposit"
-WORKLOADS = ("spread", "hot", "replay", DEPOSIT)
+# spread with an endpoint subscribed to every transfer: answering 200, or dead.
+HOOK_OK = "webhook-200"
+HOOK_DEAD = "webhook-dead"
+WORKLOADS = ("spread", "hot", "replay", DEPOSIT, HOOK_OK, HOOK_DEAD)
 EMPTY = "empty"
+# The workloads that send spread's bodies.
+SPREAD_BODIES = (EMPTY, HOOK_OK, HOOK_DEAD)
 # The statuses each workload expects; anything else counts as an error.
 EXPECTED: dict[str, frozenset[int]] = {
     "spread": frozenset({201}),
     "hot": frozenset({201}),
     "replay": frozenset({201, 208}),
     DEPOSIT: frozenset({201}),
+    HOOK_OK: frozenset({201}),
+    HOOK_DEAD: frozenset({201}),
     EMPTY: frozenset({200}),
 }
 # Ledger transfers one new transfer posts: a deposit transfer also posts its fee.
@@ -110,8 +119,8 @@ def run_wrk(
 ) -> LoadRun:
     """One wrk run; ``tag`` must be unique to this run (it prefixes transfer tokens).
     ``accounts_file`` holds the deposit client and accounts for ``deposit``."""
-    # The empty endpoint gets the same bodies as a spread of transfers.
-    mode = "spread" if workload == EMPTY else workload
+    # The empty endpoint and the webhook modes get the same bodies as a spread of transfers.
+    mode = "spread" if workload in SPREAD_BODIES else workload
     command = [
         find_wrk(),
         "--threads",

@@ -16,6 +16,7 @@ from bench.postgres import create_database, throwaway_cluster
 from bench.report import DatabaseResult, Verify
 from bench.server import Server, run_caja
 from bench.setup_data import DEPOSIT_ACCOUNTS, Prepared, prepare
+from bench.webhooks import NOTE, WEBHOOK_WORKLOADS, Hooks
 
 __all__ = ["DEFAULT_WORKERS", "Plan", "Tags", "bench_database"]
 
@@ -93,13 +94,20 @@ def _accounts_files(prepared: Prepared, work: Path) -> dict[str, Path]:
 
 
 def _load(
-    plan: Plan, server: Server, files: dict[str, Path], tags: Tags, result: DatabaseResult
+    plan: Plan,
+    server: Server,
+    files: dict[str, Path],
+    tags: Tags,
+    result: DatabaseResult,
+    hooks: Hooks | None = None,
 ) -> None:
     """Every workload at every connection count: the empty endpoint first."""
     for workload in [EMPTY, *plan.workloads]:
         accounts_file = files[workload]
         for connections in plan.connections:
             say(f"  {result.db}: {workload} at {connections} connections")
+            if hooks is not None and workload in WEBHOOK_WORKLOADS:
+                hooks.attach(workload)
             for seconds, into in ((plan.warmup, result.warmups), (plan.duration, result.runs)):
                 if seconds:
                     into.append(
@@ -112,7 +120,32 @@ def _load(
                             tags.next(),
                         )
                     )
+            if hooks is not None and workload in WEBHOOK_WORKLOADS:
+                _webhook_note(result, workload, connections, hooks.detach())
             server.check_alive()
+
+
+def _webhook_note(
+    result: DatabaseResult, workload: str, connections: int, counts: dict[str, int]
+) -> None:
+    """The run's throughput against spread's, and its deliveries right after it."""
+    rate = next(r.per_second for r in reversed(result.runs) if r.workload == workload)
+    spread = [
+        r.per_second for r in result.runs if r.workload == "spread" and r.connections == connections
+    ]
+    ratio = (
+        f"{rate / spread[0]:.2f} x spread ({spread[0]:.0f}/s)"
+        if spread and spread[0]
+        else "spread not run"
+    )
+    made = ", ".join(
+        f"{counts.get(status, 0)} {status}" for status in ("delivered", "pending", "failed")
+    )
+    line = (
+        f"{workload} at {connections} conns: {rate:.0f} transfers/s = {ratio}; deliveries: {made}"
+    )
+    say(f"  {result.db}: {line}")
+    result.notes.append(line)
 
 
 def _pgbench(plan: Plan, server_url: str, work: Path, result: DatabaseResult) -> None:
@@ -170,7 +203,11 @@ def bench_database(db: str, plan: Plan, work: Path, logs: Path, tags: Tags) -> D
         _record_setup(prepared, result)
         files = _accounts_files(prepared, work)
         server.wait_ready()
-        _load(plan, server, files, tags, result)
+        hooks = None
+        if set(WEBHOOK_WORKLOADS) & set(plan.workloads):
+            result.notes.append(NOTE)
+            hooks = stack.enter_context(Hooks(url, prepared.api_key, logs / f"{db}-receiver.log"))
+        _load(plan, server, files, tags, result, hooks)
         server.stop()
         say(f"  {db}: caja verify")
         result.verify, ledger_transfers = _verify(url)

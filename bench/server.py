@@ -43,6 +43,8 @@ def _environment(database_url: str) -> dict[str, str]:
         **os.environ,
         "CAJA_DATABASE_URL": database_url,
         "CAJA_BENCH_ENDPOINT": "1",
+        # The webhook modes' endpoints are on 127.0.0.1.
+        "CAJA_WEBHOOKS_ALLOW_PRIVATE": "1",
     }
 
 
