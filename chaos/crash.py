@@ -12,8 +12,11 @@ One run, on a fresh database:
 4. The load (:mod:`chaos.load`): transfers and top-ups, the server's process group
    killed with SIGKILL at random moments and started again, every unanswered request
    sent again until answered.
-5. The server stopped; ``caja reconcile`` settles the top-ups the kills left open; the
-   database is checked against the answers (:mod:`chaos.check`); ``caja verify``.
+5. The server stopped; ``caja webhooks run`` drains the deliveries of the events to the
+   run's consumer (:mod:`chaos.consumer`), an endpoint of the ledger client; ``caja
+   reconcile`` settles the top-ups the kills left open; the database is checked against
+   the answers (:mod:`chaos.check`) and the deliveries against the acknowledged
+   transfers; ``caja verify``.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from bench.programs import free_port
 from bench.server import run_caja
 
 from chaos.check import Findings, Known, check_run
+from chaos.consumer import RUNNER_ENV, Consumer, check_events, drain
 from chaos.journal import Journal
 from chaos.load import Keys, Load, LoadPlan
 from chaos.prepare import create_client, fund, fund_many, open_accounts, run_json
@@ -78,6 +82,8 @@ class RunResult:
     findings: Findings
     held_at_kill: int = 0
     reconciled: dict[str, int] = field(default_factory=dict)
+    # How long the webhook runner took to drain after the load.
+    drain_seconds: float = 0.0
     verify_code: int | None = None
     verify_summary: str = ""
     seconds: float = 0.0
@@ -98,6 +104,8 @@ def _server_env(database_url: str, operator_url: str) -> dict[str, str]:
         "CAJA_RECONCILE_INTERVAL_MS": "0",
         "CAJA_ACCESS_LOG": "0",
         "CAJA_WALLET_JWT_SECRET": secrets.token_urlsafe(32),
+        # The server's webhook runner delivers the transfers' events to the consumer.
+        **RUNNER_ENV,
     }
 
 
@@ -124,6 +132,7 @@ def crash_run(db: str, url: str, plan: CrashPlan, run: int, seed: int, logs: Pat
         raise RuntimeError(f"caja db upgrade failed: {upgraded.stderr.strip()}")
     journal = Journal()
     with ExitStack() as stack:
+        consumer = stack.enter_context(Consumer())
         operator = Operator(free_port(), logs / f"{db}-{run}-operator.log")
         server = CajaServer(
             _server_env(url, operator.url),
@@ -142,6 +151,7 @@ def crash_run(db: str, url: str, plan: CrashPlan, run: int, seed: int, logs: Pat
             ledger_made = pool.submit(create_client, url, "chaos ledger", ["ledger:admin"])
             merchant_made = pool.submit(create_client, url, "chaos merchant", ["topup"])
             ledger, merchant = ledger_made.result(), merchant_made.result()
+        consumer.subscribe(url, ledger.api_key)
         fundings = [fund(url, merchant.client_id, plan.merchant_pesos)]
         server.wait_healthy()
         say(f"  {db} run {run}: opening and funding {plan.accounts} accounts")
@@ -151,6 +161,9 @@ def crash_run(db: str, url: str, plan: CrashPlan, run: int, seed: int, logs: Pat
         keys = Keys(ledger.api_key, merchant.api_key)
         Load(plan.load, server, keys, accounts, f"{db[:2]}{run}", seed, journal).run()
         server.stop()
+        say(f"  {db} run {run}: webhooks drain")
+        env = _server_env(url, operator.url)
+        drained = drain(url, env, logs / f"{db}-{run}-webhooks.log", say)
         say(f"  {db} run {run}: reconcile and check")
         before = read_snapshot(url)
         held = sum(row.status in OPEN_STATUSES for row in before.purchases)
@@ -159,7 +172,8 @@ def crash_run(db: str, url: str, plan: CrashPlan, run: int, seed: int, logs: Pat
         )
         known = Known(ledger.client_id, merchant.client_id, fundings)
         findings = check_run(journal, known, read_snapshot(url), operator.final_status)
-    result = RunResult(db, run, seed, journal, known, findings, held, reconciled)
+        check_events(url, journal, consumer, findings)
+    result = RunResult(db, run, seed, journal, known, findings, held, reconciled, drained)
     result.verify_code, result.verify_summary = _verify(url)
     result.seconds = time.monotonic() - started
     return result

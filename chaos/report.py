@@ -20,6 +20,8 @@ ALWAYS = (
     "balances wrong",
     "top-ups lost",
     "top-ups left open",
+    "acknowledged not delivered",
+    "events without a transfer",
 )
 
 
@@ -70,6 +72,16 @@ def run_report(result: RunResult) -> str:
             f"{result.held_at_kill}, settled by caja reconcile {settled} "
             f"({reconciled.get('authorized', 0)} authorized, "
             f"{reconciled.get('rejected', 0)} rejected)",
+        )
+    )
+    lines.append(
+        line(
+            "webhook events",
+            f"{figures['events']} events ({figures['transfer events']} ledger.transfer.created); "
+            f"{figures['deliveries received']} deliveries received, "
+            f"{figures['acknowledged and delivered']} acknowledged transfers delivered, "
+            f"{figures['events delivered more than once']} more than once; "
+            f"drained in {result.drain_seconds:.1f} s",
         )
     )
     lines.append(line("caja verify", f"exit {result.verify_code}: {result.verify_summary}"))

@@ -20,10 +20,9 @@ __all__ = ["start_runner", "stop_runner", "webhooks_run"]
 
 # After SIGTERM, how long a runner may take to finish its round before it is killed.
 STOP_SECONDS = 15.0
-# How the child runs the ``caja`` command with this interpreter.
-LAUNCH = "from caja.cli import app; app(prog_name='caja')"
-# The child's CPU priority: under load the server and the database come first.
-CHILD_NICENESS = 10
+# How the child runs the ``caja`` command with this interpreter, at a lower priority
+# from its first import on, so that it never slows the server's start.
+LAUNCH = "import os; os.nice(10); from caja.cli import app; app(prog_name='caja')"
 
 
 def _settings() -> WebhookSettings:
@@ -47,8 +46,6 @@ def webhooks_run(
     from caja.webhooks.runner import run
 
     settings = _settings()
-    if parent is not None:
-        os.nice(CHILD_NICENESS)
 
     def alive() -> bool:
         return parent is None or os.getppid() == parent
