@@ -41,7 +41,7 @@ __all__ = ["EVENT", "Consumer", "check_events", "drain"]
 EVENT = "ledger.transfer.created"
 DRAIN_TIMEOUT_SECONDS = 120.0
 STOP_SECONDS = 15.0
-# The runner of the crash run: a short claim (4 timeouts and 5 s) and quick retries.
+# The runner of the crash run: short claims (a timeout of 2 s) and quick retries.
 RUNNER_ENV = {
     "CAJA_WEBHOOKS_ALLOW_PRIVATE": "1",
     "CAJA_WEBHOOKS_TIMEOUT_SECONDS": "2",

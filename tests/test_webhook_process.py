@@ -111,7 +111,7 @@ def test_a_server_killed_mid_delivery_delivers_after_a_restart(
         **os.environ,
         "CAJA_DATABASE_URL": database_url,
         "CAJA_WEBHOOKS_ALLOW_PRIVATE": "1",
-        # A claim lasts 4 timeouts and 5 s: 11 s.
+        # A claim of one delivery lasts one timeout and 5 s: 6.5 s.
         "CAJA_WEBHOOKS_TIMEOUT_SECONDS": "1.5",
         "CAJA_WEBHOOKS_POLL_SECONDS": "0.1",
         "CAJA_WEBHOOKS_RETRY_SCHEDULE": "0.1,0.1,0.1",

@@ -278,12 +278,12 @@ def webhook_settings() -> WebhookSettings:
     ``CAJA_WEBHOOKS_TIMEOUT_SECONDS`` (default 10) for an answer;
     ``CAJA_WEBHOOKS_POLL_SECONDS`` (default 0.5) between two looks for work when there is
     none; ``CAJA_WEBHOOKS_RUNNER`` (``process``, the default, or ``off``) whether
-    ``caja serve`` starts the runner; ``CAJA_WEBHOOKS_CONCURRENCY`` (default 16)
+    ``caja serve`` starts the runner; ``CAJA_WEBHOOKS_CONCURRENCY`` (default 32)
     deliveries in flight per runner."""
     raw = os.environ.get("CAJA_WEBHOOKS_RUNNER") or "process"
     if raw not in RUNNER_MODES:
         raise ValueError(f"CAJA_WEBHOOKS_RUNNER must be process or off, not {raw!r}")
-    concurrency = _whole("CAJA_WEBHOOKS_CONCURRENCY", 16)
+    concurrency = _whole("CAJA_WEBHOOKS_CONCURRENCY", 32)
     if not 1 <= concurrency <= 1000:
         raise ValueError("CAJA_WEBHOOKS_CONCURRENCY must be between 1 and 1000")
     return WebhookSettings(

@@ -70,8 +70,9 @@ log = logging.getLogger("caja.webhooks")
 
 # Events read per fan-out transaction.
 FAN_OUT_EVENTS = 500
-# Deliveries claimed per round: this many per delivery in flight.
-CLAIM_ROUNDS = 4
+# Deliveries claimed per round: this many per delivery in flight (the more a round
+# claims, the fewer transactions a delivery costs).
+CLAIM_ROUNDS = 8
 # Beyond the time a round's deliveries may take, how long a claim lasts.
 LEASE_MARGIN_SECONDS = 5.0
 # After a round, the runner rests this many times the time it spent on the database: at
@@ -221,8 +222,8 @@ def _secrets(row: Any, now: datetime) -> tuple[str, ...]:
     return (row.secret,)
 
 
-def claim(connection: Connection, limit: int, lease_seconds: float) -> list[Due]:
-    """Claim up to ``limit`` due deliveries for ``lease_seconds``."""
+def claim(connection: Connection, limit: int, settings: WebhookSettings) -> list[Due]:
+    """Claim up to ``limit`` due deliveries, for as long as trying them may take."""
     now = database_now(connection)
     clock = time.perf_counter()
     ids = _due_ids(connection, now, limit)
@@ -231,7 +232,7 @@ def claim(connection: Connection, limit: int, lease_seconds: float) -> list[Due]
     connection.execute(
         update(_d)
         .where(_d.c.id.in_(ids))
-        .values(claimed_until=now + timedelta(seconds=lease_seconds))
+        .values(claimed_until=now + timedelta(seconds=lease_seconds(settings, len(ids))))
     )
     rows = connection.execute(
         select(
@@ -487,17 +488,17 @@ def claim_size(settings: WebhookSettings) -> int:
     return settings.concurrency * CLAIM_ROUNDS
 
 
-def lease_seconds(settings: WebhookSettings) -> float:
-    """Long enough for a round's deliveries to time out one after another in each slot,
-    plus a margin for the address checks and the recording."""
-    return settings.timeout * CLAIM_ROUNDS + LEASE_MARGIN_SECONDS
+def lease_seconds(settings: WebhookSettings, count: int) -> float:
+    """How long a claim of ``count`` deliveries lasts: long enough for them all to time
+    out, ``concurrency`` at once, plus a margin for the address checks and the record."""
+    return settings.timeout * math.ceil(count / settings.concurrency) + LEASE_MARGIN_SECONDS
 
 
 def _fan_out_and_claim(
-    connection: Connection, *, events: bool, limit: int, lease: float
+    connection: Connection, *, events: bool, settings: WebhookSettings
 ) -> tuple[int, list[Due]]:
     fanned = fan_out(connection) if events else 0
-    return fanned, claim(connection, limit, lease)
+    return fanned, claim(connection, claim_size(settings), settings)
 
 
 async def run_once(
@@ -510,12 +511,7 @@ async def run_once(
     if not (events or due):
         return Round()
     fanned, claimed = await database.write(
-        partial(
-            _fan_out_and_claim,
-            events=events,
-            limit=claim_size(settings),
-            lease=lease_seconds(settings),
-        )
+        partial(_fan_out_and_claim, events=events, settings=settings)
     )
     spent = time.perf_counter() - started
     if not claimed:
