@@ -102,6 +102,7 @@ def _load(
     hooks: Hooks | None = None,
 ) -> None:
     """Every workload at every connection count: the empty endpoint first."""
+    deliveries: list[tuple[str, int, dict[str, int]]] = []
     for workload in [EMPTY, *plan.workloads]:
         accounts_file = files[workload]
         for connections in plan.connections:
@@ -121,15 +122,21 @@ def _load(
                         )
                     )
             if hooks is not None and workload in WEBHOOK_WORKLOADS:
-                _webhook_note(result, workload, connections, hooks.detach())
+                counts = hooks.detach()
+                deliveries.append((workload, connections, counts))
+                say(f"  {result.db}: {workload} at {connections}: deliveries {counts}")
             server.check_alive()
+    for workload, connections, counts in deliveries:
+        _webhook_note(result, workload, connections, counts)
 
 
 def _webhook_note(
     result: DatabaseResult, workload: str, connections: int, counts: dict[str, int]
 ) -> None:
     """The run's throughput against spread's, and its deliveries right after it."""
-    rate = next(r.per_second for r in reversed(result.runs) if r.workload == workload)
+    rate = next(
+        r.per_second for r in result.runs if r.workload == workload and r.connections == connections
+    )
     spread = [
         r.per_second for r in result.runs if r.workload == "spread" and r.connections == connections
     ]
@@ -144,7 +151,6 @@ def _webhook_note(
     line = (
         f"{workload} at {connections} conns: {rate:.0f} transfers/s = {ratio}; deliveries: {made}"
     )
-    say(f"  {result.db}: {line}")
     result.notes.append(line)
 
 
