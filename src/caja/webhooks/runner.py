@@ -196,7 +196,7 @@ def fan_out(connection: Connection, limit: int = FAN_OUT_EVENTS) -> int:
 # Claims.
 
 
-def _due_ids(connection: Connection, now: datetime, limit: int) -> list[int]:
+def _due_ids(connection: Connection, now: datetime, limit: int, *, lock: bool = True) -> list[int]:
     query = (
         select(_d.c.id)
         .join(_e, _e.c.id == _d.c.endpoint_id)
@@ -210,7 +210,7 @@ def _due_ids(connection: Connection, now: datetime, limit: int) -> list[int]:
         .order_by(_d.c.next_attempt_at, _d.c.id)
         .limit(limit)
     )
-    if connection.dialect.name == "postgresql":
+    if lock and connection.dialect.name == "postgresql":
         query = query.with_for_update(of=_d, skip_locked=True)
     return [int(found) for found in connection.execute(query).scalars()]
 
@@ -274,7 +274,7 @@ def has_work(connection: Connection) -> tuple[bool, bool]:
         select(webhook_cursor.c.event_id).where(webhook_cursor.c.id == 1)
     ).scalar_one_or_none()
     events = cursor is not None and bool(events_after(connection, int(cursor), 1))
-    return events, bool(_due_ids(connection, database_now(connection), 1))
+    return events, bool(_due_ids(connection, database_now(connection), 1, lock=False))
 
 
 # Delivery.
