@@ -45,6 +45,11 @@ _ADMIN = (
     ("POST", "/verify", ()),
     ("GET", "/verify", ()),
     ("GET", "/audit", ("cursor",)),
+    ("GET", "/webhooks", ()),
+    ("GET", "/webhooks/deliveries", ("endpoint", "client", "cursor")),
+    ("GET", "/webhooks/deliveries/{delivery_id}", ("delivery_id",)),
+    ("POST", "/webhooks/{endpoint_id}/enable", ("endpoint_id",)),
+    ("POST", "/events/{event_id}/replay", ("event_id",)),
 )
 
 # Route -> the inputs (path, query or body) naming something a client or person owns.
