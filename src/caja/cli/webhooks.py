@@ -45,7 +45,9 @@ def _client_tokens(connection: Connection, ids: set[int]) -> dict[int, str]:
 @webhooks_app.command("add")
 def webhooks_add(
     client: Annotated[str, typer.Argument(metavar="CLIENT_ID", help="The client (cli-…).")],
-    url: Annotated[str, typer.Argument(help="Where to POST the events (http or https).")],
+    url: Annotated[
+        str, typer.Argument(metavar="URL", help="Where to POST the events (http or https).")
+    ],
     event: EventOption = None,
     as_json: JsonFlag = False,
 ) -> None:
