@@ -409,4 +409,3 @@ async def test_monitors_are_listed_removed_and_refused_when_wrong(
         m["monitor_id"]
         for m in (await http.get(f"{EV}/monitors", headers=key_of(key))).json()["monitors"]
     ] == [above.json()["monitor_id"]]
-
