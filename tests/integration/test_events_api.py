@@ -172,6 +172,17 @@ async def test_the_key_is_required_and_a_legacy_account_key_is_refused(
     account_key = legacy.json()["api_key"]
     refused = await http.get(f"{EV}/endpoints", headers=key_of(account_key))
     assert refused.status_code == 403
+    for path in ("endpoints", "monitors"):
+        plain = await http.post(f"{EV}/{path}", content=b"url=x", headers=key_of(key))
+        assert plain.status_code == 415
+        assert plain.json()["code"] == "UnsupportedMediaType"
+        broken = await http.post(
+            f"{EV}/{path}",
+            content=b"{",
+            headers={**key_of(key), "Content-Type": "application/json"},
+        )
+        assert broken.status_code == 422
+        assert broken.json()["code"] == "InvalidJSON"
     missing = await http.get(f"{EV}/nothing", headers=key_of(key))
     assert missing.status_code == 404
     assert set(missing.json()) == {"code", "message"}

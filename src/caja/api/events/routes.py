@@ -88,6 +88,15 @@ _COMMON: Responses = {
     ),
 }
 
+_BODY: Responses = {
+    413: docs.error("The body is over 64 KiB", "PayloadTooLarge", "The request body is too large."),
+    415: docs.error(
+        "The body is not sent as application/json",
+        "UnsupportedMediaType",
+        "The request body must be JSON, sent with Content-Type: application/json.",
+    ),
+}
+
 router = APIRouter(prefix=PREFIX, tags=["Events"])
 
 
@@ -118,14 +127,15 @@ def _no_content() -> Response:
         docs.EndpointIn,
         {"url": "https://hooks.example.com/caja", "events": ["ledger.transfer.created"]},
     ),
-    responses=_responses(docs.ENDPOINT_CREATED),
+    responses=_responses(docs.ENDPOINT_CREATED, _BODY),
 )
 async def add_endpoint(request: Request, database: DatabaseDep, who: Client) -> Response:
     """A new endpoint: caja signs each event it sends there with the secret answered here,
     the only time it is shown."""
     body = await read_json(request, docs.EndpointIn)
     allow_private = webhooks_allow_private()
-    # Resolved here, out of the write's transaction: a slow DNS answer holds no lock.
+    # The host is resolved here, in a thread and out of the write's transaction, so that
+    # a slow DNS answer holds no lock; the write then checks the rest of the URL only.
     await asyncio.to_thread(check_url, body.url, allow_private=allow_private)
 
     def add(connection: Connection) -> webhooks.Created:
@@ -357,7 +367,7 @@ def _direction(body: docs.MonitorIn) -> tuple[monitors.Direction, object]:
     openapi_extra=body_schema(
         docs.MonitorIn, {"account_token": "acc-sen2h7an42w2smdtpqhpscr6bwlh", "below": "1000.00"}
     ),
-    responses=_responses(docs.MONITOR_CREATED),
+    responses=_responses(docs.MONITOR_CREATED, _BODY),
 )
 async def add_monitor(request: Request, database: DatabaseDep, who: Client) -> Response:
     """A `balance.crossed` event each time a posting takes the balance across the
