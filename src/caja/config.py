@@ -22,6 +22,7 @@ __all__ = [
     "serve_settings",
     "shared_secret_missing",
     "wallet_settings",
+    "webhooks_allow_private",
 ]
 
 DEFAULT_DATABASE_URL = "sqlite:///caja.db"
@@ -249,3 +250,9 @@ def shared_secret_missing(workers: int, url: str) -> bool:
     hosts = url.split("://", 1)[-1].split("/", 1)[0].rsplit("@", 1)[-1]
     clustered = workers > 1 or "," in hosts
     return clustered and not os.environ.get("CAJA_WALLET_JWT_SECRET")
+
+
+def webhooks_allow_private() -> bool:
+    """``CAJA_WEBHOOKS_ALLOW_PRIVATE=1`` lets webhook endpoints be loopback or private
+    addresses (the sandbox and tests set it); unset, such URLs are refused."""
+    return os.environ.get("CAJA_WEBHOOKS_ALLOW_PRIVATE") == "1"

@@ -1,7 +1,8 @@
 """The ``caja`` command: one module per command group, put together here.
 
 The top-level commands are added in the order ``caja --help`` lists them, then the
-groups (``caja db``, ``clients``, ``catalog``, ``operator``, ``deposits``). Every failure
+groups (``caja db``, ``clients``, ``catalog``, ``operator``, ``deposits``,
+``webhooks``, ``monitors``). Every failure
 ends in one ``error: …`` line (see :class:`caja.cli.common.PlainGroup`); ``caja --debug``
 shows the traceback instead.
 """
@@ -17,9 +18,11 @@ from caja.cli.clients import clients_app
 from caja.cli.common import PlainGroup, debugging, plain_everywhere
 from caja.cli.demo_server import demo
 from caja.cli.deposits import deposits_app
+from caja.cli.monitors import monitors_app
 from caja.cli.ops import backup_command, fund, restore_command, verify
 from caja.cli.server import db_app, serve
 from caja.cli.topups import catalog_app, operator_app, reconcile
+from caja.cli.webhooks import webhooks_app
 
 __all__ = ["app", "caja_version"]
 
@@ -71,6 +74,8 @@ app.add_typer(clients_app, name="clients")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(operator_app, name="operator")
 app.add_typer(deposits_app, name="deposits")
+app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(monitors_app, name="monitors")
 
 app.command()(serve)
 app.command()(fund)
