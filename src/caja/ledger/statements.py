@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, select
+from sqlalchemy import ColumnElement, Select, case, func, select
 from sqlalchemy.engine import Connection
 
 from caja.core.clock import bogota_days
@@ -35,8 +35,11 @@ __all__ = [
     "Span",
     "StatementLine",
     "balance_at",
+    "balance_query",
+    "bound_query",
     "entry_bound",
     "lines_page",
+    "page_query",
     "statement_lines",
     "statement_span",
 ]
@@ -71,8 +74,9 @@ class Span:
     through_entry: int
 
 
-def entry_bound(connection: Connection, moment: datetime) -> int:
-    """The largest entry id written by transfers made at or before ``moment`` (0: none)."""
+def bound_query(moment: datetime) -> Select[Any]:
+    """The largest entry id written by transfers made at or before ``moment``: NULL when
+    there is none."""
     latest_time = (
         select(func.max(transfers.c.created_at))
         .where(transfers.c.created_at <= moment)
@@ -88,10 +92,22 @@ def entry_bound(connection: Connection, moment: datetime) -> int:
         .where(entries.c.transfer_id <= last_transfer)
         .scalar_subquery()
     )
-    found = connection.execute(
-        select(func.max(entries.c.id)).where(entries.c.transfer_id == last_with_entries)
-    ).scalar_one()
-    return int(found or 0)
+    return select(func.max(entries.c.id)).where(entries.c.transfer_id == last_with_entries)
+
+
+def entry_bound(connection: Connection, moment: datetime) -> int:
+    """The largest entry id written by transfers made at or before ``moment`` (0: none)."""
+    return int(connection.execute(bound_query(moment)).scalar_one() or 0)
+
+
+def balance_query(account_id: int, bound: int) -> Select[Any]:
+    """The account's last entry at or below the entry id ``bound``: (id, balance after)."""
+    return (
+        select(entries.c.id, entries.c.balance_after_minor)
+        .where(entries.c.account_id == account_id, entries.c.id <= bound)
+        .order_by(entries.c.id.desc())
+        .limit(1)
+    )
 
 
 def _balance_through(connection: Connection, account_id: int, bound: int) -> tuple[int, int]:
@@ -99,12 +115,7 @@ def _balance_through(connection: Connection, account_id: int, bound: int) -> tup
     (0, 0) when it has none."""
     if bound <= 0:
         return 0, 0
-    row = connection.execute(
-        select(entries.c.id, entries.c.balance_after_minor)
-        .where(entries.c.account_id == account_id, entries.c.id <= bound)
-        .order_by(entries.c.id.desc())
-        .limit(1)
-    ).first()
+    row = connection.execute(balance_query(account_id, bound)).first()
     return (0, 0) if row is None else (int(row[0]), int(row[1]))
 
 
@@ -134,11 +145,10 @@ def _counterparty() -> ColumnElement[Any]:
     )
 
 
-def lines_page(
-    connection: Connection, span: Span, after_entry: int, limit: int = PAGE
-) -> list[StatementLine]:
-    """The span's lines after ``after_entry``, oldest first, ``limit`` at most."""
-    query = (
+def page_query(span: Span, after_entry: int, limit: int = PAGE) -> Select[Any]:
+    """The span's lines after the entry id ``after_entry``, oldest first, ``limit`` at
+    most: a range of ``ix_entries_account_id_id``."""
+    return (
         select(
             entries.c.id,
             transfers.c.created_at,
@@ -158,7 +168,13 @@ def lines_page(
         .order_by(entries.c.id)
         .limit(limit)
     )
-    return [StatementLine(*row) for row in connection.execute(query)]
+
+
+def lines_page(
+    connection: Connection, span: Span, after_entry: int, limit: int = PAGE
+) -> list[StatementLine]:
+    """The span's lines after ``after_entry``, oldest first, ``limit`` at most."""
+    return [StatementLine(*row) for row in connection.execute(page_query(span, after_entry, limit))]
 
 
 async def statement_lines(

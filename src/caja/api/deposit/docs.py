@@ -369,7 +369,7 @@ HISTORY: Responses = {
 }
 
 
-class StatementEntryOut(BaseModel):
+class DepositStatementEntryOut(BaseModel):
     created_at: str = Field(description="ISO 8601, Bogotá.")
     transaction_token: str = Field(description="The transaction's token (cooptx-…).")
     description: str
@@ -378,7 +378,7 @@ class StatementEntryOut(BaseModel):
     balance: str = Field(description="The account's balance right after this entry.")
 
 
-class StatementOut(BaseModel):
+class DepositStatementOut(BaseModel):
     account_token: str
     initial_date: str = Field(description="YYYY-MM-DD, Bogotá.")
     final_date: str = Field(description="YYYY-MM-DD, Bogotá.")
@@ -386,7 +386,7 @@ class StatementOut(BaseModel):
     closing_balance: str = Field(
         description="The balance when final_date ended: opening_balance plus every amount."
     )
-    entries: list[StatementEntryOut] = Field(description="Oldest first.")
+    entries: list[DepositStatementEntryOut] = Field(description="Oldest first.")
 
 
 STATEMENT_EXAMPLE: dict[str, Any] = {
@@ -431,7 +431,7 @@ STATEMENT_CSV_EXAMPLE = (
 )
 STATEMENT: Responses = {
     200: {
-        **documented(StatementOut, "The statement, oldest first", STATEMENT_EXAMPLE),
+        **documented(DepositStatementOut, "The statement, oldest first", STATEMENT_EXAMPLE),
         "content": {
             "application/json": {"example": STATEMENT_EXAMPLE},
             "text/csv": {"schema": {"type": "string"}, "example": STATEMENT_CSV_EXAMPLE},
