@@ -87,8 +87,13 @@ async def fill(database: Database, entries: int) -> Filled:
     moves += [(hot, other, 100) if n % 2 == 0 else (other, hot, 100) for n in range(entries - 1)]
     for start in range(0, len(moves), batching.MAX_BATCH):
         batch = [
-            NewTransfer(surface="funding", description=f"move {start + n}", debit_account_id=debit,
-                        credit_account_id=credit, amount_minor=amount)  # fmt: skip
+            NewTransfer(
+                surface="funding",
+                description=f"move {start + n}",
+                debit_account_id=debit,
+                credit_account_id=credit,
+                amount_minor=amount,
+            )
             for n, (debit, credit, amount) in enumerate(moves[start : start + batching.MAX_BATCH])
         ]
         for result in await batching.post(database, batch):
@@ -137,8 +142,9 @@ class _Checker:
 
     def _head(self, piece: bytes) -> None:
         head = json.loads(piece.removesuffix(b',"entries":[') + b"}")
-        self.running, self.closing = Decimal(head["opening_balance"]), Decimal(
-            head["closing_balance"]
+        self.running, self.closing = (
+            Decimal(head["opening_balance"]),
+            Decimal(head["closing_balance"]),
         )
 
     def feed(self, piece: bytes) -> None:
@@ -242,7 +248,7 @@ def plans(connection: Connection, account_id: int) -> dict[str, list[str]]:
     return {
         "the last entry id at a moment": _plan(connection, statements.bound_query(moment)),
         "the balance after it": _plan(connection, statements.balance_query(account_id, bound)),
-        "a statement page": _plan(connection, statements.page_query(span, bound // 2)),
+        "a statement page": _plan(connection, statements.page_query(span, 0)),
     }
 
 

@@ -35,9 +35,7 @@ def ledger_account(url: str) -> str:
         principal = await authenticate(database, made.api_key)
         assert principal is not None
         owner = OwnerData("CC", "80111222", "Statement Owner", "owner@example.com")
-        opened = await open_customer_account(
-            database, principal.client_id, "+573001112233", owner
-        )
+        opened = await open_customer_account(database, principal.client_id, "+573001112233", owner)
         token = opened.customer.account.token
         await fund(database, token, "1500")
         await fund(database, token, "250.50")
@@ -98,9 +96,7 @@ def test_a_deposit_account_statement_reads_as_the_deposit_surface(database_url: 
     ],
     ids=["no such day", "reversed", "pdf"],
 )
-def test_bad_input_ends_in_one_error_line(
-    database_url: str, args: list[str], message: str
-) -> None:
+def test_bad_input_ends_in_one_error_line(database_url: str, args: list[str], message: str) -> None:
     code, out, err = statement(database_url, "acc-any", *args)
 
     assert code != 0

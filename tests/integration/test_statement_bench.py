@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-
 from bench.statement import fill, measure
+
 from caja.app import create_app, services_of
 from caja.core.clock import BOGOTA
 from caja.db.engine import Database

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, case, func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.engine import Connection
 
 from caja.core.clock import bogota_days
@@ -82,9 +82,11 @@ def bound_query(moment: datetime) -> Select[Any]:
         .where(transfers.c.created_at <= moment)
         .scalar_subquery()
     )
-    # Transfers of one batch share their moment: the last of them.
+    # Transfers of one batch share their moment: the last of them. ``id + 0``: found
+    # through the time's index (a batch's rows), never by walking the primary key back
+    # from the newest transfer, which a planner may choose for ``max(id)``.
     last_transfer = (
-        select(func.max(transfers.c.id)).where(transfers.c.created_at == latest_time)
+        select(func.max(transfers.c.id + 0)).where(transfers.c.created_at == latest_time)
     ).scalar_subquery()
     # Holds and voids write no entries: the last transfer that did, then its last entry.
     last_with_entries = (
@@ -105,7 +107,8 @@ def balance_query(account_id: int, bound: int) -> Select[Any]:
     return (
         select(entries.c.id, entries.c.balance_after_minor)
         .where(entries.c.account_id == account_id, entries.c.id <= bound)
-        .order_by(entries.c.id.desc())
+        # In the order of ``ix_entries_account_id_id``, so that it is the one read.
+        .order_by(entries.c.account_id.desc(), entries.c.id.desc())
         .limit(1)
     )
 
@@ -138,43 +141,59 @@ def statement_span(connection: Connection, account_id: int, first: date, last: d
     return Span(account_id, first, last, opening, closing, opening_id, closing_id)
 
 
-def _counterparty() -> ColumnElement[Any]:
-    return case(
-        (transfers.c.debit_account_id == entries.c.account_id, transfers.c.credit_account_id),
-        else_=transfers.c.debit_account_id,
-    )
-
-
 def page_query(span: Span, after_entry: int, limit: int = PAGE) -> Select[Any]:
     """The span's lines after the entry id ``after_entry``, oldest first, ``limit`` at
-    most: a range of ``ix_entries_account_id_id``."""
-    return (
+    most: a range of ``ix_entries_account_id_id``, then each line's transfer and its two
+    accounts by primary key (the page is cut before the joins, so a planner never joins
+    more than a page)."""
+    page = (
         select(
             entries.c.id,
-            transfers.c.created_at,
-            transfers.c.token,
-            transfers.c.description,
-            accounts.c.token,
+            entries.c.transfer_id,
             entries.c.amount_minor,
             entries.c.balance_after_minor,
         )
-        .join(transfers, transfers.c.id == entries.c.transfer_id)
-        .join(accounts, accounts.c.id == _counterparty())
         .where(
             entries.c.account_id == span.account_id,
             entries.c.id > after_entry,
             entries.c.id <= span.through_entry,
         )
-        .order_by(entries.c.id)
+        .order_by(entries.c.account_id, entries.c.id)
         .limit(limit)
+        .subquery("page")
     )
+    debit, credit = accounts.alias("debit"), accounts.alias("credit")
+    return (
+        select(
+            page.c.id,
+            transfers.c.created_at,
+            transfers.c.token,
+            transfers.c.description,
+            debit.c.token,
+            credit.c.token,
+            page.c.amount_minor,
+            page.c.balance_after_minor,
+        )
+        .select_from(page)
+        .join(transfers, transfers.c.id == page.c.transfer_id)
+        .join(debit, debit.c.id == transfers.c.debit_account_id)
+        .join(credit, credit.c.id == transfers.c.credit_account_id)
+        .order_by(page.c.id)
+    )
+
+
+def _line(row: Any) -> StatementLine:
+    entry_id, created_at, token, description, debit, credit, amount, balance = row
+    # Money left the account (a negative amount): it was the debit side.
+    counterparty = credit if amount < 0 else debit
+    return StatementLine(entry_id, created_at, token, description, counterparty, amount, balance)
 
 
 def lines_page(
     connection: Connection, span: Span, after_entry: int, limit: int = PAGE
 ) -> list[StatementLine]:
     """The span's lines after ``after_entry``, oldest first, ``limit`` at most."""
-    return [StatementLine(*row) for row in connection.execute(page_query(span, after_entry, limit))]
+    return [_line(row) for row in connection.execute(page_query(span, after_entry, limit))]
 
 
 async def statement_lines(
