@@ -7,6 +7,7 @@ import csv
 import io
 import json
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -16,7 +17,9 @@ from caja.core.clock import BOGOTA, utcnow
 from caja.customers.service import OwnerData, open_customer_account
 from caja.db.engine import Database
 from caja.ops.funding import fund
+from tests.postgres import free_port
 from tests.test_cli import on_database, runner
+from tests.test_cli_errors import one_error_line
 from tests.test_deposits_cli import Client as DepositClient
 
 
@@ -110,3 +113,16 @@ def test_an_unknown_account_ends_in_one_error_line(database_url: str) -> None:
 
     assert code == 1
     assert err.strip() == "error: no account 'acc-nope'"
+
+
+def test_a_missing_or_unreachable_database_is_one_error_line(tmp_path: Path) -> None:
+    args = ["statement", "acc-x", "--from", "2026-03-01", "--to", "2026-03-02"]
+    missing = f"sqlite:///{tmp_path / 'not-there' / 'caja.db'}"
+    unreachable = f"postgresql://caja:secret@127.0.0.1:{free_port()}/caja"
+
+    no_file = runner.invoke(app, args, env={"CAJA_DATABASE_URL": missing})
+    no_server = runner.invoke(app, args, env={"CAJA_DATABASE_URL": unreachable})
+
+    assert "of the SQLite database does not exist" in one_error_line(no_file, 2)
+    assert one_error_line(no_server, 1).startswith("error: the database cannot be reached: ")
+    assert "secret" not in no_server.output
