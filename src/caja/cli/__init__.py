@@ -21,6 +21,7 @@ from caja.cli.deposits import deposits_app
 from caja.cli.monitors import monitors_app
 from caja.cli.ops import backup_command, fund, restore_command, verify
 from caja.cli.server import db_app, serve
+from caja.cli.statements import statement
 from caja.cli.topups import catalog_app, operator_app, reconcile
 from caja.cli.webhooks import webhooks_app
 
@@ -84,4 +85,5 @@ app.command("backup")(backup_command)
 app.command("restore")(restore_command)
 app.command()(demo)
 app.command()(reconcile)
+app.command()(statement)
 plain_everywhere(app)
