@@ -19,7 +19,7 @@ from bench.server import STOP_TIMEOUT_SECONDS, ProcessGroup
 from caja.clients.service import authenticate
 from caja.db.engine import Database
 from caja.webhooks import service
-from caja.webhooks.stats import delivery_counts
+from caja.webhooks.stats import endpoint_counts
 
 __all__ = ["HOOK_DEAD", "HOOK_OK", "WEBHOOK_WORKLOADS", "Hooks"]
 
@@ -65,7 +65,13 @@ async def _counts_and_remove(url: str, token: str) -> dict[str, int]:
     database = Database(url)
     try:
         async with database.read() as connection:
-            counts = await connection.run_sync(delivery_counts, token)
+            found = await connection.run_sync(lambda c: service.endpoint(c, token).id)
+            counted = (await connection.run_sync(endpoint_counts, [found]))[found]
+        counts = {
+            "delivered": counted.delivered,
+            "pending": counted.pending,
+            "failed": counted.failed,
+        }
         await database.write(lambda connection: service.remove_endpoint(connection, token))
         return counts
     finally:

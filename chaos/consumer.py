@@ -32,7 +32,7 @@ from caja.clients.service import authenticate
 from caja.db.engine import Database
 from caja.ledger.tables import events, transfers
 from caja.webhooks import service
-from caja.webhooks.stats import delivery_counts
+from caja.webhooks.stats import totals
 from chaos.check import Findings
 from chaos.journal import Journal, Kind
 
@@ -140,9 +140,9 @@ async def _backlog(url: str) -> tuple[int, int]:
     database = Database(url)
     try:
         async with database.read() as connection:
-            counts = await connection.run_sync(delivery_counts)
+            counted = await connection.run_sync(totals)
             unfanned, _due = await connection.run_sync(has_work)
-        return int(unfanned), counts.get("pending", 0)
+        return int(unfanned), counted.pending_deliveries
     finally:
         await database.dispose()
 

@@ -146,6 +146,8 @@ def live_server(database_url: str, tmp_path: Path) -> Iterator[tuple[str, dict[s
         "CAJA_DATABASE_URL": database_url,
         "CAJA_WALLET_JWT_SECRET": "a-secret-for-the-docs-walkthroughs-0123456789",
         "CAJA_ACCESS_LOG": "0",
+        # docs/events.md adds an endpoint on this machine.
+        "CAJA_WEBHOOKS_ALLOW_PRIVATE": "1",
         "HOME": str(tmp_path),
     }
     log = tmp_path / "server.log"

@@ -21,7 +21,7 @@ from fastapi import FastAPI, Request, Response
 from starlette.routing import Route
 
 from caja import __version__, web
-from caja.api import admin, deposit, health, ledger_v0, ledger_v1, topup, wallet
+from caja.api import admin, deposit, events, health, ledger_v0, ledger_v1, topup, wallet
 from caja.api.deps import Services, attach_services, services_of
 from caja.api.errors import install_error_handlers
 from caja.api.openapi import install_docs, install_openapi
@@ -59,6 +59,7 @@ decimals and kept as integers in minor units.
   header `Authorization: Basic base64(<key>)`)
 * **Electronic deposit** (`/api/coopcentral/v1`, header `Authorization: Token <key>`)
 * **Wallet** (`/api/wallet/v1`, header `X-Authorization: <token from /auth/login>`)
+* **Events and webhooks** (`/api/events/v1`, header `X-Account-api-key`, any scope)
 
 On the ledger surfaces every 5XX answer means nothing was changed: retry with the same
 idempotency token. On the gateway, 502 and 503 tell what the operator did (unknown,
@@ -71,6 +72,7 @@ SURFACES: tuple[Surface, ...] = (
     topup.SURFACE,
     deposit.SURFACE,
     wallet.SURFACE,
+    events.SURFACE,
     admin.SURFACE,
 )
 

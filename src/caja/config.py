@@ -23,6 +23,7 @@ __all__ = [
     "shared_secret_missing",
     "wallet_settings",
     "webhook_settings",
+    "webhooks_allow_private",
 ]
 
 DEFAULT_DATABASE_URL = "sqlite:///caja.db"
@@ -288,7 +289,7 @@ def webhook_settings() -> WebhookSettings:
         raise ValueError("CAJA_WEBHOOKS_CONCURRENCY must be between 1 and 1000")
     return WebhookSettings(
         retry_schedule=_schedule(),
-        allow_private=os.environ.get("CAJA_WEBHOOKS_ALLOW_PRIVATE") == "1",
+        allow_private=webhooks_allow_private(),
         timeout=_positive_seconds("CAJA_WEBHOOKS_TIMEOUT_SECONDS", 10.0),
         poll=_positive_seconds("CAJA_WEBHOOKS_POLL_SECONDS", 0.5),
         runner=raw,
@@ -323,3 +324,9 @@ def _positive_seconds(name: str, default: float) -> float:
     if not 0 < value <= 3600:
         raise ValueError(f"{name} must be a number of seconds above 0, not {raw!r}")
     return value
+
+
+def webhooks_allow_private() -> bool:
+    """``CAJA_WEBHOOKS_ALLOW_PRIVATE=1`` lets webhook endpoints be loopback or private
+    addresses (the sandbox and tests set it); unset, such URLs are refused."""
+    return os.environ.get("CAJA_WEBHOOKS_ALLOW_PRIVATE") == "1"

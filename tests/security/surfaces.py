@@ -111,6 +111,12 @@ def requests(c: Client, key: str, account_key: str) -> dict[str, Callable[[], Re
             },
         ),
         "ops dashboard": lambda: ("GET", "/admin/api/summary", {"headers": {"X-Admin-Key": key}}),
+        "events read": lambda: ("GET", "/api/events/v1/events", {"headers": v1}),
+        "events monitor": lambda: (
+            "POST",
+            "/api/events/v1/monitors",
+            {"headers": v1, "json": {"account_token": c.ledger[0], "below": "1.00"}},
+        ),
     }
 
 

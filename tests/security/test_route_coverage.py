@@ -20,6 +20,7 @@ from caja.db.engine import Database
 from tests.integration import test_wallet_requests  # noqa: F401
 from tests.security import (  # noqa: F401
     test_isolation_deposit,
+    test_isolation_events,
     test_isolation_gateway,
     test_isolation_ledger,
     test_isolation_wallet,
@@ -33,6 +34,7 @@ GATEWAYS = ("/api/gateway_topup/v1", "/api/gateway_top-up/v1")
 COOP = "/api/coopcentral/v1"
 WALLET = "/api/wallet/v1"
 ADMIN = "/admin/api"
+EVENTS = "/api/events/v1"
 _ADMIN = (
     ("GET", "/summary", ()),
     ("GET", "/search", ()),
@@ -45,6 +47,11 @@ _ADMIN = (
     ("POST", "/verify", ()),
     ("GET", "/verify", ()),
     ("GET", "/audit", ("cursor",)),
+    ("GET", "/webhooks", ()),
+    ("GET", "/webhooks/deliveries", ("endpoint", "client", "cursor")),
+    ("GET", "/webhooks/deliveries/{delivery_id}", ("delivery_id",)),
+    ("POST", "/webhooks/{endpoint_id}/enable", ("endpoint_id",)),
+    ("POST", "/events/{event_id}/replay", ("event_id",)),
 )
 
 # Route -> the inputs (path, query or body) naming something a client or person owns.
@@ -113,6 +120,20 @@ OWNED: dict[tuple[str, str], frozenset[str]] = {
         {"from_account_id"}
     ),
     ("DELETE", f"{WALLET}/profile/payment_request/{{request_id}}"): frozenset({"request_id"}),
+    ("POST", f"{EVENTS}/endpoints"): frozenset(),
+    ("GET", f"{EVENTS}/endpoints"): frozenset(),
+    ("GET", f"{EVENTS}/endpoints/{{endpoint_id}}"): frozenset({"endpoint_id"}),
+    ("DELETE", f"{EVENTS}/endpoints/{{endpoint_id}}"): frozenset({"endpoint_id"}),
+    ("POST", f"{EVENTS}/endpoints/{{endpoint_id}}/rotate"): frozenset({"endpoint_id"}),
+    ("POST", f"{EVENTS}/endpoints/{{endpoint_id}}/enable"): frozenset({"endpoint_id"}),
+    ("GET", f"{EVENTS}/events"): frozenset({"after"}),
+    ("GET", f"{EVENTS}/events/{{event_id}}"): frozenset({"event_id"}),
+    ("POST", f"{EVENTS}/events/{{event_id}}/replay"): frozenset({"event_id"}),
+    ("GET", f"{EVENTS}/deliveries"): frozenset({"endpoint_id"}),
+    ("GET", f"{EVENTS}/deliveries/{{delivery_id}}"): frozenset({"delivery_id"}),
+    ("POST", f"{EVENTS}/monitors"): frozenset({"account_token"}),
+    ("GET", f"{EVENTS}/monitors"): frozenset({"account_token"}),
+    ("DELETE", f"{EVENTS}/monitors/{{monitor_id}}"): frozenset({"monitor_id"}),
     # Pages, documentation, operations and the sandbox operator: no one's ids.
     ("GET", "/openapi.json"): frozenset(),
     ("GET", "/docs"): frozenset(),

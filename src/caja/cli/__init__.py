@@ -1,7 +1,8 @@
 """The ``caja`` command: one module per command group, put together here.
 
 The top-level commands are added in the order ``caja --help`` lists them, then the
-groups (``caja db``, ``clients``, ``catalog``, ``operator``, ``deposits``). Every failure
+groups (``caja db``, ``clients``, ``catalog``, ``operator``, ``deposits``,
+``webhooks``, ``monitors``). Every failure
 ends in one ``error: …`` line (see :class:`caja.cli.common.PlainGroup`); ``caja --debug``
 shows the traceback instead.
 """
@@ -17,10 +18,13 @@ from caja.cli.clients import clients_app
 from caja.cli.common import PlainGroup, debugging, plain_everywhere
 from caja.cli.demo_server import demo
 from caja.cli.deposits import deposits_app
+from caja.cli.monitors import monitors_app
 from caja.cli.ops import backup_command, fund, restore_command, verify
 from caja.cli.runner import webhooks_run
 from caja.cli.server import db_app, serve
+from caja.cli.statements import statement
 from caja.cli.topups import catalog_app, operator_app, reconcile
+from caja.cli.webhooks import webhooks_app
 
 __all__ = ["app", "caja_version"]
 
@@ -72,10 +76,10 @@ app.add_typer(clients_app, name="clients")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(operator_app, name="operator")
 app.add_typer(deposits_app, name="deposits")
-# The runner's command; the webhooks group's other commands join it here.
-webhooks_app = typer.Typer(help="Webhook endpoints and their delivery.", no_args_is_help=True)
+# The delivery runner joins the webhooks group: `caja webhooks run`.
 webhooks_app.command("run")(webhooks_run)
 app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(monitors_app, name="monitors")
 
 app.command()(serve)
 app.command()(fund)
@@ -84,4 +88,5 @@ app.command("backup")(backup_command)
 app.command("restore")(restore_command)
 app.command()(demo)
 app.command()(reconcile)
+app.command()(statement)
 plain_everywhere(app)

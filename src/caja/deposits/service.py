@@ -11,8 +11,8 @@ ledger answers a token already used with the stored transfer.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from datetime import date, datetime
+from dataclasses import asdict, dataclass, replace
+from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import func, insert, select, update
@@ -35,6 +35,7 @@ from caja.ledger.queries import (
     transfers_by_id,
     transfers_by_key,
 )
+from caja.ledger.statements import Span, balance_at, statement_span
 from caja.providers.bank import BankCore, BankUnavailable, Holder, Incoming, new_bank_id
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "TransferData",
     "account_number",
     "account_state",
+    "account_state_at",
     "bank_list",
     "cancel",
     "direction_of",
@@ -55,6 +57,7 @@ __all__ = [
     "open_deposit_account",
     "receive",
     "revert",
+    "statement",
     "transfer",
 ]
 
@@ -297,6 +300,39 @@ async def account_state(
     except CajaError:
         pass  # the confirmation is still true; only the local copy missed it
     return AccountState(found, deposited, withdrawn, confirmed, True)
+
+
+async def account_state_at(
+    database: Database, client_id: int, token: str, moment: datetime
+) -> AccountState:
+    """The account as it stood at ``moment``: its balance then, and what entered and left
+    it in that Bogotá month up to then. The status and the bank's last confirmation are
+    today's (the bank is not asked: it cannot confirm the past)."""
+
+    def read(connection: Connection) -> AccountState:
+        found = _owned(connection, client_id, token, "account_token")
+        balance = balance_at(connection, found.id, moment)
+        month_start, _ = bogota_month(moment)
+        deposited, withdrawn = moved_between(
+            connection, found.id, month_start, moment + timedelta(microseconds=1)
+        )
+        then = replace(found, balance_minor=balance)
+        return AccountState(then, deposited, withdrawn, found.synced_at, False)
+
+    return await _read(database, read)
+
+
+async def statement(
+    database: Database, client_id: int, token: str, first: date, last: date
+) -> tuple[DepositAccount, Span]:
+    """The account and its statement of the Bogotá days ``first`` to ``last``, pinned
+    (its entries are read with :func:`caja.ledger.statements.statement_lines`)."""
+
+    def read(connection: Connection) -> tuple[DepositAccount, Span]:
+        found = _owned(connection, client_id, token, "account_token")
+        return found, statement_span(connection, found.id, first, last)
+
+    return await _read(database, read)
 
 
 async def cancel(database: Database, token: str) -> None:

@@ -138,13 +138,16 @@ def add_monitor(
 
 def monitors_of(
     connection: Connection,
-    client_id: int,
+    client_id: int | None,
     *,
     account_token: str | None = None,
     token: str | None = None,
 ) -> list[MonitorView]:
-    """The client's monitors, oldest first; of one account, or the one ``token``."""
-    query = _select().where(balance_monitors.c.client_id == client_id)
+    """The client's monitors (every client's with ``client_id`` None, for the operator),
+    oldest first; of one account, or the one ``token``."""
+    query = _select()
+    if client_id is not None:
+        query = query.where(balance_monitors.c.client_id == client_id)
     if account_token is not None:
         query = query.where(accounts.c.token == account_token)
     if token is not None:
@@ -152,13 +155,13 @@ def monitors_of(
     return [_view(row) for row in connection.execute(query.order_by(balance_monitors.c.id))]
 
 
-def remove_monitor(connection: Connection, client_id: int, token: str) -> None:
-    """Remove the client's monitor ``token``; another client's answers as a missing one."""
-    removed = connection.execute(
-        delete(balance_monitors).where(
-            balance_monitors.c.token == token, balance_monitors.c.client_id == client_id
-        )
-    ).rowcount
+def remove_monitor(connection: Connection, client_id: int | None, token: str) -> None:
+    """Remove the client's monitor ``token``; another client's answers as a missing one.
+    With ``client_id`` None (the operator), any client's."""
+    removing = delete(balance_monitors).where(balance_monitors.c.token == token)
+    if client_id is not None:
+        removing = removing.where(balance_monitors.c.client_id == client_id)
+    removed = connection.execute(removing).rowcount
     if not removed:
         raise NotFound("The monitor does not exist.", code="MonitorNotFound")
 

@@ -1,5 +1,6 @@
 """What the ops dashboard shows: totals per surface, the latest transfers, top-ups by
-status, deposits, money moved per hour, and the last `caja verify`."""
+status, deposits, money moved per hour, the last `caja verify`, and the webhooks' state
+(endpoints disabled, deliveries pending or failed)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 from sqlalchemy import desc, insert, select
 from sqlalchemy.engine import Connection
 
+from caja.clients.service import find_clients
 from caja.core.clock import iso_utc, utcnow
 from caja.core.money import format_minor
 from caja.db.engine import Database
@@ -19,6 +21,7 @@ from caja.ledger.verify import Report
 from caja.ops.tables import verify_runs
 from caja.topups.stats import purchases_by_status
 from caja.wallet.service import profile_count
+from caja.webhooks.stats import totals
 
 __all__ = ["HOURS", "record_verify", "report_json", "summary"]
 
@@ -145,6 +148,31 @@ def _last_verify(connection: Connection) -> dict[str, Any] | None:
     }
 
 
+def _webhooks(connection: Connection) -> dict[str, Any]:
+    """Endpoints disabled (and which, latest first), deliveries pending and failed."""
+    found = totals(connection)
+    wanted = {row.client_id for row in found.disabled}
+    names = {
+        client_id: {"id": token, "name": name}
+        for client_id, token, name in find_clients(connection, None, wanted, len(wanted) or 1)
+    }
+    return {
+        "disabled_endpoints": found.disabled_endpoints,
+        "pending_deliveries": found.pending_deliveries,
+        "failed_deliveries": found.failed_deliveries,
+        "disabled": [
+            {
+                "id": row.token,
+                "client": names.get(row.client_id),
+                "url": row.url,
+                "reason": row.reason,
+                "since": None if row.since is None else iso_utc(row.since),
+            }
+            for row in found.disabled
+        ],
+    }
+
+
 def _summary(connection: Connection, now: datetime) -> dict[str, Any]:
     scales = asset_scales(connection)
     return {
@@ -156,6 +184,7 @@ def _summary(connection: Connection, now: datetime) -> dict[str, Any]:
         "wallet_profiles": profile_count(connection),
         "moved_per_hour": _moved_per_hour(connection, scales, now),
         "last_verify": _last_verify(connection),
+        "webhooks": _webhooks(connection),
     }
 
 

@@ -14,15 +14,20 @@ from caja.api.openapi import Responses, documented
 __all__ = [
     "ACCOUNT",
     "AUDIT",
+    "DELIVERIES",
+    "DELIVERY",
+    "ENABLE",
     "ENTRIES",
     "PURCHASES",
     "RECONCILE",
+    "REPLAY",
     "SEARCH",
     "SUMMARY",
     "TRANSFER",
     "TRANSFERS",
     "VERIFY_LAST",
     "VERIFY_RUN",
+    "WEBHOOKS",
     "AdminErrorOut",
 ]
 
@@ -190,6 +195,28 @@ class SearchOut(BaseModel):
     results: list[ResultOut]
 
 
+class ClientRefOut(BaseModel):
+    id: str = Field(description="The client's id, `cli-…`.")
+    name: str
+
+
+class DisabledOut(BaseModel):
+    id: str = Field(description="The endpoint's id, `we_…`.")
+    client: ClientRefOut | None
+    url: str
+    reason: str | None
+    since: str | None
+
+
+class WebhookFiguresOut(BaseModel):
+    disabled_endpoints: int
+    pending_deliveries: int
+    failed_deliveries: int
+    disabled: list[DisabledOut] = Field(
+        description="The disabled endpoints, latest first, at most 20."
+    )
+
+
 class SummaryOut(BaseModel):
     generated_at: str
     per_surface: list[dict[str, Any]]
@@ -199,6 +226,70 @@ class SummaryOut(BaseModel):
     wallet_profiles: int
     moved_per_hour: list[dict[str, Any]]
     last_verify: dict[str, Any] | None
+    webhooks: WebhookFiguresOut
+
+
+class DeliveryCountsOut(BaseModel):
+    pending: int
+    failed: int
+    delivered: int
+
+
+class EndpointOut(BaseModel):
+    id: str = Field(description="The endpoint's id, `we_…`.")
+    client: ClientRefOut | None
+    url: str
+    event_types: list[str] | None = Field(description="The types it takes; null: every type.")
+    enabled: bool
+    disabled_reason: str | None = Field(
+        description="Why it was disabled: its retries ran out, or it answered 410."
+    )
+    disabled_at: str | None
+    created_at: str
+    deliveries: DeliveryCountsOut
+    last_attempt_at: str | None
+
+
+class EndpointList(BaseModel):
+    data: list[EndpointOut]
+
+
+class DeliveryOut(BaseModel):
+    id: int
+    event_id: str = Field(description="The event's id, `evt_…` (the `webhook-id` header).")
+    event_type: str
+    endpoint: str
+    client: ClientRefOut | None
+    status: Literal["pending", "delivered", "failed"]
+    attempts: int
+    next_attempt_at: str | None = Field(description="When it is tried next; null unless pending.")
+    last_status_code: int | None
+    last_error: str | None
+    delivered_at: str | None
+    created_at: str
+
+
+class DeliveryPage(Page):
+    data: list[DeliveryOut]
+
+
+class AttemptOut(BaseModel):
+    attempted_at: str
+    status_code: int | None = Field(description="The answer's status; null when none came.")
+    error: str | None = Field(description="A timeout, a refused connection…")
+    response: str | None = Field(description="The start of the answer's body.")
+    duration_ms: int
+
+
+class DeliveryDetailOut(DeliveryOut):
+    url: str | None
+    attempt_history: list[AttemptOut] = Field(description="Every attempt, oldest first.")
+    event: dict[str, Any] | None = Field(description="The event's JSON, as it is delivered.")
+
+
+class ReplayOut(BaseModel):
+    event_id: str
+    deliveries: int = Field(description="The deliveries made: one per enabled endpoint.")
 
 
 def _error(status: int, message: str, description: str) -> dict[str, Any]:
@@ -451,5 +542,118 @@ SUMMARY = _ok(
         "wallet_profiles": 5,
         "moved_per_hour": [{"hour": "2026-12-06T15:00:00.000000Z", "amounts": {"COP": "37500.00"}}],
         "last_verify": {"ran_at": _AT, "ok": True, "violations": 0, "transfers": 1204},
+        "webhooks": {
+            "disabled_endpoints": 1,
+            "pending_deliveries": 3,
+            "failed_deliveries": 8,
+            "disabled": [
+                {
+                    "id": "we_4c1d9e2f7a8b3c6d5e0f1a2b3c4d5e6f",
+                    "client": {"id": "cli-5e6f7a8b9c0d", "name": "Acme Pagos"},
+                    "url": "https://hooks.acme.example/caja",
+                    "reason": "no 2XX answer for 24 hours",
+                    "since": _AT,
+                }
+            ],
+        },
     },
+)
+
+_WE = "we_4c1d9e2f7a8b3c6d5e0f1a2b3c4d5e6f"
+_EVT = "evt_8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d"
+_ACME = {"id": "cli-5e6f7a8b9c0d", "name": "Acme Pagos"}
+
+WEBHOOKS = _ok(
+    EndpointList,
+    "Every client's endpoints, oldest first, with their state and deliveries",
+    {
+        "data": [
+            {
+                "id": _WE,
+                "client": _ACME,
+                "url": "https://hooks.acme.example/caja",
+                "event_types": ["ledger.transfer.created", "balance.crossed"],
+                "enabled": False,
+                "disabled_reason": "no 2XX answer for 24 hours",
+                "disabled_at": _AT,
+                "created_at": "2026-12-01T10:00:00.000000Z",
+                "deliveries": {"pending": 3, "failed": 8, "delivered": 1250},
+                "last_attempt_at": _AT,
+            }
+        ]
+    },
+)
+
+_DELIVERY = {
+    "id": 812,
+    "event_id": _EVT,
+    "event_type": "ledger.transfer.created",
+    "endpoint": _WE,
+    "client": _ACME,
+    "status": "pending",
+    "attempts": 2,
+    "next_attempt_at": "2026-12-06T15:34:05.123456Z",
+    "last_status_code": 503,
+    "last_error": None,
+    "delivered_at": None,
+    "created_at": _AT,
+}
+
+DELIVERIES = _ok(
+    DeliveryPage,
+    "Deliveries, newest first",
+    {"data": [_DELIVERY], "next_cursor": "812"},
+    _BAD,
+)
+
+DELIVERY = _ok(
+    DeliveryDetailOut,
+    "The delivery, each attempt with its answer, and the event",
+    {
+        **_DELIVERY,
+        "url": "https://hooks.acme.example/caja",
+        "attempt_history": [
+            {
+                "attempted_at": _AT,
+                "status_code": None,
+                "error": "timed out after 10 s",
+                "response": None,
+                "duration_ms": 10002,
+            },
+            {
+                "attempted_at": "2026-12-06T15:04:10.512000Z",
+                "status_code": 503,
+                "error": None,
+                "response": "Service Unavailable",
+                "duration_ms": 84,
+            },
+        ],
+        "event": {
+            "id": _EVT,
+            "type": "ledger.transfer.created",
+            "created_at": _AT,
+            "data": {"token": _TX, "amount": 37500.0, "status": "posted"},
+        },
+    },
+    _BAD,
+    _not_found("no such delivery", "No delivery has this id"),
+)
+
+ENABLE = _ok(
+    EndpointOut,
+    "The endpoint, enabled again; its pending deliveries are tried at once",
+    {
+        **WEBHOOKS[200]["content"]["application/json"]["example"]["data"][0],
+        "enabled": True,
+        "disabled_reason": None,
+        "disabled_at": None,
+    },
+    _not_found("no such endpoint", "No endpoint (not removed) has this id"),
+)
+
+REPLAY = _ok(
+    ReplayOut,
+    "The deliveries made of the event",
+    {"event_id": _EVT, "deliveries": 1},
+    _not_found("no such event", "No event has this id"),
 )

@@ -1,6 +1,7 @@
 """The ops console's API under ``/admin/api``, with a client key holding the ``admin``
 scope in ``X-Admin-Key``: the dashboard's summary, search, transfers, accounts and their
-statements, purchases and reconcile now, verify, the audit trail. Lists are paged newest
+statements, purchases and reconcile now, verify, the audit trail, the webhooks' endpoints
+and deliveries (enable an endpoint, replay an event). Lists are paged newest
 first by cursor, and each may be downloaded as CSV; whatever runs or exports something is
 recorded in the audit trail."""
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response, Security
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, Security
 from fastapi.responses import StreamingResponse
 from fastapi.security import APIKeyHeader
 
@@ -21,10 +22,11 @@ from caja.core.clock import utcnow
 from caja.core.errors import NotFound
 from caja.db.engine import Database
 from caja.http.body import json_response
-from caja.ops import audit, console, dashboard
+from caja.ops import audit, console, dashboard, webhook_views
 from caja.ops.console import DEFAULT_PAGE, Page, TransferQuery
 from caja.ops.export import TRANSFER_COLUMNS, csv_lines
 from caja.ops.search import search as search_all
+from caja.ops.webhook_views import DeliveryQuery
 from caja.topups.stats import PurchaseFilter
 
 __all__ = ["PREFIX", "admin_key", "router"]
@@ -223,3 +225,60 @@ async def audit_trail(
     database: DatabaseDep, _admin: AdminDep, cursor: Cursor = None, limit: Limit = DEFAULT_PAGE
 ) -> Response:
     return json_response((await audit.audit_page(database, cursor_of(cursor), limit)).json())
+
+
+@router.get("/webhooks", summary="Every client's webhook endpoints", responses=docs.WEBHOOKS)
+async def webhook_endpoints(database: DatabaseDep, _admin: AdminDep) -> Response:
+    return json_response(await webhook_views.endpoints(database))
+
+
+DeliveryStatus = Literal["pending", "delivered", "failed"]
+
+
+@router.get(
+    "/webhooks/deliveries", summary="Webhook deliveries, newest first", responses=docs.DELIVERIES
+)
+async def webhook_deliveries(
+    database: DatabaseDep,
+    _admin: AdminDep,
+    endpoint: Annotated[str | None, Query(max_length=40, description="An endpoint's id.")] = None,
+    status: DeliveryStatus | None = None,
+    client: Annotated[str | None, Query(max_length=40, description="A client's id.")] = None,
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_PAGE,
+) -> Response:
+    asked = DeliveryQuery(endpoint, status, client)
+    page = await webhook_views.deliveries(database, asked, cursor_of(cursor), limit)
+    return json_response(page.json())
+
+
+@router.get(
+    "/webhooks/deliveries/{delivery_id}",
+    summary="One delivery, its attempts and its event",
+    responses=docs.DELIVERY,
+)
+async def webhook_delivery(
+    delivery_id: Annotated[int, Path(ge=1, le=2**62)], database: DatabaseDep, _admin: AdminDep
+) -> Response:
+    found = await webhook_views.delivery_detail(database, delivery_id)
+    if found is None:
+        raise NotFound("no such delivery")
+    return json_response(found)
+
+
+@router.post(
+    "/webhooks/{endpoint_id}/enable",
+    summary="Enable a disabled endpoint",
+    responses=docs.ENABLE,
+)
+async def enable_endpoint(
+    endpoint_id: Annotated[str, Path(max_length=40)], database: DatabaseDep, who: AdminDep
+) -> Response:
+    return json_response(await webhook_views.enable(database, who, endpoint_id))
+
+
+@router.post("/events/{event_id}/replay", summary="Deliver an event again", responses=docs.REPLAY)
+async def replay_event(
+    event_id: Annotated[str, Path(max_length=40)], database: DatabaseDep, who: AdminDep
+) -> Response:
+    return json_response(await webhook_views.replay(database, who, event_id))

@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel, Field, JsonValue
 from pydantic.config import JsonDict
 
-from caja.api.openapi import Responses, documented
+from caja.api.openapi import Responses, documented, query_parameters
 from caja.http.body import body_schema
 
 __all__ = [
@@ -25,10 +25,13 @@ __all__ = [
     "REVERT",
     "REVERTED",
     "REVERT_ERRORS",
+    "STATEMENT",
+    "STATEMENT_QUERY",
     "TRANSFER",
     "TRANSFERRED",
     "TRANSFER_ERRORS",
     "DepositErrorOut",
+    "with_at",
 ]
 
 
@@ -113,6 +116,27 @@ QUERY = {
     "account_token": ("The account's token (coopacc-…).", "string"),
     "initial_date": ("YYYY-MM-DD, Bogotá, included.", "string"),
     "final_date": ("YYYY-MM-DD, Bogotá, included.", "string"),
+    "at": (
+        "ISO 8601 with an offset (2026-03-31T23:59:59.999999-05:00, or Z): the account as "
+        "it stood then. Optional.",
+        "string",
+    ),
+    "format": ("json (the default) or csv; without it, Accept: text/csv asks for CSV.", "string"),
+}
+
+
+def with_at(extra: dict[str, Any]) -> dict[str, Any]:
+    """``openapi_extra`` of the balance, with its optional ``at``."""
+    return {"parameters": [*extra["parameters"], *query_parameters(QUERY, "at")["parameters"]]}
+
+
+STATEMENT_QUERY = {
+    "parameters": [
+        *query_parameters(QUERY, "account_token", "initial_date", "final_date", required=True)[
+            "parameters"
+        ],
+        *query_parameters(QUERY, "format")["parameters"],
+    ]
 }
 
 
@@ -341,5 +365,77 @@ REVERTED: Responses = {
 }
 HISTORY: Responses = {
     200: documented(HistoryOut, "The account's transactions, newest first", HISTORY_EXAMPLE),
+    **QUERY_ERRORS,
+}
+
+
+class DepositStatementEntryOut(BaseModel):
+    created_at: str = Field(description="ISO 8601, Bogotá.")
+    transaction_token: str = Field(description="The transaction's token (cooptx-…).")
+    description: str
+    counterparty: str = Field(description="The other account's token.")
+    amount: str = Field(description=_MONEY + " Negative when money left the account.")
+    balance: str = Field(description="The account's balance right after this entry.")
+
+
+class DepositStatementOut(BaseModel):
+    account_token: str
+    initial_date: str = Field(description="YYYY-MM-DD, Bogotá.")
+    final_date: str = Field(description="YYYY-MM-DD, Bogotá.")
+    opening_balance: str = Field(description="The balance when initial_date began.")
+    closing_balance: str = Field(
+        description="The balance when final_date ended: opening_balance plus every amount."
+    )
+    entries: list[DepositStatementEntryOut] = Field(description="Oldest first.")
+
+
+STATEMENT_EXAMPLE: dict[str, Any] = {
+    "account_token": "coopacc-4of76azuoglhbjcwe54edeaxazu3y",
+    "initial_date": "2026-11-01",
+    "final_date": "2026-11-30",
+    "opening_balance": "0.00",
+    "closing_balance": "199898.50",
+    "entries": [
+        {
+            "created_at": "2026-11-21T04:33:25.625043-05:00",
+            "transaction_token": "cooptx-agq725au7e5mkintw462jrc3hti6o",
+            "description": "NC TRANSACCION ELECT",
+            "counterparty": "sys-clearing-cop",
+            "amount": "200000.00",
+            "balance": "200000.00",
+        },
+        {
+            "created_at": "2026-11-21T04:33:26.778138-05:00",
+            "transaction_token": "cooptx-agq725azpi2yduk2hsyhjd5fpc5l2",
+            "description": "Test transaction",
+            "counterparty": "coopacc-taxia2t2jr2ruoysagtcqx6il244g",
+            "amount": "-100.00",
+            "balance": "199900.00",
+        },
+        {
+            "created_at": "2026-11-21T04:33:26.778138-05:00",
+            "transaction_token": "cooptx-agq725azpi2yduk2hsyhjd5fpc5l3",
+            "description": "fee: Test transaction",
+            "counterparty": "sys-fees-cop",
+            "amount": "-1.50",
+            "balance": "199898.50",
+        },
+    ],
+}
+STATEMENT_CSV_EXAMPLE = (
+    "created_at,transaction_token,description,counterparty,amount,balance\r\n"
+    "2026-11-21T04:33:25.625043-05:00,cooptx-agq725au7e5mkintw462jrc3hti6o,"
+    "NC TRANSACCION ELECT,sys-clearing-cop,200000.00,200000.00\r\n"
+    "2026-11-21T04:33:26.778138-05:00,cooptx-agq725azpi2yduk2hsyhjd5fpc5l2,Test transaction,"
+    "coopacc-taxia2t2jr2ruoysagtcqx6il244g,-100.00,199900.00\r\n"
+)
+STATEMENT: Responses = {
+    200: {
+        **documented(DepositStatementOut, "The statement, oldest first", STATEMENT_EXAMPLE),
+        "content": {
+            "application/json": {"example": STATEMENT_EXAMPLE},
+            "text/csv": {"schema": {"type": "string"}, "example": STATEMENT_CSV_EXAMPLE},
+        },
+    },
     **QUERY_ERRORS,
 }

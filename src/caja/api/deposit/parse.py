@@ -4,19 +4,29 @@ names the field, a code and the value, as the API document shows them."""
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from starlette.datastructures import QueryParams
 
+from caja.api import statements
+from caja.api.statements import Format
 from caja.core.clock import BOGOTA, utcnow
 from caja.core.errors import InvalidInput
 from caja.core.money import parse_amount
 from caja.deposits.service import TransferData
 from caja.providers.bank import Holder
 
-__all__ = ["account_token", "history_query", "holder", "revert_token", "transfer_data"]
+__all__ = [
+    "account_token",
+    "history_query",
+    "holder",
+    "moment",
+    "revert_token",
+    "statement_query",
+    "transfer_data",
+]
 
 REQUIRED = "This field is required."
 
@@ -154,3 +164,38 @@ def history_query(query: QueryParams) -> tuple[str, date, date]:
             value=first.isoformat(),
         )  # fmt: skip
     return token, first, last
+
+
+def statement_query(query: QueryParams, accept: str | None) -> tuple[str, date, date, Format]:
+    """The account token, the first and last days and the format of a statement."""
+    token, first, last = history_query(query)
+    for name, value in (("initial_date", first), ("final_date", last)):
+        if statements.day(value.isoformat()) is None:
+            raise InvalidInput(
+                name, "Must be a day from 1970 to 9998.", code="invalid_date",
+                value=value.isoformat(),
+            )  # fmt: skip
+    if (last - first).days >= statements.MAX_DAYS:
+        raise InvalidInput(
+            "final_date", f"Must be less than {statements.MAX_DAYS} days after initial_date.",
+            code="invalid_range", value=last.isoformat(),
+        )  # fmt: skip
+    requested = query.get("format")
+    chosen = statements.format_of(requested, accept)
+    if chosen is None:
+        raise InvalidInput("format", "Must be json or csv.", code="invalid_choice", value=requested)
+    return token, first, last, chosen
+
+
+def moment(query: QueryParams) -> datetime | None:
+    """``at``: an ISO 8601 time with its offset, or None when it is not given."""
+    raw = query.get("at")
+    if raw is None:
+        return None
+    found = statements.moment(raw)
+    if found is None:
+        raise InvalidInput(
+            "at", "Must be an ISO 8601 time with an offset, such as 2026-03-31T23:59:59-05:00.",
+            code="invalid_datetime", value=raw,
+        )  # fmt: skip
+    return found

@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 from fastapi import Response
 
+from caja.api.statements import Layout
 from caja.api.surface import Renderer, status_table
 from caja.core.clock import bogota_iso
 from caja.core.errors import (
@@ -32,6 +33,7 @@ from caja.deposits.service import (
     NotRevertible,
 )
 from caja.http.body import UnsupportedMediaType, json_response
+from caja.ledger.statements import Span, StatementLine
 
 __all__ = [
     "ERRORS",
@@ -41,6 +43,7 @@ __all__ = [
     "history_item",
     "new_account_json",
     "state_json",
+    "statement_layout",
     "transfer_json",
 ]
 
@@ -159,3 +162,36 @@ def new_account_json(account: DepositAccount) -> dict[str, Any]:
         "deposited_this_month": None,
         "withdrawn_this_month": None,
     }
+
+
+STATEMENT_COLUMNS = (
+    "created_at",
+    "transaction_token",
+    "description",
+    "counterparty",
+    "amount",
+    "balance",
+)
+
+
+def _statement_entry(line: StatementLine) -> tuple[str, ...]:
+    return (
+        bogota_iso(line.created_at),
+        f"coop{line.transaction_token}",
+        line.description,
+        line.counterparty,
+        _money(line.amount_minor),
+        _money(line.balance_after_minor),
+    )
+
+
+def statement_layout(account_token: str, span: Span) -> Layout:
+    """A statement as the deposit surface writes it: Bogotá times, its transaction tokens."""
+    head = {
+        "account_token": account_token,
+        "initial_date": span.first.isoformat(),
+        "final_date": span.last.isoformat(),
+        "opening_balance": _money(span.opening_minor),
+        "closing_balance": _money(span.closing_minor),
+    }
+    return Layout(head, STATEMENT_COLUMNS, _statement_entry)

@@ -7,11 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response, Security
 from fastapi.security import APIKeyHeader
 
+from caja.api import statements
 from caja.api.deposit import docs, parse
 from caja.api.deposit.render import (
     history_item,
     new_account_json,
     state_json,
+    statement_layout,
     transfer_json,
 )
 from caja.api.deps import BankDep, BatcherDep, DatabaseDep, refuse_nul
@@ -70,13 +72,17 @@ async def create_account(
 @router.get(
     "/accounts/balance",
     summary="Get account information",
-    openapi_extra=query_parameters(docs.QUERY, "account_token", required=True),
+    openapi_extra=docs.with_at(query_parameters(docs.QUERY, "account_token", required=True)),
     responses=docs.BALANCE,
 )
 async def account_balance(
     request: Request, database: DatabaseDep, bank: BankDep, who: ClientDep
 ) -> Response:
     token = parse.account_token(request.query_params)
+    moment = parse.moment(request.query_params)
+    if moment is not None:
+        then = await deposits.account_state_at(database, who.client_id, token, moment)
+        return json_response(state_json(then))
     state = await deposits.account_state(database, bank, who.client_id, token)
     return json_response(state_json(state))
 
@@ -118,3 +124,21 @@ async def transaction_history(request: Request, database: DatabaseDep, who: Clie
     token, first, last = parse.history_query(request.query_params)
     account, found = await deposits.history(database, who.client_id, token, first, last)
     return json_response({"transactions": [history_item(item, account.id) for item in found]})
+
+
+@router.get(
+    "/accounts/statement",
+    summary="Get account statement",
+    openapi_extra=docs.STATEMENT_QUERY,
+    responses=docs.STATEMENT,
+)
+async def account_statement(request: Request, database: DatabaseDep, who: ClientDep) -> Response:
+    """The account's entries of the Bogotá days from `initial_date` to `final_date`, both
+    included, with the balance before and after them; streamed, as JSON or CSV."""
+    token, first, last, chosen = parse.statement_query(
+        request.query_params, request.headers.get("accept")
+    )
+    account, span = await deposits.statement(database, who.client_id, token, first, last)
+    layout = statement_layout(account.token, span)
+    name = f"statement-{account.token}-{first.isoformat()}-{last.isoformat()}"
+    return statements.streamed(database, span, layout, chosen, name)

@@ -6,14 +6,22 @@ from typing import Any
 
 from fastapi import Response
 
+from caja.api.statements import Layout
 from caja.core.clock import iso_utc
 from caja.core.money import format_minor
 from caja.customers.service import CustomerAccount
 from caja.http.body import json_response, money_number
 from caja.ledger.accounts import is_system_token
 from caja.ledger.model import Result, TransferView
+from caja.ledger.statements import Span, StatementLine
 
-__all__ = ["account_json", "transaction_json", "transfer_response"]
+__all__ = [
+    "STATEMENT_COLUMNS",
+    "account_json",
+    "statement_layout",
+    "transaction_json",
+    "transfer_response",
+]
 
 
 def account_json(customer: CustomerAccount) -> dict[str, Any]:
@@ -55,3 +63,36 @@ def transfer_response(result: Result) -> Response:
     """A transfer just posted (201) or replayed (208)."""
     assert result.transfer is not None
     return json_response(transaction_json(result.transfer), 208 if result.replayed else 201)
+
+
+STATEMENT_COLUMNS = (
+    "created_at",
+    "transaction_token",
+    "description",
+    "counterparty",
+    "amount",
+    "balance",
+)
+
+
+def statement_layout(token: str, scale: int, span: Span) -> Layout:
+    """A statement as ledger v1 writes it: UTC times, amounts as strings."""
+
+    def entry(line: StatementLine) -> tuple[str, ...]:
+        return (
+            iso_utc(line.created_at),
+            line.transaction_token,
+            line.description,
+            line.counterparty,
+            format_minor(line.amount_minor, scale),
+            format_minor(line.balance_after_minor, scale),
+        )
+
+    head = {
+        "account_token": token,
+        "from": span.first.isoformat(),
+        "to": span.last.isoformat(),
+        "opening_balance": format_minor(span.opening_minor, scale),
+        "closing_balance": format_minor(span.closing_minor, scale),
+    }
+    return Layout(head, STATEMENT_COLUMNS, entry)

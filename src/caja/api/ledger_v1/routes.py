@@ -2,21 +2,32 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import date, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, Security
 from fastapi.security import APIKeyHeader
 from starlette.routing import Route
 
+from caja.api import statements
 from caja.api.deps import DatabaseDep, keyed_body, refuse_nul, services_of
-from caja.api.ledger_v1.render import account_json, transaction_json, transfer_response
+from caja.api.ledger_v1.render import (
+    account_json,
+    statement_layout,
+    transaction_json,
+    transfer_response,
+)
 from caja.api.ledger_v1.schemas import (
     ACCOUNT_EXAMPLE,
     ERROR_EXAMPLE,
+    STATEMENT_CSV_EXAMPLE,
+    STATEMENT_EXAMPLE,
     TRANSACTION_EXAMPLE,
     TRANSFER_TOKEN_PATTERN,
     AccountIn,
     AccountOut,
+    StatementOut,
     TransactionIn,
     TransactionOut,
     TransactionsOut,
@@ -24,10 +35,12 @@ from caja.api.ledger_v1.schemas import (
 )
 from caja.api.openapi import Responses, documented
 from caja.clients.service import Principal, authenticate, authorize
-from caja.core.errors import Forbidden
+from caja.core.errors import Forbidden, InvalidInput
 from caja.customers import service as ledger_accounts
 from caja.customers.service import AccountRef
+from caja.db.engine import Database
 from caja.http.body import body_schema, json_response, read_json
+from caja.ledger.statements import Span, balance_at, statement_span
 
 __all__ = ["FAST_ROUTES", "NAME", "PREFIX", "ledger_client", "router"]
 
@@ -127,19 +140,117 @@ async def create_account(request: Request, database: DatabaseDep, principal: Adm
     "/account/{account_token}",
     summary="Get account information",
     responses={
-        200: documented(AccountOut, "The account", ACCOUNT_EXAMPLE),
+        200: documented(
+            AccountOut,
+            "The account; with `at`, its balance as it stood then",
+            ACCOUNT_EXAMPLE,
+        ),
         422: ledger_error(
-            "The token does not exist",
+            "The token does not exist, or `at` is not a time with an offset",
             {"code": "AccountNotFound", "message": "The account does not exist."},
         ),
         **_COMMON,
     },
 )
 async def get_account(
-    account_token: AccountToken, database: DatabaseDep, principal: Client
+    account_token: AccountToken,
+    database: DatabaseDep,
+    principal: Client,
+    at: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            description="ISO 8601 with an offset (`2026-03-31T23:59:59.999999-05:00`, or `Z`): "
+            "answer with the balance as it stood then",
+        ),
+    ] = None,
 ) -> Response:
+    moment = None if at is None else _moment(at)
     customer = await ledger_accounts.get_account(database, principal.client_id, account_token)
+    if moment is not None:
+        async with database.read() as connection:
+            balance = await connection.run_sync(balance_at, customer.account.id, moment)
+        customer = replace(customer, account=replace(customer.account, balance_minor=balance))
     return json_response(account_json(customer))
+
+
+def _moment(raw: str) -> datetime:
+    found = statements.moment(raw)
+    if found is None:
+        raise InvalidInput(
+            "at", "must be an ISO 8601 time with an offset, such as 2026-03-31T23:59:59-05:00"
+        )
+    return found
+
+
+def _day(raw: str, name: str) -> date:
+    found = statements.day(raw)
+    if found is None:
+        raise InvalidInput(name, "must be a date as YYYY-MM-DD")
+    return found
+
+
+def _days(first_raw: str, last_raw: str) -> tuple[date, date]:
+    first, last = _day(first_raw, "from"), _day(last_raw, "to")
+    if first > last:
+        raise InvalidInput("from", "must not be after to")
+    if (last - first).days >= statements.MAX_DAYS:
+        raise InvalidInput("to", f"must be less than {statements.MAX_DAYS} days after from")
+    return first, last
+
+
+_FIRST = "YYYY-MM-DD: the first Bogotá day, included"
+_LAST = (
+    f"YYYY-MM-DD: the last Bogotá day, included; fewer than {statements.MAX_DAYS} days after `from`"
+)
+_FORMAT = "`json` (the default) or `csv`; without it, `Accept: text/csv` asks for CSV"
+
+
+@router.get(
+    "/account/{account_token}/statement",
+    summary="Get account statement",
+    responses={
+        200: {
+            **documented(StatementOut, "The statement, oldest first", STATEMENT_EXAMPLE),
+            "content": {
+                "application/json": {"example": STATEMENT_EXAMPLE},
+                "text/csv": {"schema": {"type": "string"}, "example": STATEMENT_CSV_EXAMPLE},
+            },
+        },
+        422: ledger_error(
+            "The token does not exist, or a parameter is missing or invalid",
+            {"code": "InvalidData", "message": "from: must not be after to"},
+        ),
+        **_COMMON,
+    },
+)
+async def get_statement(
+    request: Request,
+    account_token: AccountToken,
+    database: DatabaseDep,
+    principal: Client,
+    first: Annotated[str, Query(alias="from", max_length=10, description=_FIRST)],
+    last: Annotated[str, Query(alias="to", max_length=10, description=_LAST)],
+    format: Annotated[str | None, Query(max_length=8, description=_FORMAT)] = None,
+) -> Response:
+    """The account's entries of the Bogotá days from `from` to `to`, both included, with
+    the balance before and after them; streamed, as JSON or CSV."""
+    days = _days(first, last)
+    chosen = statements.format_of(format, request.headers.get("accept"))
+    if chosen is None:
+        raise InvalidInput("format", "must be json or csv")
+    account = (
+        await ledger_accounts.get_account(database, principal.client_id, account_token)
+    ).account
+    span = await _span(database, account.id, *days)
+    layout = statement_layout(account.token, account.scale, span)
+    name = f"statement-{account.token}-{first}-{last}"
+    return statements.streamed(database, span, layout, chosen, name)
+
+
+async def _span(database: Database, account_id: int, first: date, last: date) -> Span:
+    async with database.read() as connection:
+        return await connection.run_sync(statement_span, account_id, first, last)
 
 
 @router.post(

@@ -22,6 +22,8 @@ from caja.customers.service import OwnerData
 __all__ = [
     "ACCOUNT_EXAMPLE",
     "ERROR_EXAMPLE",
+    "STATEMENT_CSV_EXAMPLE",
+    "STATEMENT_EXAMPLE",
     "TRANSACTION_EXAMPLE",
     "TRANSFER_TOKEN_PATTERN",
     "AccountIn",
@@ -30,6 +32,7 @@ __all__ = [
     "Body",
     "ErrorOut",
     "OwnerOut",
+    "StatementOut",
     "TransactionIn",
     "TransactionOut",
     "TransactionsOut",
@@ -177,6 +180,28 @@ class TransactionsOut(BaseModel):
     )
 
 
+class StatementEntryOut(BaseModel):
+    created_at: str = Field(description="When the transaction was made: UTC, ISO 8601")
+    transaction_token: str = Field(description="The transaction's token (tx-…)")
+    description: str
+    counterparty: str = Field(description="The other account's token")
+    amount: str = Field(
+        description="Pesos with two decimals, as a string; negative when money left"
+    )
+    balance: str = Field(description="The account's balance right after this entry")
+
+
+class StatementOut(BaseModel):
+    account_token: str
+    from_: str = Field(alias="from", description="The first Bogotá day, YYYY-MM-DD")
+    to: str = Field(description="The last Bogotá day, YYYY-MM-DD")
+    opening_balance: str = Field(description="The balance when the first day began")
+    closing_balance: str = Field(
+        description="The balance when the last day ended: opening_balance plus every amount"
+    )
+    entries: list[StatementEntryOut] = Field(description="Oldest first")
+
+
 class ErrorOut(BaseModel):
     """The error body of both ledger surfaces."""
 
@@ -215,3 +240,35 @@ ERROR_EXAMPLE: dict[str, Any] = {
     "code": "NoFunds",
     "message": "Not enough funds in the origin_account.",
 }
+STATEMENT_EXAMPLE: dict[str, Any] = {
+    "account_token": "acc-sen2h7an42w2smdtpqhpscr6bwlh",
+    "from": "2022-12-01",
+    "to": "2022-12-31",
+    "opening_balance": "0.00",
+    "closing_balance": "9000.00",
+    "entries": [
+        {
+            "created_at": "2022-12-21T11:26:45.101044Z",
+            "transaction_token": "tx-6pwxuy4grwmj2npjvrewfkxvcllbc",
+            "description": "funding",
+            "counterparty": "sys-funding-cop",
+            "amount": "10000.00",
+            "balance": "10000.00",
+        },
+        {
+            "created_at": "2022-12-21T11:26:46.621603Z",
+            "transaction_token": "tx-56o13n99xglijvcg3rvgb8tuz0ryi",
+            "description": "test tx",
+            "counterparty": "acc-ttwhmsaaw9in276w37ev04t66ho5",
+            "amount": "-1000.00",
+            "balance": "9000.00",
+        },
+    ],
+}
+STATEMENT_CSV_EXAMPLE = (
+    "created_at,transaction_token,description,counterparty,amount,balance\r\n"
+    "2022-12-21T11:26:45.101044Z,tx-6pwxuy4grwmj2npjvrewfkxvcllbc,funding,sys-funding-cop,"
+    "10000.00,10000.00\r\n"
+    "2022-12-21T11:26:46.621603Z,tx-56o13n99xglijvcg3rvgb8tuz0ryi,test tx,"
+    "acc-ttwhmsaaw9in276w37ev04t66ho5,-1000.00,9000.00\r\n"
+)

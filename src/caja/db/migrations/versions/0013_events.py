@@ -13,6 +13,8 @@ each event's delivery to each endpoint, and every attempt with its answer;
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -28,7 +30,7 @@ def _id() -> sa.Column[int]:
     return sa.Column("id", _ID, autoincrement=True, nullable=False)
 
 
-def _fk(column: str, table: str, name: str, nullable: bool = False) -> list[sa.SchemaItem]:
+def _fk(column: str, table: str, name: str, nullable: bool = False) -> list[Any]:
     return [
         sa.Column(column, _ID, nullable=nullable),
         sa.ForeignKeyConstraint([column], [f"{table}.id"], name=op.f(name)),
