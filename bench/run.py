@@ -151,6 +151,8 @@ def _webhook_note(
     line = (
         f"{workload} at {connections} conns: {rate:.0f} transfers/s = {ratio}; deliveries: {made}"
     )
+    if not any(counts.values()):
+        line += " (none: the transfers wrote no ledger.transfer.created events)"
     result.notes.append(line)
 
 
