@@ -24,6 +24,8 @@ pytestmark = pytest.mark.anyio
 
 API = "/api/coopcentral/v1"
 WHOLE_HISTORY = {"initial_date": "2000-01-01", "final_date": "2099-12-31"}
+# A statement covers at most 366 days.
+ONE_YEAR = {"initial_date": "2026-01-01", "final_date": "2026-12-31"}
 _serial = itertools.count(1)
 
 
@@ -125,8 +127,9 @@ async def _balances(http: httpx.AsyncClient, coops: Coops) -> list[str]:
 
 
 @covers("GET", f"{API}/accounts/balance", "account_token")
+@covers("GET", f"{API}/accounts/statement", "account_token")
 @covers("GET", f"{API}/transactions", "account_token")
-@pytest.mark.parametrize("path", ["/accounts/balance", "/transactions"])
+@pytest.mark.parametrize("path", ["/accounts/balance", "/accounts/statement", "/transactions"])
 async def test_another_clients_account_reads_as_a_missing_one(
     http: httpx.AsyncClient, database: Database, coops: Coops, path: str
 ) -> None:
@@ -137,7 +140,7 @@ async def test_another_clients_account_reads_as_a_missing_one(
     taken, absent = [
         await http.get(
             f"{API}{path}",
-            params={"account_token": token, **WHOLE_HISTORY},
+            params={"account_token": token, **(ONE_YEAR if "statement" in path else WHOLE_HISTORY)},
             headers=coops.b.headers,
         )
         for token in (theirs, missing)

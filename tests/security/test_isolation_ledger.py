@@ -18,6 +18,7 @@ pytestmark = pytest.mark.anyio
 
 ACCOUNT = f"{V1}/account/{{account_token}}"
 HISTORY = f"{V1}/account/{{account_token}}/transactions"
+STATEMENT = f"{V1}/account/{{account_token}}/statement"
 TRANSACTION = f"{V1}/transaction/{{unique_transfer_token}}"
 
 
@@ -89,6 +90,33 @@ async def test_another_clients_history_reads_as_a_missing_one(
     assert taken.status_code == 422, taken.text
     assert answer(taken, theirs) == answer(absent, missing)
     assert ledger.a_transfer["token"] not in taken.text
+    assert await every_row(caja.database) == before
+
+
+@covers("GET", STATEMENT, "account_token")
+@pytest.mark.parametrize("answer_format", ["json", "csv"])
+async def test_another_clients_statement_reads_as_a_missing_one(
+    http: httpx.AsyncClient, caja: Caja, ledger: Ledger, answer_format: str
+) -> None:
+    theirs = ledger.a_accounts[0]["token"]
+    missing = new_token("acc")
+    days = {"from": "2000-01-01", "to": "2000-12-31", "format": answer_format}
+    mine = await http.get(
+        f"{V1}/account/{ledger.b_accounts[0]['token']}/statement",
+        params=days,
+        headers=v1(ledger.b_key),
+    )
+    before = await every_row(caja.database)
+
+    taken, absent = [
+        await http.get(f"{V1}/account/{token}/statement", params=days, headers=v1(ledger.b_key))
+        for token in (theirs, missing)
+    ]
+
+    assert mine.status_code == 200, mine.text
+    assert taken.status_code == 422, taken.text
+    assert taken.json()["code"] == "AccountNotFound"
+    assert answer(taken, theirs) == answer(absent, missing)
     assert await every_row(caja.database) == before
 
 

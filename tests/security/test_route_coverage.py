@@ -76,6 +76,7 @@ OWNED: dict[tuple[str, str], frozenset[str]] = {
         {"phone_number", "owner_legal_id_type", "owner_legal_id_number"}
     ),
     ("GET", f"{V1}/account/{{account_token}}"): frozenset({"account_token"}),
+    ("GET", f"{V1}/account/{{account_token}}/statement"): frozenset({"account_token"}),
     ("GET", f"{V1}/account/{{account_token}}/transactions"): frozenset({"account_token", "cursor"}),
     ("POST", f"{V1}/transaction"): frozenset(
         {"origin_account", "destination_account", "unique_transfer_token"}
@@ -97,6 +98,7 @@ OWNED: dict[tuple[str, str], frozenset[str]] = {
         }
     ),
     ("GET", f"{COOP}/accounts/balance"): frozenset({"account_token"}),
+    ("GET", f"{COOP}/accounts/statement"): frozenset({"account_token"}),
     ("POST", f"{COOP}/transactions/create"): frozenset(
         {"origin_account", "destination_account", "unique_transfer_token"}
     ),
