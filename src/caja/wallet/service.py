@@ -62,8 +62,9 @@ __all__ = [
 
 WALLET = "wallet"  # the kind of its ledger accounts and the surface of its transfers
 # The client that runs the wallet: wallet accounts belong to people, not to a client, so
-# the wallet's events belong to this client (made on the first payment).
-WALLET_CLIENT = "wallet"
+# the wallet's events belong to the client of this name, made (with the ``ledger`` scope,
+# which acts on no account of its own, and a key nobody is shown) on the first payment.
+WALLET_CLIENT = "caja wallet"
 MIN_PASSWORD = 10
 MAX_PASSWORD = 128
 MAX_FAILED_LOGINS = 5
