@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
+import orjson
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection
 
@@ -17,10 +18,11 @@ from caja.clients.service import Principal, issue_account_key
 from caja.core.clock import utcnow
 from caja.core.errors import AccountConflict, NotFound
 from caja.core.tokens import new_token
+from caja.customers.public import transaction_json
 from caja.customers.tables import owners
 from caja.db.engine import Database
 from caja.ledger.accounts import AccountKind, open_account
-from caja.ledger.batching import Batcher, Lookups, Order
+from caja.ledger.batching import Batcher, Lookups, NewEvent, Order
 from caja.ledger.model import NewTransfer, Result, TransferView
 from caja.ledger.queries import (
     AccountView,
@@ -37,6 +39,7 @@ __all__ = [
     "CustomerAccount",
     "Opened",
     "OwnerData",
+    "Transferred",
     "account_for_key",
     "get_account",
     "get_transfer",
@@ -231,6 +234,36 @@ def _customer_account(
     return found if found.kind == AccountKind.CUSTOMER else None
 
 
+TRANSFER_CREATED = "ledger.transfer.created"
+
+
+@dataclass(frozen=True, slots=True)
+class Transferred(Result):
+    """A transfer's outcome with, for a new transfer, its JSON as the surfaces answer it:
+    rendered once, in the batch, for its event and for the answer."""
+
+    body: bytes | None = None
+
+
+class _Rendered:
+    """The ``events`` of a transfer's order: its ``ledger.transfer.created`` event, whose
+    data is the transaction's JSON, kept for the answer."""
+
+    __slots__ = ("body",)
+
+    def __init__(self) -> None:
+        self.body: bytes | None = None
+
+    def __call__(self, result: Result) -> tuple[NewEvent]:
+        transfer = result.transfer
+        assert transfer is not None
+        assert transfer.client_id is not None
+        self.body = orjson.dumps(transaction_json(transfer))
+        return (
+            NewEvent(TRANSFER_CREATED, transfer.client_id, orjson.Fragment(self.body), transfer.id),
+        )
+
+
 async def transfer(
     batcher: Batcher,
     *,
@@ -242,12 +275,13 @@ async def transfer(
     amount_minor: int,
     description: str,
     idempotency_key: str,
-) -> Result:
+) -> Transferred:
     """Move money between two of the caller's accounts; raises the outcome's error.
 
     The caller's key is checked, and the accounts found, inside the batch that posts the
     transfer: ``authorize`` turns the key's principal (None for an unknown or revoked key)
-    into the caller or raises.
+    into the caller or raises. A new transfer's ``ledger.transfer.created`` event is
+    written in the batch's transaction; its data is the answer's JSON.
     """
 
     def build(lookups: Lookups) -> NewTransfer:
@@ -271,17 +305,25 @@ async def transfer(
         )
 
     refs = (origin, destination)
+    rendered = _Rendered()
     result = await batcher.submit(
         Order(
             build,
             key_digests=(key_digest,),
             account_tokens=tuple(ref.token for ref in refs if ref.token is not None),
             phone_numbers=tuple(ref.phone_number for ref in refs if ref.phone_number),
+            events=rendered,
         )
     )
     if result.error is not None:
         raise result.error
-    return result
+    return Transferred(
+        result.transfer,
+        result.replayed,
+        result.error,
+        result.more,
+        None if result.replayed else rendered.body,
+    )
 
 
 async def get_transfer(

@@ -22,9 +22,10 @@ from caja.config import DepositLimits, deposit_limits
 from caja.core.clock import bogota_days, bogota_month, utcnow
 from caja.core.errors import AccountConflict, CajaError, InvalidInput, NotFound, Unavailable
 from caja.db.engine import Database
+from caja.deposits.public import direction_of, history_item, transfer_json
 from caja.deposits.tables import banks, deposit_accounts, deposit_holders, deposit_transfers
 from caja.ledger.accounts import open_account, system_account_id
-from caja.ledger.batching import Batcher, BatchView, Lookups, Order, run
+from caja.ledger.batching import Batcher, BatchView, Lookups, NewEvent, Order, run
 from caja.ledger.model import NewTransfer, Result, Reverse, TransferView
 from caja.ledger.queries import (
     account_by,
@@ -574,7 +575,15 @@ def _transfer_order(
     def build(_lookups: Lookups) -> tuple[NewTransfer, ...]:
         return operations
 
-    return Order(build, check=check, record=record)
+    def made(result: Result) -> tuple[NewEvent]:
+        assert result.transfer is not None
+        return (
+            NewEvent(
+                "deposit.transfer.created", client_id, transfer_json(stored[0]), result.transfer.id
+            ),
+        )
+
+    return Order(build, check=check, record=record, events=made)
 
 
 async def transfer(
@@ -627,7 +636,13 @@ def _revert_order(
     def build(_lookups: Lookups) -> tuple[Reverse, ...]:
         return operations
 
-    return Order(build, check=check)
+    def made(result: Result) -> tuple[NewEvent]:
+        # The transfer as the revert answers it; its event tells of the reversal.
+        assert result.transfer is not None
+        shown = transfer_json(replace(found, reverted=True))
+        return (NewEvent("deposit.transfer.reverted", client_id, shown, result.transfer.id),)
+
+    return Order(build, check=check, events=made)
 
 
 def _revertible(
@@ -755,7 +770,13 @@ def _receive_order(incoming: Incoming, arrival: _Arrival, stored: list[DepositTr
     def build(_lookups: Lookups) -> NewTransfer:
         return operation
 
-    return Order(build, check=check, record=record)
+    def made(result: Result) -> tuple[NewEvent]:
+        # The money as the account's history shows it.
+        assert result.transfer is not None
+        shown = history_item(stored[0], account.id)
+        return (NewEvent("deposit.received", account.client_id, shown, result.transfer.id),)
+
+    return Order(build, check=check, record=record, events=made)
 
 
 async def receive(writer: Writer, incoming: Incoming) -> DepositTransfer:
@@ -790,7 +811,3 @@ async def bank_list(database: Database) -> list[tuple[str, str]]:
     async with database.read() as connection:
         rows = await connection.execute(select(banks.c.slug, banks.c.name).order_by(banks.c.id))
         return [(row.slug, row.name) for row in rows]
-
-
-def direction_of(item: DepositTransfer, account_id: int) -> str:
-    return "deposit" if item.transfer.credit_account_id == account_id else "withdrawal"

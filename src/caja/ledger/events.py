@@ -57,11 +57,12 @@ MAX_PAGE = 500
 @dataclass(frozen=True, slots=True)
 class NewEvent:
     """An event to write: its type, the client it belongs to, its data (anything orjson
-    writes, ``orjson.Fragment`` amounts included) and the transfer it tells of."""
+    writes, ``orjson.Fragment`` amounts included, or the object's JSON already rendered as
+    one ``orjson.Fragment``) and the transfer it tells of."""
 
     type: str
     client_id: int
-    data: Mapping[str, Any]
+    data: Mapping[str, Any] | orjson.Fragment
     transfer_id: int | None = None
 
 

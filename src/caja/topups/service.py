@@ -32,11 +32,13 @@ from caja.core.clock import bogota_days, database_now
 from caja.core.errors import AlreadyResolved, DuplicateRequest, Forbidden, NotFound, Unauthorized
 from caja.core.tokens import digest_key, new_token
 from caja.db.engine import Database
+from caja.ledger import events
 from caja.ledger.accounts import AccountKind, system_account_id
-from caja.ledger.batching import Batcher, Lookups, Order
+from caja.ledger.batching import Batcher, Lookups, NewEvent, Order
 from caja.ledger.model import NewTransfer, ResolvePending, Result
 from caja.ledger.queries import account_by, net_between
 from caja.providers.operator import Answer, OperatorGateway, Outcome, PurchaseRequest
+from caja.topups.public import purchase_json
 from caja.topups.tables import purchases
 
 __all__ = [
@@ -147,6 +149,23 @@ def _purchase(row: Any) -> Purchase:
     return Purchase(*row)
 
 
+def _updated(purchase: Purchase, transfer_id: int) -> NewEvent:
+    """The event of a purchase's status change (its creation included): the purchase as
+    its GET answers it, with the status after the change."""
+    kind = "topup" if purchase.kind == Kind.TOPUP.value else "package"
+    return NewEvent(f"{kind}.updated", purchase.client_id, purchase_json(purchase), transfer_id)
+
+
+def _events_of(stored: list[Purchase]) -> Callable[[Result], tuple[NewEvent]]:
+    """The ``events`` of an order whose ``record`` stored the purchase as it now stands."""
+
+    def made(result: Result) -> tuple[NewEvent]:
+        assert result.transfer is not None
+        return (_updated(stored[-1], result.transfer.id),)
+
+    return made
+
+
 @dataclass(frozen=True, slots=True)
 class Bought:
     """A purchase as it stands after this request, and how the operator answered it."""
@@ -229,6 +248,7 @@ def _hold_order(who: Merchant, data: PurchaseData, token: str, stored: list[Purc
         key_digests=(who.key_digest,),
         account_tokens=(who.account_token,),
         record=record,
+        events=_events_of(stored),
     )
 
 
@@ -291,8 +311,9 @@ def _changes(answer: Answer, status: Status) -> dict[str, Any]:
 
 
 def _resolve_order(purchase: Purchase, changes: dict[str, Any], post: bool) -> Order:
-    """Post or void the purchase's hold and record its final status, in one transaction:
-    the status of a purchase and the state of its hold never disagree."""
+    """Post or void the purchase's hold and record its final status, and its event, in one
+    transaction: the status of a purchase and the state of its hold never disagree."""
+    stored: list[Purchase] = []
 
     def build(_lookups: Lookups) -> ResolvePending:
         return ResolvePending(
@@ -306,9 +327,15 @@ def _resolve_order(purchase: Purchase, changes: dict[str, Any], post: bool) -> O
     def record(connection: Connection, result: Result) -> None:
         assert result.transfer is not None
         changes["updated_at"] = result.transfer.created_at  # the database's clock
-        connection.execute(update(purchases).where(purchases.c.id == purchase.id).values(changes))
+        row = connection.execute(
+            update(purchases)
+            .where(purchases.c.id == purchase.id)
+            .values(changes)
+            .returning(*_COLUMNS)
+        ).one()
+        stored[:] = [_purchase(row)]
 
-    return Order(build, record=record)
+    return Order(build, record=record, events=_events_of(stored))
 
 
 async def _record_answer(
@@ -335,15 +362,23 @@ async def _record_answer(
         # Settled meanwhile by another request or reconciliation.
         return await _read(batcher.database, purchase.id), False
 
-    def work(connection: Connection) -> int:
-        return connection.execute(
+    def work(connection: Connection) -> Purchase | None:
+        row = connection.execute(
             update(purchases)
             .where(purchases.c.id == purchase.id, purchases.c.status.in_([s.value for s in OPEN]))
             .values({**changes, "updated_at": database_now(connection)})
-        ).rowcount
+            .returning(*_COLUMNS)
+        ).first()
+        if row is None:
+            return None
+        changed = _purchase(row)
+        events.append(connection, [_updated(changed, changed.hold_transfer_id)])
+        return changed
 
     changed = await batcher.database.write(work)
-    return await _read(batcher.database, purchase.id), changed > 0
+    if changed is None:
+        return await _read(batcher.database, purchase.id), False
+    return changed, True
 
 
 async def get_purchase(

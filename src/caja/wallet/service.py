@@ -21,15 +21,17 @@ from argon2.exceptions import VerificationError, VerifyMismatchError
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection, Row
 
+from caja.clients.service import ClientNameTaken, client_id_of, create_client, find_clients
 from caja.core.clock import utcnow
 from caja.core.errors import AccountConflict, CajaError, InvalidInput, NoFunds, NotFound
 from caja.core.money import parse_amount
 from caja.core.tokens import new_token
 from caja.db.engine import Database
 from caja.ledger.accounts import open_account
-from caja.ledger.batching import Batcher, Lookups, Order
+from caja.ledger.batching import Batcher, Lookups, NewEvent, Order
 from caja.ledger.model import BatchView, NewTransfer, Result, TransferView
 from caja.ledger.queries import accounts_by_ids, asset_scales, entries_page
+from caja.wallet.public import payment_json
 from caja.wallet.tables import wallet_accounts, wallet_balances, wallet_contacts, wallet_profiles
 
 __all__ = [
@@ -59,6 +61,10 @@ __all__ = [
 ]
 
 WALLET = "wallet"  # the kind of its ledger accounts and the surface of its transfers
+# The client that runs the wallet: wallet accounts belong to people, not to a client, so
+# the wallet's events belong to the client of this name, made (with the ``ledger`` scope,
+# which acts on no account of its own, and a key nobody is shown) on the first payment.
+WALLET_CLIENT = "caja wallet"
 MIN_PASSWORD = 10
 MAX_PASSWORD = 128
 MAX_FAILED_LOGINS = 5
@@ -338,10 +344,36 @@ def _ledger_accounts(
     return {row.token: row.account_id for row in rows}
 
 
-def _send_accounts(
-    connection: Connection, from_account: str, to_profile: str, asset: str
-) -> tuple[int, int, int]:
-    """The sender's and the recipient's ledger accounts of ``asset``, and its scale."""
+@dataclass(frozen=True, slots=True)
+class _Send:
+    source: int  # the sender's and the recipient's ledger accounts of the asset
+    target: int
+    scale: int
+    recipient: Contact
+    client_id: int | None  # the wallet's client, when it exists
+
+
+def _wallet_client(connection: Connection) -> int | None:
+    """The id of the client that runs the wallet, if it exists."""
+    found = find_clients(connection, WALLET_CLIENT)
+    return next((row[0] for row in found if row[2] == WALLET_CLIENT), None)
+
+
+async def _make_wallet_client(database: Database) -> int:
+    """Make the client that runs the wallet (or find it, made meanwhile); its id."""
+    try:
+        token = (await create_client(database, WALLET_CLIENT, ["ledger"])).client_id
+    except ClientNameTaken as taken:
+        token = taken.client_id
+    async with database.read() as connection:
+        found = await connection.run_sync(client_id_of, token)
+    assert found is not None
+    return int(found)
+
+
+def _send_accounts(connection: Connection, from_account: str, to_profile: str, asset: str) -> _Send:
+    """The sender's and the recipient's ledger accounts of ``asset``, its scale, the
+    recipient and the wallet's client."""
     recipient = _profile(connection, wallet_profiles.c.token == to_profile)
     wanted = [from_account] + ([recipient.account_id] if recipient is not None else [])
     found = _ledger_accounts(connection, wanted, asset)
@@ -349,9 +381,38 @@ def _send_accounts(
     if source is None:
         raise NotFound("the asset is not available for the sender", code="asset_not_available")
     target = found.get(recipient.account_id) if recipient is not None else None
-    if target is None:
+    if target is None or recipient is None:
         raise NotFound("record not found", code="record_not_found")
-    return source, target, accounts_by_ids(connection, [source])[source].scale
+    return _Send(
+        source,
+        target,
+        accounts_by_ids(connection, [source])[source].scale,
+        Contact(
+            recipient.profile_id, recipient.first_name, recipient.last_name, recipient.phone_number
+        ),
+        _wallet_client(connection),
+    )
+
+
+def _sent(parties: _Send, client_id: int) -> Callable[[Result], tuple[NewEvent]]:
+    """The ``events`` of a send: the payment as the sender's payment listing shows it."""
+
+    def made(result: Result) -> tuple[NewEvent]:
+        view = result.transfer
+        assert view is not None
+        payment = Payment(
+            view.token,
+            "sent",
+            view.asset,
+            view.scale,
+            view.amount_minor,
+            view.description,
+            parties.recipient,
+            view.created_at,
+        )
+        return (NewEvent("wallet.payment.sent", client_id, payment_json(payment), view.id),)
+
+    return made
 
 
 @dataclass(frozen=True, slots=True)
@@ -383,30 +444,31 @@ async def send(
     notes: str,
     guard: Guard | None = None,
 ) -> bool:
-    """Send ``amount`` of ``asset``; False (nothing moved) when the balance is short."""
+    """Send ``amount`` of ``asset``; False (nothing moved) when the balance is short. Its
+    ``wallet.payment.sent`` event, of the client that runs the wallet, is written with it."""
     if from_account != who.account_id:
         raise NotFound("record not found", code="record_not_found")
 
     async with batcher.database.read() as connection:
-        source, target, scale = await connection.run_sync(
-            _send_accounts, from_account, to_profile, asset
-        )
-    amount_minor = parse_amount(amount, scale)
-    if source == target:
+        parties = await connection.run_sync(_send_accounts, from_account, to_profile, asset)
+    amount_minor = parse_amount(amount, parties.scale)
+    if parties.source == parties.target:
         raise InvalidInput("to_profile_id", "must be another person", code="same_profile")
+    client_id = parties.client_id
+    if client_id is None:
+        client_id = await _make_wallet_client(batcher.database)
 
     def build(_lookups: Lookups) -> NewTransfer:
         return NewTransfer(
             surface=WALLET,
             description=notes,
-            debit_account_id=source,
-            credit_account_id=target,
+            debit_account_id=parties.source,
+            credit_account_id=parties.target,
             amount_minor=amount_minor,
         )
 
-    order = Order(build)
-    if guard is not None:
-        order = Order(build, check=guard.check, record=guard.record)
+    guard = guard or Guard()
+    order = Order(build, check=guard.check, record=guard.record, events=_sent(parties, client_id))
     result = await batcher.submit(order)
     if isinstance(result.error, NoFunds):
         return False

@@ -23,12 +23,10 @@ from caja.core.errors import (
     Unauthorized,
     Unavailable,
 )
-from caja.core.money import format_minor
-from caja.deposits import service as deposits
+from caja.deposits.public import history_item, money, transfer_json
 from caja.deposits.service import (
     AccountState,
     DepositAccount,
-    DepositTransfer,
     LimitExceeded,
     NotRevertible,
 )
@@ -85,17 +83,13 @@ def error_body(error: CajaError, status_code: int) -> Response:
 ERRORS = Renderer(deposit_status, error_body)
 
 
-def _money(minor: int) -> str:
-    return format_minor(minor, 2)
-
-
 def account_json(account: DepositAccount) -> dict[str, Any]:
     return {
         "token": account.token,
         "account_type": "deposito_electronico",
         "number": account.number,
-        "balance": _money(account.balance_minor),
-        "expected_balance": _money(account.balance_minor),
+        "balance": money(account.balance_minor),
+        "expected_balance": money(account.balance_minor),
     }
 
 
@@ -104,53 +98,12 @@ def state_json(state: AccountState) -> dict[str, Any]:
         **account_json(state.account),
         "awaited_amount": "0.00",
         "overdraft_amount": "0.00",
-        "deposited_this_month": _money(state.deposited_this_month),
-        "withdrawn_this_month": _money(state.withdrawn_this_month),
+        "deposited_this_month": money(state.deposited_this_month),
+        "withdrawn_this_month": money(state.withdrawn_this_month),
         "account_status": state.account.status,
         "updated_at": bogota_iso(state.updated_at),
         "updated_from_source": state.updated_from_source,
     }
-
-
-def transfer_json(item: DepositTransfer) -> dict[str, Any]:
-    view = item.transfer
-    return {
-        "token": f"coop{view.token}",
-        "status": "reverted" if item.reverted else "approved",
-        "idempotency_token": view.idempotency_key,
-        "origin_account": view.debit_token,
-        "destination_account": view.credit_token,
-        "amount": _money(view.amount_minor),
-        "fee_amount": _money(item.fee_minor),
-        "description": view.description,
-        "created_at": bogota_iso(view.created_at),
-        "result_message": "Proceso Exitoso",
-        "error_code": None,
-        "channel": item.channel,
-    }
-
-
-def history_item(item: DepositTransfer, account_id: int) -> dict[str, Any]:
-    body = transfer_json(item)
-    shown: dict[str, Any] = {
-        "token": body["token"],
-        "status": body["status"],
-        "direction": deposits.direction_of(item, account_id),
-        "idempotency_token": body["idempotency_token"],
-        "channel": body["channel"],
-        "coopcentral_id": item.coopcentral_id,
-        "amount": body["amount"],
-        "description": body["description"],
-        "created_at": body["created_at"],
-        "origin_bank": None,
-    }
-    if item.origin_bank is not None and item.sender is not None:
-        shown["origin_bank"] = {"name": item.origin_bank[0], "slug": item.origin_bank[1]}
-        shown["sender_data"] = {
-            "customer_name": item.sender[0],
-            "customer_id_number": item.sender[1],
-        }
-    return shown
 
 
 def new_account_json(account: DepositAccount) -> dict[str, Any]:
@@ -180,8 +133,8 @@ def _statement_entry(line: StatementLine) -> tuple[str, ...]:
         f"coop{line.transaction_token}",
         line.description,
         line.counterparty,
-        _money(line.amount_minor),
-        _money(line.balance_after_minor),
+        money(line.amount_minor),
+        money(line.balance_after_minor),
     )
 
 
@@ -191,7 +144,7 @@ def statement_layout(account_token: str, span: Span) -> Layout:
         "account_token": account_token,
         "initial_date": span.first.isoformat(),
         "final_date": span.last.isoformat(),
-        "opening_balance": _money(span.opening_minor),
-        "closing_balance": _money(span.closing_minor),
+        "opening_balance": money(span.opening_minor),
+        "closing_balance": money(span.closing_minor),
     }
     return Layout(head, STATEMENT_COLUMNS, _statement_entry)

@@ -9,10 +9,10 @@ from fastapi import Response
 from caja.api.statements import Layout
 from caja.core.clock import iso_utc
 from caja.core.money import format_minor
-from caja.customers.service import CustomerAccount
-from caja.http.body import json_response, money_number
-from caja.ledger.accounts import is_system_token
-from caja.ledger.model import Result, TransferView
+from caja.customers.public import transaction_json
+from caja.customers.service import CustomerAccount, Transferred
+from caja.http.body import json_response
+from caja.ledger.model import Result
 from caja.ledger.statements import Span, StatementLine
 
 __all__ = [
@@ -40,29 +40,14 @@ def account_json(customer: CustomerAccount) -> dict[str, Any]:
     }
 
 
-def transaction_json(transfer: TransferView) -> dict[str, Any]:
-    balance = transfer.debit_balance_after_minor
-    assert balance is not None, "ledger transactions are posted"
-    # Money that came from a system account (funding): its balance is nobody's business.
-    origin_balance = (
-        None if is_system_token(transfer.debit_token) else money_number(balance, transfer.scale)
-    )
-    return {
-        "token": transfer.token,
-        "date_created": iso_utc(transfer.created_at),
-        "origin_account": transfer.debit_token,
-        "origin_account_balance": origin_balance,
-        "destination_account": transfer.credit_token,
-        "amount": format_minor(transfer.amount_minor, transfer.scale),
-        "description": transfer.description,
-        "unique_transfer_token": transfer.idempotency_key,
-    }
-
-
 def transfer_response(result: Result) -> Response:
-    """A transfer just posted (201) or replayed (208)."""
+    """A transfer just posted (201), answered with the JSON its event was written with, or
+    replayed (208)."""
     assert result.transfer is not None
-    return json_response(transaction_json(result.transfer), 208 if result.replayed else 201)
+    status_code = 208 if result.replayed else 201
+    if isinstance(result, Transferred) and result.body is not None:
+        return Response(result.body, status_code=status_code, media_type="application/json")
+    return json_response(transaction_json(result.transfer), status_code)
 
 
 STATEMENT_COLUMNS = (

@@ -24,6 +24,7 @@ from caja.core.errors import (
 )
 from caja.http.body import UnsupportedMediaType, json_response
 from caja.providers.operator import Outcome
+from caja.topups.public import SIMULTANEOUS, package_json, topup_json
 from caja.topups.rules import DuplicatePurchase, PurchaseNotFound
 from caja.topups.service import Bought, Kind, Purchase, Status
 
@@ -43,17 +44,6 @@ NO_FUNDS = (
     "You have no funds. Please top up your account and contact our support team to keep "
     "operating. Thank you."
 )
-SIMULTANEOUS = (
-    "Eally simultaneous top up request, skipping this one or top up request already answered"
-)
-_ANSWER_MESSAGES = {
-    200: None,
-    409: SIMULTANEOUS,
-    500: "There was an internal error at the operator; the purchase is in process.",
-    502: "Failure when performing mobile top up - top up in unknown status",
-    503: "The buy was rejected",
-}
-
 _STATUS = [
     (InvalidInput, 422),
     (NotFound, 422),
@@ -147,57 +137,6 @@ def purchase_status(bought: Bought) -> int:
     if status != Status.IN_PROGRESS:
         return 502
     return {Outcome.DUPLICATE: 409, Outcome.FAILED: 500}.get(bought.answer, 200)
-
-
-def _with_message(body: dict[str, Any], status_code: int) -> dict[str, Any]:
-    message = _ANSWER_MESSAGES.get(status_code)
-    if message is not None:
-        body["error_message"] = message
-    return body
-
-
-def topup_json(purchase: Purchase, status_code: int = 200) -> dict[str, Any]:
-    created = bogota_text(purchase.created_at)
-    return _with_message(
-        {
-            "token": purchase.token,
-            "idempotency_token": purchase.idempotency_token,
-            "destination_number": purchase.destination_number,
-            "service_provider": purchase.service_provider,
-            "amount": purchase.amount,
-            "payment_token": purchase.payment_token,
-            "payment_origin": purchase.payment_origin,
-            "route": purchase.route,
-            "external_gateway_auth_code": purchase.external_gateway_auth_code,
-            "gateway_topup_token": purchase.gateway_topup_token,
-            "status": purchase.status,
-            "result_code": purchase.result_code,
-            "date_created": created,
-        },
-        status_code,
-    )
-
-
-def package_json(purchase: Purchase, status_code: int = 200) -> dict[str, Any]:
-    return _with_message(
-        {
-            "token": purchase.token,
-            "idempotency_token": purchase.idempotency_token,
-            "destination_number": purchase.destination_number,
-            "amount": purchase.amount,
-            "payment_token": purchase.payment_token,
-            "payment_origin": purchase.payment_origin,
-            "package_code": purchase.package_code,
-            "provider_code": purchase.provider_code,
-            "route": purchase.route,
-            "external_gateway_auth_code": purchase.external_gateway_auth_code,
-            "gateway_topup_token": purchase.gateway_topup_token,
-            "status": purchase.status.upper(),
-            "result_code": purchase.result_code,
-            "created_at": bogota_text(purchase.created_at),
-        },
-        status_code,
-    )
 
 
 def history_item(purchase: Purchase) -> dict[str, Any]:

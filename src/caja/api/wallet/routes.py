@@ -18,8 +18,9 @@ from caja.http.body import json_response, read_object
 from caja.wallet import keys
 from caja.wallet import requests as money_requests
 from caja.wallet import service as wallet
+from caja.wallet.public import payment_json, person_json
 from caja.wallet.requests import PaymentRequest
-from caja.wallet.service import Contact, Guard, Profile
+from caja.wallet.service import Guard, Profile
 
 __all__ = ["PREFIX", "caller", "router"]
 
@@ -175,29 +176,6 @@ async def send_to_profile(request: Request, batcher: BatcherDep, who: Caller) ->
     return _answer(await keys.once(batcher.database, who, key, digest, attempt))
 
 
-def _person(found: Contact) -> dict[str, str]:
-    return {
-        "profile_id": found.profile_id,
-        "first_name": found.first_name,
-        "last_name": found.last_name,
-        "phone_number": found.phone_number,
-    }
-
-
-def _payment_json(item: wallet.Payment) -> dict[str, Any]:
-    return {
-        "id": item.id,
-        "type": 1,
-        "status": "completed",
-        "direction": item.direction,
-        "asset_key": item.asset,
-        "amount": format_minor(item.amount_minor, item.scale),
-        "counterparty": None if item.counterparty is None else _person(item.counterparty),
-        "meta_data": {"notes": item.notes},
-        "created_at": iso_utc(item.created_at),
-    }
-
-
 @router.get(
     "/profile/payment_transaction",
     summary="Payments sent and received, a page at a time",
@@ -209,7 +187,7 @@ async def payment_transactions(request: Request, database: DatabaseDep, who: Cal
     following = found.next_before
     return json_response(
         {
-            "data": [_payment_json(item) for item in found.items],
+            "data": [payment_json(item) for item in found.items],
             "next_cursor": None if following is None else parse.cursor_of(following),
         }
     )
@@ -229,10 +207,10 @@ def _request_json(found: PaymentRequest) -> dict[str, Any]:
         "amount": format_minor(found.amount_minor, found.scale),
         "asset_key": found.asset,
         "notes": found.notes,
-        "requester": _person(found.requester),
+        "requester": person_json(found.requester),
         "created_at": iso_utc(found.created_at),
         "link": _link(found.request_id),
-        "paid_by": None if found.paid_by is None else _person(found.paid_by),
+        "paid_by": None if found.paid_by is None else person_json(found.paid_by),
         "paid_at": None if found.paid_at is None else iso_utc(found.paid_at),
     }
 
