@@ -138,6 +138,7 @@ async def test_a_deleted_transfer_is_found_at_the_next_one(caja: Caja) -> None:
     await _tamper(
         caja.database,
         ("DELETE FROM entries WHERE transfer_id = :id", {"id": deleted_id}),
+        ("DELETE FROM events WHERE transfer_id = :id", {"id": deleted_id}),
         ("DELETE FROM transfers WHERE id = :id", {"id": deleted_id}),
     )
     report = await caja.verify()
@@ -156,6 +157,7 @@ async def test_deleting_the_last_transfer_is_found(caja: Caja) -> None:
     await _tamper(
         caja.database,
         ("DELETE FROM entries WHERE transfer_id = :id", {"id": last_id}),
+        ("DELETE FROM events WHERE transfer_id = :id", {"id": last_id}),
         ("DELETE FROM transfers WHERE id = :id", {"id": last_id}),
     )
 
