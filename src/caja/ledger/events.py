@@ -29,13 +29,16 @@ from caja.ledger import store
 
 __all__ = [
     "EVENT_TYPES",
+    "EventHead",
     "EventRow",
     "NewEvent",
     "append",
     "event_by_token",
+    "event_heads",
     "events_after",
     "events_by_ids",
     "events_of_client",
+    "last_event_id",
     "write",
 ]
 
@@ -218,3 +221,36 @@ def events_by_ids(connection: Connection, ids: Sequence[int]) -> dict[int, Event
         row.id: row
         for row in _rows(connection, f"SELECT {_COLUMNS} FROM events WHERE {matching}", parameters)
     }
+
+
+@dataclass(frozen=True, slots=True)
+class EventHead:
+    """What the webhooks' fan-out needs of an event: no data."""
+
+    id: int
+    client_id: int
+    type: str
+    created_at: datetime
+
+
+def last_event_id(connection: Connection) -> int:
+    """The id of the last event written (0 when there is none)."""
+    [(last,)] = run(connection, "SELECT coalesce(max(id), 0) FROM events", ())
+    return int(last)
+
+
+def event_heads(
+    connection: Connection, client_ids: Sequence[int], after_id: int, upto_id: int, limit: int
+) -> list[EventHead]:
+    """The events of ``client_ids`` with an id above ``after_id`` and at most ``upto_id``,
+    oldest first, ``limit`` at most: read on the index of each client's events."""
+    if not client_ids:
+        return []
+    matching, parameters = among(connection, "client_id", list(client_ids))
+    rows = run(
+        connection,
+        f"SELECT id, client_id, type, created_at FROM events WHERE {matching} "
+        "AND id > ? AND id <= ? ORDER BY id LIMIT ?",
+        (*parameters, after_id, upto_id, limit),
+    )
+    return [EventHead(int(row[0]), int(row[1]), row[2], _utc(row[3])) for row in rows]
