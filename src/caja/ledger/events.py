@@ -240,17 +240,22 @@ def last_event_id(connection: Connection) -> int:
 
 
 def event_heads(
-    connection: Connection, client_ids: Sequence[int], after_id: int, upto_id: int, limit: int
+    connection: Connection,
+    client_ids: Sequence[int],
+    ids: tuple[int, int],
+    limit: int,
+    since: datetime,
 ) -> list[EventHead]:
-    """The events of ``client_ids`` with an id above ``after_id`` and at most ``upto_id``,
-    oldest first, ``limit`` at most: read on the index of each client's events."""
+    """The events of ``client_ids`` made at or after ``since`` whose id is above
+    ``ids[0]`` and at most ``ids[1]``, oldest first, ``limit`` at most: read on the index
+    of each client's events."""
     if not client_ids:
         return []
     matching, parameters = among(connection, "client_id", list(client_ids))
     rows = run(
         connection,
         f"SELECT id, client_id, type, created_at FROM events WHERE {matching} "
-        "AND id > ? AND id <= ? ORDER BY id LIMIT ?",
-        (*parameters, after_id, upto_id, limit),
+        "AND id > ? AND id <= ? AND created_at >= ? ORDER BY id LIMIT ?",
+        (*parameters, ids[0], ids[1], store.created_at(connection, since), limit),
     )
     return [EventHead(int(row[0]), int(row[1]), row[2], _utc(row[3])) for row in rows]

@@ -167,6 +167,11 @@ def _targets(connection: Connection) -> dict[int, list[_Target]]:
     return found
 
 
+def _earliest(targets: dict[int, list[_Target]]) -> datetime:
+    """When the first of the endpoints was added: no earlier event is delivered."""
+    return min(target.since for found in targets.values() for target in found)
+
+
 def _without_durable_commit(connection: Connection) -> None:
     """On PostgreSQL, the runner's own bookkeeping commits without waiting for the disk:
     a crash may lose its last moments, which are then done again (at least once), and the
@@ -191,7 +196,7 @@ def fan_out(connection: Connection, limit: int = FAN_OUT_EVENTS) -> int:
     if not targets or last <= cursor:
         return 0
     _without_durable_commit(connection)
-    found = event_heads(connection, sorted(targets), cursor, last, limit)
+    found = event_heads(connection, sorted(targets), (cursor, last), limit, _earliest(targets))
     now = database_now(connection)
     rows = [
         {
@@ -301,7 +306,13 @@ def has_work(connection: Connection) -> tuple[bool, bool]:
         cursor is not None
         and bool(listened)
         and bool(
-            event_heads(connection, sorted(listened), int(cursor), last_event_id(connection), 1)
+            event_heads(
+                connection,
+                sorted(listened),
+                (int(cursor), last_event_id(connection)),
+                1,
+                _earliest(listened),
+            )
         )
     )
     return events, bool(_due_ids(connection, database_now(connection), 1, lock=False))
