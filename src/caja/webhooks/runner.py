@@ -78,8 +78,8 @@ CLAIM_ROUNDS = 8
 # Beyond the time a round's deliveries may take, how long a claim lasts.
 LEASE_MARGIN_SECONDS = 5.0
 # After a round, the runner rests this many times the time it spent on the database: at
-# most a seventh of the time in its transactions.
-PACE = 6.0
+# most a twentieth of the database's time in its transactions.
+PACE = 20.0
 # Of an answer's body, what an attempt keeps.
 RESPONSE_CHARS = 500
 # Each wait is stretched or shrunk by up to a tenth: the default schedule still retries for
