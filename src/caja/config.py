@@ -231,7 +231,9 @@ def serve_settings() -> ServeSettings:
     )
 
 
-def _seconds(name: str, default: float) -> float:
+def _seconds(name: str, default: float, *, positive: bool = False) -> float:
+    """A duration in seconds (not money: a float is fine here), under an hour; with
+    ``positive``, above 0 and up to an hour."""
     raw = os.environ.get(name)
     if not raw:
         return default
@@ -239,8 +241,10 @@ def _seconds(name: str, default: float) -> float:
         value = float(raw)
     except ValueError:
         value = -1.0
-    if not 0 <= value < 3600:
-        raise ValueError(f"{name} must be a number of seconds, not {raw!r}")
+    within = 0 < value <= 3600 if positive else 0 <= value < 3600
+    if not within:
+        above = " above 0" if positive else ""
+        raise ValueError(f"{name} must be a number of seconds{above}, not {raw!r}")
     return value
 
 
@@ -290,8 +294,8 @@ def webhook_settings() -> WebhookSettings:
     return WebhookSettings(
         retry_schedule=_schedule(),
         allow_private=webhooks_allow_private(),
-        timeout=_positive_seconds("CAJA_WEBHOOKS_TIMEOUT_SECONDS", 10.0),
-        poll=_positive_seconds("CAJA_WEBHOOKS_POLL_SECONDS", 0.5),
+        timeout=_seconds("CAJA_WEBHOOKS_TIMEOUT_SECONDS", 10.0, positive=True),
+        poll=_seconds("CAJA_WEBHOOKS_POLL_SECONDS", 0.5, positive=True),
         runner=raw,
         concurrency=concurrency,
     )
@@ -311,19 +315,6 @@ def _schedule() -> tuple[float, ...]:
             f"{name} must list the seconds before each retry, such as 5,300,1800, not {raw!r}"
         )
     return values
-
-
-def _positive_seconds(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not 0 < value <= 3600:
-        raise ValueError(f"{name} must be a number of seconds above 0, not {raw!r}")
-    return value
 
 
 def webhooks_allow_private() -> bool:
