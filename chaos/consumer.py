@@ -135,14 +135,14 @@ async def _subscribe(url: str, api_key: str, target: str) -> str:
 
 async def _backlog(url: str) -> tuple[int, int]:
     """Events not fanned out yet (0 or 1: whether any), and pending deliveries."""
-    from caja.webhooks.runner import has_work
+    from caja.webhooks.runner import look
 
     database = Database(url)
     try:
         async with database.read() as connection:
             counted = await connection.run_sync(totals)
-            unfanned, _due = await connection.run_sync(has_work)
-        return int(unfanned), counted.pending_deliveries
+            work = await connection.run_sync(look)
+        return int(work.spread is not None), counted.pending_deliveries
     finally:
         await database.dispose()
 

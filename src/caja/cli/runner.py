@@ -20,9 +20,9 @@ __all__ = ["start_runner", "stop_runner", "webhooks_run"]
 
 # After SIGTERM, how long a runner may take to finish its round before it is killed.
 STOP_SECONDS = 15.0
-# How the child runs the ``caja`` command with this interpreter, at a lower priority
-# from its first import on, so that it never slows the server's start.
-LAUNCH = "import os; os.nice(10); from caja.cli import app; app(prog_name='caja')"
+# How the child runs the ``caja`` command with this interpreter (its sender, not itself,
+# runs at a lower priority: see caja.webhooks.sender).
+LAUNCH = "from caja.cli import app; app(prog_name='caja')"
 
 
 def _settings() -> WebhookSettings:

@@ -3,21 +3,28 @@ request path (``caja webhooks run``; ``caja serve`` starts one as a child proces
 
 Each round:
 
-- **fan-out**: in one write transaction, the runner that locks the cursor's row (on
-  PostgreSQL ``FOR UPDATE SKIP LOCKED``: another runner holding it skips this step) reads
-  the events after it of the clients with an enabled endpoint (their ids, clients, types
-  and times: no data), makes one pending delivery per enabled endpoint of the event's
-  client that takes its type and was added before it, and moves the cursor. When no one
-  listens, nothing is read or written. Event ids rise in commit order (see
-  :mod:`caja.ledger.events`), so the cursor never passes an event that is not yet visible.
+- **fan-out**: while fewer deliveries than a claim are due, a read works out the next
+  fan-out: the events after the cursor of the clients with an enabled endpoint (their
+  ids, clients, types and times: no data), and one pending delivery per enabled endpoint
+  of the event's client that takes its type and was added before it. A short write
+  then moves the cursor, if it is still where the read found it (otherwise another
+  runner fanned these events out first, and this one makes nothing), and makes the
+  deliveries. When no one listens, nothing is read or written. Event ids rise in commit
+  order (see :mod:`caja.ledger.events`), so the cursor never passes an event that is not
+  yet visible.
 - **claim**: due pending deliveries of enabled endpoints whose claim (``claimed_until``)
   is free, locked with ``SKIP LOCKED``, are claimed until a lease (long enough to try
-  every one of them) by the database's clock. Any number of runners on any number of
+  every one of them) by the database's clock, in the same short write; what to send is
+  read after its commit. Any number of runners on any number of
   hosts share the work; one that dies leaves its claims to expire and be taken again,
   so each delivery is made at least once.
-- **deliver**: a POST of the event's JSON signed as Standard Webhooks says, at most
-  ``concurrency`` at once, no redirects followed; unless private addresses are allowed,
-  the URL's host must still resolve only to public addresses.
+- **deliver**: the runner's sender, a child process at a lower priority
+  (:mod:`caja.webhooks.sender`), POSTs each event's JSON signed as Standard Webhooks says
+  (:mod:`caja.webhooks.delivery`), at most ``concurrency`` at once, no redirects
+  followed; unless private addresses are allowed, the URL's host must still resolve only
+  to public addresses. The runner itself keeps the server's priority and its writes
+  short: holding SQLite's write lock, it never waits for a core longer than the
+  server's own writers would.
 - **record**: one transaction writes each attempt and its outcome: 2XX delivers; 410
   fails the delivery and disables the endpoint; anything else is retried after the next
   entry of the retry schedule (with jitter), and after the last one the delivery fails
@@ -32,37 +39,49 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
-from urllib.parse import urlsplit
 
-import httpx
-from sqlalchemy import bindparam, insert, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.engine import Connection
 
 from caja.config import WebhookSettings
 from caja.core.clock import database_now, iso_utc
 from caja.db.engine import Database
+from caja.db.sql import run_many
 from caja.ledger.events import EventRow, event_heads, events_by_ids, last_event_id
+from caja.webhooks.delivery import (
+    RESPONSE_CHARS,
+    Answer,
+    Message,
+    deliver_all,
+    new_client,
+)
+from caja.webhooks.sender import Sender
 from caja.webhooks.service import DeliveryStatus, subscribed
 from caja.webhooks.tables import (
-    webhook_attempts,
     webhook_cursor,
     webhook_deliveries,
     webhook_endpoints,
 )
-from caja.webhooks.urls import public_address
 
 __all__ = [
+    "Claim",
     "Due",
     "Outcome",
     "Round",
+    "Spread",
+    "Work",
+    "apply_spread",
     "claim",
-    "deliver",
+    "claimed",
     "fan_out",
+    "look",
+    "message_of",
+    "outcomes_of",
     "record",
     "run",
     "run_once",
@@ -80,12 +99,9 @@ LEASE_MARGIN_SECONDS = 5.0
 # After a round, the runner rests this many times the time it spent on the database: at
 # most a twentieth of the database's time in its transactions.
 PACE = 20.0
-# Of an answer's body, what an attempt keeps.
-RESPONSE_CHARS = 500
 # Each wait is stretched or shrunk by up to a tenth: the default schedule still retries for
 # more than 24 hours (99,305 s times 0.9).
 JITTER = (0.9, 1.1)
-USER_AGENT = "caja-webhooks/1"
 
 _d = webhook_deliveries
 _e = webhook_endpoints
@@ -137,19 +153,17 @@ class Round:
 # Fan-out.
 
 
-def _lock_cursor(connection: Connection) -> int | None:
-    query = select(webhook_cursor.c.event_id).where(webhook_cursor.c.id == 1)
-    if connection.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    found = connection.execute(query).scalar_one_or_none()
-    return None if found is None else int(found)
-
-
 @dataclass(frozen=True, slots=True)
 class _Target:
     endpoint_id: int
     types: tuple[str, ...] | None
     since: datetime
+
+
+def _cursor(connection: Connection) -> int | None:
+    query = select(webhook_cursor.c.event_id).where(webhook_cursor.c.id == 1)
+    found = connection.execute(query).scalar_one_or_none()
+    return None if found is None else int(found)
 
 
 def _targets(connection: Connection) -> dict[int, list[_Target]]:
@@ -181,43 +195,79 @@ def _without_durable_commit(connection: Connection) -> None:
         connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
 
 
-def fan_out(connection: Connection, limit: int = FAN_OUT_EVENTS) -> int:
-    """Make the deliveries of the events after the cursor and move it; the number of
-    events read (0 when there were none, or another runner holds the cursor).
+def _stamp(connection: Connection, moment: datetime) -> Any:
+    """``moment`` as the driver stores the runner's times, for plain SQL."""
+    dialect = connection.dialect
+    process = _d.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
+    return process(moment) if process is not None else moment
+
+
+@dataclass(frozen=True, slots=True)
+class Spread:
+    """A fan-out worked out by a read: the cursor it starts from and the one it moves to,
+    how many events it covers, and the (endpoint, event) pair of each delivery it makes."""
+
+    cursor: int
+    upto: int
+    events: int
+    pairs: tuple[tuple[int, int], ...]
+
+
+def spread(connection: Connection, limit: int = FAN_OUT_EVENTS) -> Spread | None:
+    """The next fan-out, read without taking any lock; None when there is none.
 
     Only the events of clients with an enabled endpoint are read, by the index of each
     client's events, and without their data: events nobody listens to cost nothing.
     """
-    cursor = _lock_cursor(connection)
+    cursor = _cursor(connection)
     if cursor is None:
-        return 0
+        return None
     targets = _targets(connection)
     last = last_event_id(connection)
     if not targets or last <= cursor:
-        return 0
-    _without_durable_commit(connection)
+        return None
     found = event_heads(connection, sorted(targets), (cursor, last), limit, _earliest(targets))
-    now = database_now(connection)
-    rows = [
-        {
-            "endpoint_id": target.endpoint_id,
-            "event_id": event.id,
-            "status": DeliveryStatus.PENDING,
-            "attempts": 0,
-            "next_attempt_at": now,
-            "created_at": now,
-        }
+    if not found:
+        return None
+    pairs = tuple(
+        (target.endpoint_id, event.id)
         for event in found
         for target in targets.get(event.client_id, ())
         if subscribed(target.types, event.type) and event.created_at >= target.since
-    ]
-    if rows:
-        connection.execute(insert(_d), rows)
-    moved = found[-1].id if len(found) == limit else last
-    connection.execute(
-        update(webhook_cursor).where(webhook_cursor.c.id == 1).values(event_id=moved)
     )
-    return len(found)
+    upto = found[-1].id if len(found) == limit else last
+    return Spread(cursor, upto, len(found), pairs)
+
+
+def apply_spread(connection: Connection, found: Spread) -> int:
+    """Make the fan-out's deliveries and move the cursor, unless another runner moved it
+    first (then nothing); the number of events fanned out."""
+    moved = connection.execute(
+        update(webhook_cursor)
+        .where(webhook_cursor.c.id == 1, webhook_cursor.c.event_id == found.cursor)
+        .values(event_id=found.upto)
+    )
+    if moved.rowcount != 1:
+        return 0
+    _without_durable_commit(connection)
+    if found.pairs:
+        now = _stamp(connection, database_now(connection))
+        pending = DeliveryStatus.PENDING
+        run_many(
+            connection,
+            "INSERT INTO webhook_deliveries (endpoint_id, event_id, status, attempts, "
+            "next_attempt_at, created_at) VALUES (?, ?, ?, 0, ?, ?)",
+            [(endpoint, event, pending, now, now) for endpoint, event in found.pairs],
+        )
+    return found.events
+
+
+def fan_out(connection: Connection, limit: int = FAN_OUT_EVENTS) -> int:
+    """Make the deliveries of the events after the cursor and move it, in one
+    transaction; the number of events fanned out (0 when there were none, or another
+    runner moved the cursor first)."""
+    found = spread(connection, limit)
+    return 0 if found is None else apply_spread(connection, found)
 
 
 # Claims.
@@ -242,6 +292,31 @@ def _due_ids(connection: Connection, now: datetime, limit: int, *, lock: bool = 
     return [int(found) for found in connection.execute(query).scalars()]
 
 
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """Deliveries claimed: their ids, the database's time of the claim and the runner's
+    clock then (``perf_counter``)."""
+
+    ids: tuple[int, ...]
+    at: datetime
+    clock: float
+
+
+def claim(connection: Connection, limit: int, settings: WebhookSettings) -> Claim:
+    """Claim up to ``limit`` due deliveries, for as long as trying them may take."""
+    now = database_now(connection)
+    clock = time.perf_counter()
+    ids = _due_ids(connection, now, limit)
+    if ids:
+        _without_durable_commit(connection)
+        connection.execute(
+            update(_d)
+            .where(_d.c.id.in_(ids))
+            .values(claimed_until=now + timedelta(seconds=lease_seconds(settings, len(ids))))
+        )
+    return Claim(tuple(ids), now, clock)
+
+
 def _secrets(row: Any, now: datetime) -> tuple[str, ...]:
     """The secrets that sign: the endpoint's, and for a day after a rotation the old one."""
     if row.previous_secret and row.previous_until is not None and row.previous_until > now:
@@ -249,19 +324,11 @@ def _secrets(row: Any, now: datetime) -> tuple[str, ...]:
     return (row.secret,)
 
 
-def claim(connection: Connection, limit: int, settings: WebhookSettings) -> list[Due]:
-    """Claim up to ``limit`` due deliveries, for as long as trying them may take."""
-    now = database_now(connection)
-    clock = time.perf_counter()
-    ids = _due_ids(connection, now, limit)
-    if not ids:
+def claimed(connection: Connection, taken: Claim) -> list[Due]:
+    """What to send for the claimed deliveries (read after the claim's commit, so that
+    the write lock is held only for the claim itself)."""
+    if not taken.ids:
         return []
-    _without_durable_commit(connection)
-    connection.execute(
-        update(_d)
-        .where(_d.c.id.in_(ids))
-        .values(claimed_until=now + timedelta(seconds=lease_seconds(settings, len(ids))))
-    )
     rows = connection.execute(
         select(
             _d.c.id,
@@ -275,7 +342,7 @@ def claim(connection: Connection, limit: int, settings: WebhookSettings) -> list
             _e.c.previous_until,
         )
         .join(_e, _e.c.id == _d.c.endpoint_id)
-        .where(_d.c.id.in_(ids))
+        .where(_d.c.id.in_(taken.ids))
         .order_by(_d.c.next_attempt_at, _d.c.id)
     ).all()
     found = events_by_ids(connection, sorted({int(row.event_id) for row in rows}))
@@ -284,125 +351,61 @@ def claim(connection: Connection, limit: int, settings: WebhookSettings) -> list
             delivery_id=int(row.id),
             endpoint_id=int(row.endpoint_id),
             url=row.url,
-            secrets=_secrets(row, now),
+            secrets=_secrets(row, taken.at),
             event=found[int(row.event_id)],
             attempts=int(row.attempts),
             created_at=row.created_at,
-            claimed_at=now,
-            claimed_clock=clock,
+            claimed_at=taken.at,
+            claimed_clock=taken.clock,
         )
         for row in rows
     ]
 
 
-def has_work(connection: Connection) -> tuple[bool, bool]:
-    """Whether there are events to fan out, and deliveries due (a read, so that an idle
-    runner never takes SQLite's write lock)."""
-    cursor = connection.execute(
-        select(webhook_cursor.c.event_id).where(webhook_cursor.c.id == 1)
-    ).scalar_one_or_none()
-    listened = _targets(connection)
-    events = (
-        cursor is not None
-        and bool(listened)
-        and bool(
-            event_heads(
-                connection,
-                sorted(listened),
-                (int(cursor), last_event_id(connection)),
-                1,
-                _earliest(listened),
-            )
-        )
-    )
-    return events, bool(_due_ids(connection, database_now(connection), 1, lock=False))
+@dataclass(frozen=True, slots=True)
+class Work:
+    """What a look found: deliveries due (up to the limit asked), and while fewer are
+    due than that, the next fan-out."""
+
+    due: int
+    spread: Spread | None
+
+    def __bool__(self) -> bool:
+        return bool(self.due or self.spread)
+
+
+def look(connection: Connection, limit: int = 1) -> Work:
+    """The runner's next work, read (an idle runner never takes SQLite's write lock).
+
+    Events are fanned out only while fewer deliveries than ``limit`` are due, so that the
+    deliveries made wait no longer than their turn to be sent.
+    """
+    due = len(_due_ids(connection, database_now(connection), limit, lock=False))
+    return Work(due, spread(connection) if due < limit else None)
 
 
 # Delivery.
 
 
-def headers_of(due: Due, moment: datetime) -> dict[str, str]:
-    """The Standard Webhooks headers: the event id, the time, and a signature per secret."""
-    from standardwebhooks import Webhook
-
-    body = due.event.body()
-    signatures = " ".join(
-        Webhook(secret).sign(msg_id=due.event.token, timestamp=moment, data=body)
-        for secret in due.secrets
-    )
-    return {
-        "content-type": "application/json",
-        "user-agent": USER_AGENT,
-        "webhook-id": due.event.token,
-        "webhook-timestamp": str(math.floor(moment.timestamp())),
-        "webhook-signature": signatures,
-    }
+def message_of(due: Due) -> Message:
+    """What the sender sends for ``due``: its event's JSON, signed with its secrets."""
+    return Message(due.delivery_id, due.url, due.secrets, due.event.token, due.event.body())
 
 
-async def _allowed(url: str) -> bool:
-    parts = urlsplit(url)
-    if not parts.hostname:
-        return False
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    return await asyncio.to_thread(public_address, parts.hostname, port)
-
-
-async def _post(client: httpx.AsyncClient, due: Due) -> tuple[int, str]:
-    """The answer's status and the start of its body (never more than a few KB read)."""
-    headers = headers_of(due, datetime.now(UTC))
-    async with client.stream("POST", due.url, content=due.event.body(), headers=headers) as answer:
-        start = b""
-        async for part in answer.aiter_bytes():
-            start += part
-            if len(start) >= 4 * RESPONSE_CHARS:
-                break
-        return answer.status_code, start.decode(errors="replace")[:RESPONSE_CHARS]
-
-
-def _failure(error: Exception, timeout: float) -> str:
-    if isinstance(error, httpx.TimeoutException):
-        return f"no answer within {timeout:g} s"
-    if isinstance(error, httpx.ConnectError):
-        return f"could not connect: {error}"[:RESPONSE_CHARS] or "could not connect"
-    return f"{type(error).__name__}: {error}"[:RESPONSE_CHARS]
-
-
-async def deliver(
-    client: httpx.AsyncClient, due: Due, *, allow_private: bool, timeout: float
-) -> Outcome:
-    """One attempt of ``due``: never raises, the outcome tells what happened."""
-    started = time.perf_counter()
-    attempted_at = due.claimed_at + timedelta(seconds=started - due.claimed_clock)
-
-    def outcome(**what: Any) -> Outcome:
-        duration = round((time.perf_counter() - started) * 1000)
-        return Outcome(due, attempted_at, duration, **what)
-
-    if not allow_private and not await _allowed(due.url):
-        return outcome(
-            error="refused: the URL's host is a loopback or private address, or does not "
-            "resolve (CAJA_WEBHOOKS_ALLOW_PRIVATE is off)"
+def outcomes_of(claimed: Sequence[Due], answers: Sequence[Answer], sent: float) -> list[Outcome]:
+    """The claimed deliveries' outcomes; ``sent`` is the ``perf_counter`` when the batch
+    left, so each attempt's time is the claim's database time plus the time since."""
+    return [
+        Outcome(
+            due,
+            due.claimed_at + timedelta(seconds=sent - due.claimed_clock + answer.started),
+            answer.duration_ms,
+            status_code=answer.status_code,
+            response=answer.response,
+            error=answer.error,
         )
-    try:
-        status, response = await _post(client, due)
-    except httpx.HTTPError as error:
-        return outcome(error=_failure(error, timeout))
-    return outcome(status_code=status, response=response)
-
-
-async def deliver_all(
-    client: httpx.AsyncClient, claimed: Sequence[Due], settings: WebhookSettings
-) -> list[Outcome]:
-    """Try every claimed delivery, ``settings.concurrency`` at once."""
-    gate = asyncio.Semaphore(settings.concurrency)
-
-    async def one(due: Due) -> Outcome:
-        async with gate:
-            return await deliver(
-                client, due, allow_private=settings.allow_private, timeout=settings.timeout
-            )
-
-    return list(await asyncio.gather(*(one(due) for due in claimed)))
+        for due, answer in zip(claimed, answers, strict=True)
+    ]
 
 
 # Recording.
@@ -432,22 +435,27 @@ def _what(outcome: Outcome) -> str:
     return outcome.error or f"HTTP {outcome.status_code}"
 
 
-def _retry(outcome: Outcome, now: datetime, schedule: Sequence[float]) -> dict[str, Any]:
-    """The delivery's new values after a failed attempt."""
+@dataclass(frozen=True, slots=True)
+class _Retry:
+    """A delivery's new values after a failed attempt."""
+
+    delivery_id: int
+    attempts: int
+    status: str
+    next_attempt_at: datetime
+
+
+def _retry(outcome: Outcome, now: datetime, schedule: Sequence[float]) -> _Retry:
     attempts = outcome.due.attempts + 1
-    values: dict[str, Any] = {
-        "b_id": outcome.due.delivery_id,
-        "b_attempts": attempts,
-        "b_code": outcome.status_code,
-        "b_error": (outcome.error or "")[:RESPONSE_CHARS] or None,
-        "b_status": DeliveryStatus.PENDING,
-        "b_next": now,
-    }
     if outcome.status_code == 410 or attempts > len(schedule):
-        values["b_status"] = DeliveryStatus.FAILED
-    else:
-        values["b_next"] = now + timedelta(seconds=schedule[attempts - 1] * random.uniform(*JITTER))
-    return values
+        return _Retry(outcome.due.delivery_id, attempts, DeliveryStatus.FAILED, now)
+    wait = schedule[attempts - 1] * random.uniform(*JITTER)
+    return _Retry(
+        outcome.due.delivery_id,
+        attempts,
+        DeliveryStatus.PENDING,
+        now + timedelta(seconds=wait),
+    )
 
 
 def _disable_reason(outcome: Outcome) -> str:
@@ -461,23 +469,28 @@ def _failed(
     connection: Connection, outcomes: list[Outcome], now: datetime, schedule: Sequence[float]
 ) -> None:
     changes = [_retry(outcome, now, schedule) for outcome in outcomes]
-    connection.execute(
-        update(_d)
-        .where(_d.c.id == bindparam("b_id"), _d.c.status == DeliveryStatus.PENDING)
-        .values(
-            status=bindparam("b_status"),
-            attempts=bindparam("b_attempts"),
-            last_status_code=bindparam("b_code"),
-            last_error=bindparam("b_error"),
-            next_attempt_at=bindparam("b_next"),
-            claimed_until=None,
-        ),
-        changes,
+    run_many(
+        connection,
+        "UPDATE webhook_deliveries SET status = ?, attempts = ?, last_status_code = ?, "
+        "last_error = ?, next_attempt_at = ?, claimed_until = NULL "
+        "WHERE id = ? AND status = ?",
+        [
+            (
+                change.status,
+                change.attempts,
+                outcome.status_code,
+                (outcome.error or "")[:RESPONSE_CHARS] or None,
+                _stamp(connection, change.next_attempt_at),
+                change.delivery_id,
+                DeliveryStatus.PENDING,
+            )
+            for outcome, change in zip(outcomes, changes, strict=True)
+        ],
     )
     disabled = {
         outcome.due.endpoint_id: _disable_reason(outcome)[:200]
         for outcome, change in zip(outcomes, changes, strict=True)
-        if change["b_status"] == DeliveryStatus.FAILED
+        if change.status == DeliveryStatus.FAILED
     }
     for endpoint_id, reason in disabled.items():
         connection.execute(
@@ -493,17 +506,19 @@ def record(connection: Connection, outcomes: Sequence[Outcome], schedule: Sequen
         return
     _without_durable_commit(connection)
     now = database_now(connection)
-    connection.execute(
-        insert(webhook_attempts),
+    run_many(
+        connection,
+        "INSERT INTO webhook_attempts (delivery_id, attempted_at, status_code, error, "
+        "response, duration_ms) VALUES (?, ?, ?, ?, ?, ?)",
         [
-            {
-                "delivery_id": outcome.due.delivery_id,
-                "attempted_at": outcome.attempted_at,
-                "status_code": outcome.status_code,
-                "error": outcome.error,
-                "response": outcome.response,
-                "duration_ms": outcome.duration_ms,
-            }
+            (
+                outcome.due.delivery_id,
+                _stamp(connection, outcome.attempted_at),
+                outcome.status_code,
+                outcome.error,
+                outcome.response,
+                outcome.duration_ms,
+            )
             for outcome in outcomes
         ],
     )
@@ -517,13 +532,8 @@ def record(connection: Connection, outcomes: Sequence[Outcome], schedule: Sequen
 
 # The loop.
 
-
-def new_client(settings: WebhookSettings) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        timeout=settings.timeout,
-        follow_redirects=False,
-        limits=httpx.Limits(max_connections=settings.concurrency),
-    )
+# Sends a batch of messages and answers what each got.
+Send = Callable[[list[Message]], Awaitable[list[Answer]]]
 
 
 def claim_size(settings: WebhookSettings) -> int:
@@ -537,31 +547,39 @@ def lease_seconds(settings: WebhookSettings, count: int) -> float:
 
 
 def _fan_out_and_claim(
-    connection: Connection, *, events: bool, settings: WebhookSettings
-) -> tuple[int, list[Due]]:
-    fanned = fan_out(connection) if events else 0
+    connection: Connection, *, found: Spread | None, settings: WebhookSettings
+) -> tuple[int, Claim]:
+    fanned = apply_spread(connection, found) if found is not None else 0
     return fanned, claim(connection, claim_size(settings), settings)
 
 
+async def _in_process(settings: WebhookSettings, messages: list[Message]) -> list[Answer]:
+    async with new_client(settings) as client:
+        return await deliver_all(client, messages, settings)
+
+
 async def run_once(
-    database: Database, settings: WebhookSettings, client: httpx.AsyncClient | None = None
+    database: Database, settings: WebhookSettings, send: Send | None = None
 ) -> Round:
-    """One round: fan out and claim (one transaction), deliver, record (another)."""
+    """One round: look for work (a read); fan out and claim (one short write); read what
+    to send; send it (``send``: the runner's sender process; by default, from this
+    process); record the attempts (another short write)."""
     started = time.perf_counter()
     async with database.read() as connection:
-        events, due = await connection.run_sync(has_work)
-    if not (events or due):
+        found = await connection.run_sync(look, claim_size(settings))
+    if not found:
         return Round()
-    fanned, claimed = await database.write(
-        partial(_fan_out_and_claim, events=events, settings=settings)
+    fanned, taken = await database.write(
+        partial(_fan_out_and_claim, found=found.spread, settings=settings)
     )
+    async with database.read() as connection:
+        dues = await connection.run_sync(claimed, taken)
     spent = time.perf_counter() - started
-    if not claimed:
+    if not dues:
         return Round(events=fanned, database_seconds=spent)
-    async with contextlib.AsyncExitStack() as stack:
-        if client is None:
-            client = await stack.enter_async_context(new_client(settings))
-        outcomes = await deliver_all(client, claimed, settings)
+    sent = time.perf_counter()
+    answers = await (send or partial(_in_process, settings))([message_of(due) for due in dues])
+    outcomes = outcomes_of(dues, answers, sent)
     recording = time.perf_counter()
     await database.write(partial(record, outcomes=outcomes, schedule=settings.retry_schedule))
     spent += time.perf_counter() - recording
@@ -582,16 +600,18 @@ async def run(
     alive: Callable[[], bool] | None = None,
 ) -> None:
     """Deliver until ``stop`` is set (or ``alive`` answers False), sleeping ``poll`` when
-    there is nothing to do; a failing round (the database is away) is logged and tried
-    again after a pause."""
+    there is nothing to do; a failing round (the database is away, the sender died) is
+    logged and tried again after a pause. The HTTP attempts are made by a
+    :class:`~caja.webhooks.sender.Sender` process at a lower priority."""
     stop = stop if stop is not None else asyncio.Event()
-    async with new_client(settings) as client:
+    sender = Sender(settings, bound=lease_seconds(settings, claim_size(settings)))
+    try:
         while not stop.is_set():
             if alive is not None and not alive():
                 log.warning("the webhook runner's parent is gone: stopping")
                 return
             try:
-                done = await run_once(database, settings, client)
+                done = await run_once(database, settings, sender.send)
             except Exception:
                 log.exception("a webhook delivery round failed; trying again")
                 await _pause(stop, max(settings.poll, 1.0))
@@ -602,3 +622,5 @@ async def run(
                 # Money first: the runner leaves the database to the server most of the
                 # time, the longer the busier the database is (its locks' waits count).
                 await _pause(stop, done.database_seconds * PACE)
+    finally:
+        await sender.close()

@@ -1,0 +1,163 @@
+"""Sending webhooks: signed POSTs, and what each answered. No database here: the runner
+claims deliveries and records their attempts; these functions (run by the runner's
+sender, :mod:`caja.webhooks.sender`) only talk HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from caja.config import WebhookSettings
+from caja.webhooks.urls import public_address
+
+__all__ = [
+    "RESPONSE_CHARS",
+    "USER_AGENT",
+    "Answer",
+    "Message",
+    "deliver",
+    "deliver_all",
+    "headers_of",
+    "new_client",
+]
+
+# Of an answer's body, what an attempt keeps.
+RESPONSE_CHARS = 500
+USER_AGENT = "caja-webhooks/1"
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One webhook to send: the event's JSON, signed with each of ``secrets``."""
+
+    key: int  # the delivery's id
+    url: str
+    secrets: tuple[str, ...]
+    webhook_id: str  # the event's id
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What one attempt of a message got."""
+
+    key: int
+    # Seconds from the start of the batch to the start of the attempt.
+    started: float
+    duration_ms: int
+    status_code: int | None = None
+    response: str | None = None
+    error: str | None = None
+
+    @property
+    def delivered(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def headers_of(message: Message, moment: datetime) -> dict[str, str]:
+    """The Standard Webhooks headers: the event id, the time, and a signature per secret."""
+    from standardwebhooks import Webhook
+
+    signatures = " ".join(
+        Webhook(secret).sign(msg_id=message.webhook_id, timestamp=moment, data=message.body)
+        for secret in message.secrets
+    )
+    return {
+        "content-type": "application/json",
+        "user-agent": USER_AGENT,
+        "webhook-id": message.webhook_id,
+        "webhook-timestamp": str(math.floor(moment.timestamp())),
+        "webhook-signature": signatures,
+    }
+
+
+async def _allowed(url: str) -> bool:
+    parts = urlsplit(url)
+    if not parts.hostname:
+        return False
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return await asyncio.to_thread(public_address, parts.hostname, port)
+
+
+async def _post(client: httpx.AsyncClient, message: Message) -> tuple[int, str]:
+    """The answer's status and the start of its body (never more than a few KB read)."""
+    headers = headers_of(message, datetime.now(UTC))
+    async with client.stream("POST", message.url, content=message.body, headers=headers) as got:
+        start = b""
+        async for part in got.aiter_bytes():
+            start += part
+            if len(start) >= 4 * RESPONSE_CHARS:
+                break
+        return got.status_code, start.decode(errors="replace")[:RESPONSE_CHARS]
+
+
+def _failure(error: Exception, timeout: float) -> str:
+    if isinstance(error, httpx.TimeoutException):
+        return f"no answer within {timeout:g} s"
+    if isinstance(error, httpx.ConnectError):
+        return f"could not connect: {error}"[:RESPONSE_CHARS] or "could not connect"
+    return f"{type(error).__name__}: {error}"[:RESPONSE_CHARS]
+
+
+async def deliver(
+    client: httpx.AsyncClient,
+    message: Message,
+    *,
+    allow_private: bool,
+    timeout: float,
+    origin: float,
+) -> Answer:
+    """One attempt of ``message`` (``origin``: the batch's ``perf_counter`` at its start):
+    never raises, the answer tells what happened."""
+    started = time.perf_counter()
+
+    def answer(**what: Any) -> Answer:
+        duration = round((time.perf_counter() - started) * 1000)
+        return Answer(message.key, started - origin, duration, **what)
+
+    if not allow_private and not await _allowed(message.url):
+        return answer(
+            error="refused: the URL's host is a loopback or private address, or does not "
+            "resolve (CAJA_WEBHOOKS_ALLOW_PRIVATE is off)"
+        )
+    try:
+        status, response = await _post(client, message)
+    except httpx.HTTPError as error:
+        return answer(error=_failure(error, timeout))
+    return answer(status_code=status, response=response)
+
+
+async def deliver_all(
+    client: httpx.AsyncClient, messages: Sequence[Message], settings: WebhookSettings
+) -> list[Answer]:
+    """Try every message, ``settings.concurrency`` at once; an answer each, in order."""
+    gate = asyncio.Semaphore(settings.concurrency)
+    origin = time.perf_counter()
+
+    async def one(message: Message) -> Answer:
+        async with gate:
+            return await deliver(
+                client,
+                message,
+                allow_private=settings.allow_private,
+                timeout=settings.timeout,
+                origin=origin,
+            )
+
+    return list(await asyncio.gather(*(one(message) for message in messages)))
+
+
+def new_client(settings: WebhookSettings) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        timeout=settings.timeout,
+        follow_redirects=False,
+        limits=httpx.Limits(max_connections=settings.concurrency),
+    )

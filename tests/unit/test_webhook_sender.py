@@ -1,0 +1,101 @@
+"""The runner's sender process: it sends what it is handed, signed, and answers what each
+attempt got; it runs at a lower priority than the runner; a dead sender fails its batch
+and the next batch starts a new one; closing it ends it."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from caja.config import WebhookSettings
+from caja.webhooks.delivery import Message
+from caja.webhooks.sender import NICE, Sender, SenderGone
+from tests.webhook_receiver import Answer, Receiver
+
+pytestmark = pytest.mark.anyio
+
+SETTINGS = WebhookSettings(
+    retry_schedule=(1.0,),
+    allow_private=True,
+    timeout=2.0,
+    poll=0.02,
+    runner="off",
+    concurrency=4,
+)
+SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+def _messages(url: str, count: int) -> list[Message]:
+    return [
+        Message(n, url, (SECRET,), f"evt_{n}", f'{{"id": "evt_{n}", "n": {n}}}'.encode())
+        for n in range(count)
+    ]
+
+
+async def test_the_sender_sends_signed_and_answers_each() -> None:
+    with Receiver([Answer(200), Answer(500, body=b"down"), Answer(410)]) as receiver:
+        receiver.secrets.append(SECRET)
+        sender = Sender(SETTINGS, bound=10.0)
+        try:
+            answers = await sender.send(_messages(receiver.url, 3)[:1])
+            answers += await sender.send(_messages(receiver.url, 3)[1:2])
+            answers += await sender.send(_messages(receiver.url, 3)[2:])
+            child = sender._child
+            assert child is not None
+            lower = os.getpriority(os.PRIO_PROCESS, child.pid) - os.getpriority(
+                os.PRIO_PROCESS, 0
+            )
+        finally:
+            await sender.close()
+
+    assert [a.key for a in answers] == [0, 1, 2]
+    assert [a.status_code for a in answers] == [200, 500, 410]
+    assert [a.delivered for a in answers] == [True, False, False]
+    assert answers[1].response == "down"
+    assert all(r.verified_with == (SECRET,) for r in receiver.requests)
+    assert sorted(r.webhook_id for r in receiver.requests) == ["evt_0", "evt_1", "evt_2"]
+    assert lower == min(NICE, 19 - os.getpriority(os.PRIO_PROCESS, 0))
+    assert child.returncode == 0
+
+
+async def test_a_refused_connection_is_an_answer_not_a_failure() -> None:
+    sender = Sender(SETTINGS, bound=10.0)
+    try:
+        [answer] = await sender.send(_messages("http://127.0.0.1:9/hook", 1))
+    finally:
+        await sender.close()
+    assert answer.status_code is None
+    assert answer.error is not None
+    assert answer.error.startswith("could not connect")
+
+
+async def test_a_dead_sender_fails_its_batch_and_the_next_starts_another() -> None:
+    with Receiver() as receiver:
+        sender = Sender(SETTINGS, bound=10.0)
+        try:
+            await sender.send([])
+            first = sender._child
+            assert first is not None
+            os.kill(first.pid, signal.SIGKILL)
+            with pytest.raises(SenderGone):
+                await sender.send(_messages(receiver.url, 1))
+            [answer] = await sender.send(_messages(receiver.url, 1))
+            second = sender._child
+        finally:
+            await sender.close()
+    assert second is not None
+    assert second.pid != first.pid
+    assert answer.delivered
+
+
+async def test_a_stuck_sender_is_given_up_after_its_bound() -> None:
+    with Receiver([Answer(200, delay=3.0)]) as receiver:
+        sender = Sender(SETTINGS, bound=0.5)
+        try:
+            with pytest.raises(SenderGone):
+                await sender.send(_messages(receiver.url, 1))
+            assert sender._child is None
+        finally:
+            await sender.close()
