@@ -3,6 +3,8 @@ measured; and the Python cost per transfer, server CPU minus the empty endpoint'
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from bench.cpu import CpuUse
 from bench.goals import evaluate, goal_lines
@@ -147,3 +149,14 @@ def test_bulk_runs_count_items_and_their_failures() -> None:
     assert failing.expected == 1998
     assert failing.errors == 1 + 2
     assert failing.posted_per_request == 1000
+
+
+def test_errors_or_a_failed_verify_miss_the_clean_goal() -> None:
+    result = DatabaseResult(db="sqlite", workers=2, accounts=1000)
+    result.verify = Verify(1, "ledger is NOT consistent", "…")
+    result.runs = [_run("spread", 64, 5000)]
+    assert _find(_verdicts(result), "zero errors, caja verify clean") is False
+    result.verify = Verify(0, "ok", "ok")
+    assert _find(_verdicts(result), "zero errors, caja verify clean") is True
+    result.warmups = [dataclasses.replace(_run("spread", 64, 10), statuses={500: 1})]
+    assert _find(_verdicts(result), "zero errors, caja verify clean") is False
