@@ -24,6 +24,7 @@ from pathlib import Path
 from types import FrameType
 from urllib.parse import urlsplit, urlunsplit
 
+from bench.goals import evaluate, goal_lines
 from bench.load import WORKLOADS, find_wrk
 from bench.postgres import is_loopback
 from bench.report import DatabaseResult, as_json, markdown, table
@@ -95,6 +96,13 @@ def _parser() -> argparse.ArgumentParser:
         default=[1, 16, 64],
         help="comma-separated connection counts (default: 1,16,64)",
     )
+    add(
+        "--bulk-connections",
+        type=_connection_counts,
+        default=[4],
+        help="connection counts of the bulk workloads, which send 1,000 transfers per "
+        "request; the empty endpoint and pgbench also run at these (default: 4)",
+    )
     numbers = [
         ("--duration", 1, MAX_SECONDS, 15, "measured seconds per run"),
         ("--warmup", 0, MAX_SECONDS, 2, "unmeasured seconds of the same load before each run"),
@@ -118,8 +126,9 @@ def _parser() -> argparse.ArgumentParser:
         "--smoke",
         action="store_true",
         help="a short check for CI: both databases, every workload and the empty endpoint at "
-        "16 connections for 2 s without warm-up, 1000 accounts, pgbench scale 1; overrides "
-        "the options above but --postgres-url, --workers, --json and --markdown",
+        "16 connections (the bulk ones at 4) for 2 s without warm-up, 1000 accounts, "
+        "pgbench scale 1; overrides the options above but --postgres-url, --workers, "
+        "--json and --markdown",
     )
     return parser
 
@@ -127,6 +136,7 @@ def _parser() -> argparse.ArgumentParser:
 def _plan(options: argparse.Namespace) -> Plan:
     if options.smoke:
         options.db, options.workloads, options.connections = "both", list(WORKLOADS), [16]
+        options.bulk_connections = [4]
         options.duration, options.warmup, options.accounts = 2, 0, 1000
         options.pgbench_scale, options.pgbench_init_steps = 1, None
     if options.postgres_url and not is_loopback(options.postgres_url):
@@ -142,6 +152,7 @@ def _plan(options: argparse.Namespace) -> Plan:
         accounts=options.accounts,
         pgbench_scale=options.pgbench_scale or max(options.connections),
         pgbench_init_steps=options.pgbench_init_steps,
+        bulk_connections=options.bulk_connections,
     )
 
 
@@ -196,6 +207,10 @@ def _report(
     for result in results:
         print(table(result))
         print()
+    print("Against the goals (informative: they do not set the exit status):")
+    for line in goal_lines(evaluate(results)):
+        print(f"  {line}")
+    print()
     print(f"total wall time {run['wall_seconds']:.0f} s")
     for result in results:
         if result.errors:

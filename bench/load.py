@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import programs
+from bench.cpu import CpuUse
 
 __all__ = [
+    "BULK",
+    "BULK_ATOMIC",
+    "BULK_ITEMS",
+    "BULK_PATH",
+    "BULK_WORKLOADS",
     "DEPOSIT",
     "DEPOSIT_PATH",
     "EMPTY",
@@ -27,15 +33,24 @@ __all__ = [
 SCRIPT = Path(__file__).with_name("transfer.lua")
 TRANSFER_PATH = "/api/ledger/v1/public/transaction"
 DEPOSIT_PATH = "/api/coopcentral/v1/transactions/create"
+BULK_PATH = "/api/ledger/v1/public/transaction/batch"
 EMPTY_PATH = "/_bench/empty"
 MARKER = "BENCH-JSON "
 REQUEST_TIMEOUT = "5s"
+# A request of 1,000 transfers takes far longer than one: wrk waits this long for it.
+BULK_REQUEST_TIMEOUT = "60s"
 
 DEPOSIT = "deposit"
 # spread with an endpoint subscribed to every transfer: answering 200, or dead.
 HOOK_OK = "webhook-200"
 HOOK_DEAD = "webhook-dead"
-WORKLOADS = ("spread", "hot", "replay", DEPOSIT, HOOK_OK, HOOK_DEAD)
+# 1,000 spread transfers per request to the batch endpoint, each applied on its own, or
+# all or none.
+BULK = "bulk"
+BULK_ATOMIC = "bulk-atomic"
+BULK_WORKLOADS = (BULK, BULK_ATOMIC)
+BULK_ITEMS = 1000
+WORKLOADS = ("spread", "hot", "replay", DEPOSIT, HOOK_OK, HOOK_DEAD, BULK, BULK_ATOMIC)
 EMPTY = "empty"
 # The workloads that send spread's bodies.
 SPREAD_BODIES = (EMPTY, HOOK_OK, HOOK_DEAD)
@@ -47,8 +62,13 @@ EXPECTED: dict[str, frozenset[int]] = {
     DEPOSIT: frozenset({201}),
     HOOK_OK: frozenset({201}),
     HOOK_DEAD: frozenset({201}),
+    BULK: frozenset({200}),
+    BULK_ATOMIC: frozenset({200}),
     EMPTY: frozenset({200}),
 }
+# The statuses expected of each item of a batch answered 200: a new transfer, or (were a
+# token ever sent twice) its replay.
+ITEM_EXPECTED = frozenset({201, 208})
 # Ledger transfers one new transfer posts: a deposit transfer also posts its fee.
 POSTED_PER_TRANSFER: dict[str, int] = {DEPOSIT: 2}
 
@@ -64,20 +84,41 @@ class LoadRun:
     replays_sent: int
     p50_ms: float
     p99_ms: float
+    # Bulk workloads: the items of the batches answered 200, by their own status.
+    items: dict[int, int] = field(default_factory=dict)
+    # CPU used during the run, when measured.
+    cpu: CpuUse | None = None
+
+    @property
+    def is_bulk(self) -> bool:
+        return self.workload in BULK_WORKLOADS
 
     @property
     def expected(self) -> int:
-        """Responses with an expected status: transfers made or replayed, or empty answers."""
+        """Transfers made or replayed (for a bulk workload, the items of batches answered
+        200), or empty answers."""
+        if self.is_bulk:
+            return sum(self.items.get(status, 0) for status in ITEM_EXPECTED)
         return sum(self.statuses.get(status, 0) for status in EXPECTED[self.workload])
 
     @property
+    def created(self) -> int:
+        """Transfers answered 201: responses, or items of a batch."""
+        return (self.items if self.is_bulk else self.statuses).get(201, 0)
+
+    @property
     def errors(self) -> int:
+        """Responses with another status (a whole batch counts as one), items of a batch
+        with another status, and socket errors."""
         unexpected = sum(
             count
             for status, count in self.statuses.items()
             if status not in EXPECTED[self.workload]
         )
-        return unexpected + sum(self.socket_errors.values())
+        failed_items = sum(
+            count for status, count in self.items.items() if status not in ITEM_EXPECTED
+        )
+        return unexpected + failed_items + sum(self.socket_errors.values())
 
     @property
     def per_second(self) -> float:
@@ -89,6 +130,25 @@ class LoadRun:
         if self.workload == EMPTY:
             return 0
         return POSTED_PER_TRANSFER.get(self.workload, 1)
+
+    @property
+    def posted_per_request(self) -> int:
+        """Ledger transfers one request may post: a batch's items, or one transfer's."""
+        return BULK_ITEMS if self.is_bulk else self.posted_per_transfer
+
+    def server_us(self) -> float | None:
+        """Server CPU µs per transfer (per request for ``empty``)."""
+        return None if self.cpu is None else self.cpu.server_us(self.expected)
+
+    def database_us(self) -> float | None:
+        return None if self.cpu is None else self.cpu.database_us(self.expected)
+
+    def runner_us(self) -> float | None:
+        return None if self.cpu is None else self.cpu.runner_us(self.expected)
+
+    def load_us(self) -> float | None:
+        """wrk's CPU µs per transfer (per request for ``empty``)."""
+        return None if self.cpu is None else self.cpu.load_us_each(self.expected)
 
 
 def find_wrk() -> str:
@@ -106,6 +166,8 @@ def write_accounts_file(path: Path, api_key: str, account_tokens: list[str]) -> 
 def _path(workload: str) -> str:
     if workload == EMPTY:
         return EMPTY_PATH
+    if workload in BULK_WORKLOADS:
+        return BULK_PATH
     return DEPOSIT_PATH if workload == DEPOSIT else TRANSFER_PATH
 
 
@@ -130,7 +192,7 @@ def run_wrk(
         "--duration",
         f"{seconds}s",
         "--timeout",
-        REQUEST_TIMEOUT,
+        BULK_REQUEST_TIMEOUT if workload in BULK_WORKLOADS else REQUEST_TIMEOUT,
         "--latency",
         "--script",
         str(SCRIPT),
@@ -161,4 +223,5 @@ def _parse(workload: str, connections: int, output: str) -> LoadRun:
         replays_sent=figures["replays_sent"],
         p50_ms=figures["p50_us"] / 1000,
         p99_ms=figures["p99_us"] / 1000,
+        items={int(status): count for status, count in figures.get("items", {}).items()},
     )

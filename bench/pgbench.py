@@ -8,12 +8,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import programs
+from bench.cpu import CpuUse
 from bench.postgres import pg_binary
 
 __all__ = ["PgbenchRun", "initialize", "percentile", "run"]
 
 _TPS = re.compile(r"^tps = ([0-9.]+)", re.MULTILINE)
 _FAILED = re.compile(r"^number of failed transactions: (\d+)", re.MULTILINE)
+_AVERAGE = re.compile(r"^latency average = ([0-9.]+) ms", re.MULTILINE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +26,18 @@ class PgbenchRun:
     failed: int
     p50_ms: float | None
     p99_ms: float | None
+    # pgbench's own "latency average", in ms.
+    average_ms: float | None = None
+    # CPU used during the run (the database's, and pgbench's as the load), when measured.
+    cpu: CpuUse | None = None
+
+    def database_us(self) -> float | None:
+        """The database's CPU µs per transaction."""
+        return None if self.cpu is None else self.cpu.database_us(self.transactions)
+
+    def load_us(self) -> float | None:
+        """pgbench's own CPU µs per transaction."""
+        return None if self.cpu is None else self.cpu.load_us_each(self.transactions)
 
 
 def initialize(url: str, scale: int, init_steps: str | None, timeout: float) -> float:
@@ -76,6 +90,7 @@ def run(url: str, connections: int, seconds: int, log_dir: Path) -> PgbenchRun:
     if tps is None:
         raise RuntimeError(f"no tps in pgbench output: {finished.stdout.strip()}")
     failed = _FAILED.search(finished.stdout)
+    average = _AVERAGE.search(finished.stdout)
     latencies = sorted(_latencies_us(log_dir))
     p50 = percentile(latencies, 50)
     p99 = percentile(latencies, 99)
@@ -86,4 +101,5 @@ def run(url: str, connections: int, seconds: int, log_dir: Path) -> PgbenchRun:
         failed=int(failed.group(1)) if failed else 0,
         p50_ms=None if p50 is None else p50 / 1000,
         p99_ms=None if p99 is None else p99 / 1000,
+        average_ms=float(average.group(1)) if average else None,
     )

@@ -22,6 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench import programs
+from bench.cpu import parse_stat
 from bench.programs import free_port
 from caja.db.engine import async_url
 from caja.db.postgres_programs import pg_binary as find_pg_binary
@@ -31,6 +32,7 @@ __all__ = [
     "database_url",
     "is_loopback",
     "pg_binary",
+    "postmaster_pid",
     "throwaway_cluster",
 ]
 
@@ -123,3 +125,31 @@ def create_database(server_url: str, name: str) -> str:
     """Create database ``name`` on the server of ``server_url`` unless it exists; its URL."""
     asyncio.run(_create_database(server_url, name))
     return database_url(server_url, name)
+
+
+async def _postmaster_pid(url: str) -> int | None:
+    engine = create_async_engine(async_url(url))
+    try:
+        async with engine.connect() as connection:
+            backend = await connection.scalar(text("SELECT pg_backend_pid()"))
+            # Read while the backend lives: its parent is the postmaster.
+            return parent_pid(int(backend))
+    finally:
+        await engine.dispose()
+
+
+def parent_pid(pid: int) -> int | None:
+    """The parent of PostgreSQL process ``pid`` from /proc, or None when it cannot be read
+    or is not a PostgreSQL process (another pid namespace)."""
+    try:
+        if not Path(f"/proc/{pid}/comm").read_text().startswith("postgres"):
+            return None
+        return parse_stat(Path(f"/proc/{pid}/stat").read_text()).ppid
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def postmaster_pid(url: str) -> int | None:
+    """The pid of the postmaster serving ``url``: the parent of a backend of ours. None
+    when that process is not visible here (a server in another container or machine)."""
+    return asyncio.run(_postmaster_pid(url))

@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.goals import evaluate, goal_lines
 from bench.load import EMPTY, LoadRun
 from bench.pgbench import PgbenchRun
 
@@ -22,6 +23,10 @@ COLUMNS = (
     "errors",
     "vs empty",
     "vs pgbench",
+    "server µs",
+    "db µs",
+    "python µs",
+    "load µs",
 )
 
 
@@ -65,16 +70,14 @@ class DatabaseResult:
 
     @property
     def created(self) -> int:
-        """Transfers the server answered 201 for, warm-ups included."""
-        return sum(run.statuses.get(201, 0) for run in [*self.runs, *self.warmups])
+        """Transfers the server answered 201 for (items of batches included), warm-ups
+        included."""
+        return sum(run.created for run in [*self.runs, *self.warmups])
 
     @property
     def posted(self) -> int:
         """Ledger transfers the 201 answers posted: two for a deposit transfer and its fee."""
-        return sum(
-            run.statuses.get(201, 0) * run.posted_per_transfer
-            for run in [*self.runs, *self.warmups]
-        )
+        return sum(run.created * run.posted_per_transfer for run in [*self.runs, *self.warmups])
 
     @property
     def fundings(self) -> int:
@@ -84,10 +87,10 @@ class DatabaseResult:
     @property
     def unanswered_bound(self) -> int:
         """At most one request per connection is still in flight when a wrk run ends:
-        the server may commit it (two ledger transfers for a deposit request), but no one
-        reads its 201."""
+        the server may commit it (two ledger transfers for a deposit request, a batch's
+        1,000 for a bulk one), but no one reads its answer."""
         runs = [*self.runs, *self.warmups]
-        return sum(run.connections * run.posted_per_transfer for run in runs)
+        return sum(run.connections * run.posted_per_request for run in runs)
 
     @property
     def accounted(self) -> bool | None:
@@ -104,11 +107,32 @@ class DatabaseResult:
         verified = self.verify is not None and self.verify.ok
         return bool(self.errors) or not verified or self.accounted is False
 
-    def empty_rate(self, connections: int) -> float | None:
+    def run_at(self, workload: str, connections: int) -> LoadRun | None:
+        """The measured run of ``workload`` at ``connections``, if it ran."""
         for run in self.runs:
-            if run.workload == EMPTY and run.connections == connections:
-                return run.per_second
+            if run.workload == workload and run.connections == connections:
+                return run
         return None
+
+    def pgbench_at(self, connections: int) -> PgbenchRun | None:
+        for run in self.pgbench:
+            if run.connections == connections:
+                return run
+        return None
+
+    def empty_rate(self, connections: int) -> float | None:
+        empty = self.run_at(EMPTY, connections)
+        return None if empty is None else empty.per_second
+
+    def python_us(self, run: LoadRun) -> float | None:
+        """The server's CPU µs per transfer of ``run`` minus the empty endpoint's per
+        request at the same connection count: what the transfer itself costs in Python."""
+        empty = self.run_at(EMPTY, run.connections)
+        ours = run.server_us()
+        baseline = None if empty is None else empty.server_us()
+        if run.workload == EMPTY or ours is None or baseline is None:
+            return None
+        return ours - baseline
 
     def pgbench_tps(self, connections: int) -> float | None:
         for run in self.pgbench:
@@ -125,6 +149,10 @@ def _ratio(ours: float, baseline: float | None) -> str:
 
 def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
+
+
+def _us(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
 
 
 def rows(result: DatabaseResult) -> list[list[str]]:
@@ -146,6 +174,10 @@ def rows(result: DatabaseResult) -> list[list[str]]:
                 str(run.errors),
                 _ratio(run.per_second, result.empty_rate(run.connections)) if is_transfer else "-",
                 _ratio(run.per_second, result.pgbench_tps(run.connections)) if is_transfer else "-",
+                _us(run.server_us()),
+                _us(run.database_us()),
+                _us(result.python_us(run)),
+                _us(run.load_us()),
             ]
         )
     for bench in result.pgbench:
@@ -161,6 +193,10 @@ def rows(result: DatabaseResult) -> list[list[str]]:
                 str(bench.failed),
                 "-",
                 "-",
+                "-",
+                _us(bench.database_us()),
+                "-",
+                _us(bench.load_us()),
             ]
         )
     return found
@@ -210,12 +246,43 @@ def _accounting_line(result: DatabaseResult) -> str | None:
     )
 
 
+def one_connection_line(result: DatabaseResult) -> str | None:
+    """spread's median at one connection, beside pgbench's single client of the same run."""
+    spread = result.run_at("spread", 1)
+    if spread is None:
+        return None
+    line = f"one connection: spread p50 {spread.p50_ms:.2f} ms"
+    bench = result.pgbench_at(1)
+    if bench is not None and bench.p50_ms:
+        average = "" if bench.average_ms is None else f", latency average {bench.average_ms:.2f}"
+        line += (
+            f" = {spread.p50_ms / bench.p50_ms:.2f}x pgbench's single client "
+            f"(p50 {bench.p50_ms:.2f} ms{average})"
+        )
+    return line
+
+
+def _runner_line(result: DatabaseResult) -> str | None:
+    """The webhook runner's CPU per transfer, per run: it is not in the server column."""
+    figures = [
+        f"{run.workload}@{run.connections} {_us(run.runner_us())}"
+        for run in result.runs
+        if run.workload != EMPTY and run.runner_us() is not None
+    ]
+    if not figures:
+        return None
+    return "webhook runner CPU, µs per transfer (not in 'server µs'): " + ", ".join(figures)
+
+
 def _lines_after(result: DatabaseResult) -> list[str]:
     lines = [_setup_line(result)]
     pgbench_line = _pgbench_line(result)
     if pgbench_line is not None:
         lines.append(pgbench_line)
     lines.extend(result.notes)
+    for line in (one_connection_line(result), _runner_line(result)):
+        if line is not None:
+            lines.append(line)
     warmup_errors = sum(run.errors for run in result.warmups)
     if warmup_errors:
         lines.append(f"warm-up errors: {warmup_errors} (not in the table; they fail the run)")
@@ -248,7 +315,7 @@ def table(result: DatabaseResult) -> str:
 
 
 def markdown(results: list[DatabaseResult], heading: str) -> str:
-    """All tables as one markdown document, for docs/performance.md."""
+    """All tables as one markdown document, for docs/performance.md, then the goals."""
     out = [f"{heading}\n"]
     for result in results:
         out.append("| " + " | ".join(COLUMNS) + " |")
@@ -259,6 +326,9 @@ def markdown(results: list[DatabaseResult], heading: str) -> str:
         out.append("")
         out.extend(f"- {line}" for line in _lines_after(result))
         out.append("")
+    out.append("Against the goals:\n")
+    out.extend(f"- {line}" for line in goal_lines(evaluate(results)))
+    out.append("")
     return "\n".join(out)
 
 
@@ -272,18 +342,34 @@ def as_json(results: list[DatabaseResult], run: dict[str, Any]) -> dict[str, Any
             run_figures["expected_responses"] = load.expected
             run_figures["errors"] = load.errors
             run_figures["statuses"] = {str(k): v for k, v in load.statuses.items()}
+            run_figures["created"] = load.created
+            run_figures["items"] = {str(k): v for k, v in load.items.items()}
+            run_figures["cpu_us_each"] = {
+                "server": load.server_us(),
+                "database": load.database_us(),
+                "runner": load.runner_us(),
+                "load": load.load_us(),
+                "python": result.python_us(load),
+            }
             if load.workload != EMPTY:
                 empty = result.empty_rate(load.connections)
                 tps = result.pgbench_tps(load.connections)
                 run_figures["vs_empty"] = load.per_second / empty if empty else None
                 run_figures["vs_pgbench"] = load.per_second / tps if tps else None
+        for bench_figures, bench in zip(figures["pgbench"], result.pgbench, strict=True):
+            bench_figures["cpu_us_each"] = {
+                "database": bench.database_us(),
+                "load": bench.load_us(),
+            }
         for warmup_figures, load in zip(figures["warmups"], result.warmups, strict=True):
             warmup_figures["errors"] = load.errors
             warmup_figures["statuses"] = {str(k): v for k, v in load.statuses.items()}
+            warmup_figures["items"] = {str(k): v for k, v in load.items.items()}
         figures["verify_ok"] = None if result.verify is None else result.verify.ok
         figures["answered_201"] = result.created
         figures["posted_by_201"] = result.posted
         figures["accounted"] = result.accounted
         figures["failed"] = result.failed
         databases.append(figures)
-    return {**run, "databases": databases}
+    goals = [dataclasses.asdict(goal) for goal in evaluate(results)]
+    return {**run, "databases": databases, "goals": goals}

@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import secrets
 import sys
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from bench import pgbench
-from bench.load import DEPOSIT, DEPOSIT_PATH, EMPTY, WORKLOADS, run_wrk, write_accounts_file
-from bench.postgres import create_database, throwaway_cluster
+from bench.cpu import Probe, measure
+from bench.load import (
+    BULK_WORKLOADS,
+    DEPOSIT,
+    DEPOSIT_PATH,
+    EMPTY,
+    WORKLOADS,
+    run_wrk,
+    write_accounts_file,
+)
+from bench.postgres import create_database, postmaster_pid, throwaway_cluster
 from bench.report import DatabaseResult, Verify
 from bench.server import Server, run_caja
 from bench.setup_data import DEPOSIT_ACCOUNTS, Prepared, prepare
@@ -41,9 +52,21 @@ class Plan:
     accounts: int
     pgbench_scale: int
     pgbench_init_steps: str | None
+    # The connection counts of the bulk workloads.
+    bulk_connections: list[int] = dataclasses.field(default_factory=lambda: [4])
 
     def workers_for(self, db: str) -> int:
         return self.workers or DEFAULT_WORKERS[db]
+
+    def connections_for(self, workload: str) -> list[int]:
+        """A bulk workload's connection counts; the empty endpoint (and pgbench) run at
+        every count any workload runs at, for the ratios; the others at --connections."""
+        bulk = self.bulk_connections if set(BULK_WORKLOADS) & set(self.workloads) else []
+        if workload in BULK_WORKLOADS:
+            return self.bulk_connections
+        if workload == EMPTY:
+            return sorted({*self.connections, *bulk})
+        return self.connections
 
     @property
     def deposit_accounts(self) -> int:
@@ -99,28 +122,25 @@ def _load(
     files: dict[str, Path],
     tags: Tags,
     result: DatabaseResult,
+    probe: Probe,
     hooks: Hooks | None = None,
 ) -> None:
-    """Every workload at every connection count: the empty endpoint first."""
+    """Every workload at its connection counts: the empty endpoint first. The measured
+    run's CPU is read around it (not the warm-up's)."""
     deliveries: list[tuple[str, int, dict[str, int]]] = []
     for workload in [EMPTY, *plan.workloads]:
         accounts_file = files[workload]
-        for connections in plan.connections:
+        for connections in plan.connections_for(workload):
             say(f"  {result.db}: {workload} at {connections} connections")
             if hooks is not None and workload in WEBHOOK_WORKLOADS:
                 hooks.attach(workload)
-            for seconds, into in ((plan.warmup, result.warmups), (plan.duration, result.runs)):
-                if seconds:
-                    into.append(
-                        run_wrk(
-                            server.base_url,
-                            workload,
-                            connections,
-                            seconds,
-                            accounts_file,
-                            tags.next(),
-                        )
-                    )
+            where = (server.base_url, workload, connections)
+            if plan.warmup:
+                warmup = run_wrk(*where, plan.warmup, accounts_file, tags.next())
+                result.warmups.append(warmup)
+            load = partial(run_wrk, *where, plan.duration, accounts_file, tags.next())
+            measured, cpu = measure(probe, load)
+            result.runs.append(dataclasses.replace(measured, cpu=cpu))
             if hooks is not None and workload in WEBHOOK_WORKLOADS:
                 counts = hooks.detach()
                 deliveries.append((workload, connections, counts))
@@ -156,18 +176,22 @@ def _webhook_note(
     result.notes.append(line)
 
 
-def _pgbench(plan: Plan, server_url: str, work: Path, result: DatabaseResult) -> None:
+def _pgbench(
+    plan: Plan, server_url: str, work: Path, result: DatabaseResult, postmaster: int | None
+) -> None:
     url = create_database(server_url, "pgbench")
     say(f"  {result.db}: pgbench -i --scale {plan.pgbench_scale}")
     result.pgbench_scale = plan.pgbench_scale
     result.pgbench_init_seconds = pgbench.initialize(
         url, plan.pgbench_scale, plan.pgbench_init_steps, PGBENCH_INIT_TIMEOUT_SECONDS
     )
-    for connections in plan.connections:
+    probe = Probe(None, postmaster)
+    for connections in plan.connections_for(EMPTY):
         say(f"  {result.db}: pgbench at {connections} connections")
-        result.pgbench.append(
-            pgbench.run(url, connections, plan.duration, work / f"pgbench-{connections}")
-        )
+        log_dir = work / f"pgbench-{connections}"
+        run = partial(pgbench.run, url, connections, plan.duration, log_dir)
+        measured, cpu = measure(probe, run)
+        result.pgbench.append(dataclasses.replace(measured, cpu=cpu))
     result.notes.append(
         "pgbench: built-in TPC-B, default (simple) protocol, --jobs min(conns, 2), "
         "database 'pgbench' of the same PostgreSQL server, run after the caja server stopped"
@@ -215,7 +239,8 @@ def bench_database(db: str, plan: Plan, work: Path, logs: Path, tags: Tags) -> D
         if set(WEBHOOK_WORKLOADS) & set(plan.workloads):
             result.notes.append(NOTE)
             hooks = stack.enter_context(Hooks(url, prepared.api_key, logs / f"{db}-receiver.log"))
-        _load(plan, server, files, tags, result, hooks)
+        postmaster = None if server_url is None else postmaster_pid(url)
+        _load(plan, server, files, tags, result, Probe(server.group, postmaster), hooks)
         server.stop()
         say(f"  {db}: caja verify")
         result.verify, ledger_transfers = _verify(url)
@@ -223,5 +248,5 @@ def bench_database(db: str, plan: Plan, work: Path, logs: Path, tags: Tags) -> D
             # A database made for this run: the ledger can be matched with the answers.
             result.ledger_transfers = ledger_transfers
         if server_url is not None:
-            _pgbench(plan, server_url, work, result)
+            _pgbench(plan, server_url, work, result, postmaster)
     return result

@@ -129,6 +129,11 @@ class Server:
     ) -> None:
         self.stop()
 
+    @property
+    def group(self) -> int | None:
+        """The process group id of the running server (its master's pid), else None."""
+        return None if self._group is None else self._group.pid
+
     def check_alive(self) -> None:
         """Raise if the server has exited while it should be serving."""
         if self._group is None or self._group.exited():
