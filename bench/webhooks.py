@@ -32,7 +32,8 @@ NOTE = (
     "another machine's and would not take our cores); "
     f"{HOOK_DEAD}: the same with the endpoint on a closed 127.0.0.1 port (refused, retried "
     "on the default schedule). Deliveries are counted right after each run; the runner is "
-    "the server's child process (nice 10)"
+    "the server's child process, its sender the runner's (nice 10). Each is compared with "
+    "the mean of spread before and after the webhook runs"
 )
 
 
