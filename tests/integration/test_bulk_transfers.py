@@ -177,6 +177,8 @@ async def test_another_clients_account_answers_like_a_missing_one(caja: Caja) ->
     a, b = await accounts(caja, mine, 2, funds="100.00")
     [theirs] = await accounts(caja, theirs_key, 1, funds="100.00")
     [their_b] = await accounts(caja, theirs_key, 1)
+    shared = transfer_body(theirs, their_b, "1.00", unique_transfer_token="shared")
+    assert (await caja.transfer(theirs_key, shared)).status_code == 201
     before = await state(caja, theirs_key, [theirs, their_b])
 
     response = await post_batch(
@@ -188,6 +190,7 @@ async def test_another_clients_account_answers_like_a_missing_one(caja: Caja) ->
             transfer_body(theirs, b, "1.00", unique_transfer_token="t2"),
             transfer_body("acc-missing000000000000000000", b, "1.00", unique_transfer_token="t2"),
             transfer_body(theirs, their_b, "1.00", unique_transfer_token="t3"),
+            transfer_body(a, b, "1.00", unique_transfer_token="shared"),
         ],
     )
 
@@ -204,7 +207,10 @@ async def test_another_clients_account_answers_like_a_missing_one(caja: Caja) ->
     assert results[2] == results[3]
     assert results[2]["code"] == "AccountNotFound"
     assert results[4] == results[2]
-    assert await state(caja, theirs_key, [theirs, their_b]) == before
+    assert results[5]["status"] == 201  # their token names nothing of mine
+    after = await state(caja, theirs_key, [theirs, their_b])
+    assert after[2] == before[2]  # their balances
+    assert after[0][0] == before[0][0] + 1  # my one transfer
 
 
 # --- idempotency, events -----------------------------------------------------------------------
