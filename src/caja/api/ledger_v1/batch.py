@@ -19,7 +19,7 @@ from caja.customers.public import transaction_json
 from caja.customers.service import AccountRef, Authorize, Transferred
 from caja.http.body import check_text, read_object, validate
 
-__all__ = ["MAX_BATCH_BODY_BYTES", "post_transaction_batch"]
+__all__ = ["MAX_BATCH_BODY_BYTES", "item_status", "post_transaction_batch", "read_item"]
 
 # A batch's body may be this large (a single transfer's, 64 KiB): 1,000 transfers with
 # every field at its longest fit.
@@ -46,7 +46,7 @@ def _envelope(data: dict[str, Any]) -> tuple[list[Any], bool]:
     return items, atomic
 
 
-def _item(raw: Any) -> Item | CajaError:
+def read_item(raw: Any) -> Item | CajaError:
     """One item as ``POST /transaction`` reads its body, or the refusal it would answer."""
     if not isinstance(raw, dict):
         return InvalidInput(*_NOT_AN_OBJECT, code="InvalidJSON")
@@ -64,9 +64,18 @@ def _item(raw: Any) -> Item | CajaError:
     )
 
 
-def _error(status: int, error: CajaError) -> bytes:
-    worded = ledger_words(error)
-    return orjson.dumps({"status": status, "code": worded.code, "message": worded.message})
+def item_status(outcome: Outcome) -> tuple[int, str | None, str | None]:
+    """An item's status, with the code and message of a refusal, as its own
+    ``POST /transaction`` would answer them."""
+    if isinstance(outcome, Transferred):
+        return (208 if outcome.replayed else 201), None, None
+    if not isinstance(outcome, CajaError):
+        outcome = _INTERNAL
+    status = 424 if isinstance(outcome, NotApplied) else ledger_status(outcome)
+    if outcome is _INTERNAL:
+        status = 500
+    worded = ledger_words(outcome)
+    return status, worded.code, worded.message
 
 
 def _answer(outcome: Outcome) -> bytes:
@@ -76,11 +85,8 @@ def _answer(outcome: Outcome) -> bytes:
         if outcome.replayed or outcome.body is None:
             return orjson.dumps({"status": 208, "transaction": transaction_json(outcome.transfer)})
         return b'{"status":201,"transaction":' + outcome.body + b"}"
-    if isinstance(outcome, NotApplied):
-        return _error(424, outcome)
-    if isinstance(outcome, CajaError):
-        return _error(ledger_status(outcome), outcome)
-    return _error(500, _INTERNAL)
+    status, code, message = item_status(outcome)
+    return orjson.dumps({"status": status, "code": code, "message": message})
 
 
 def _response(posted: bulk.Posted) -> Response:
@@ -114,7 +120,7 @@ async def post_transaction_batch(
         key_digest=digest,
         authorize=authorize,
         surface=surface,
-        items=[_item(raw) for raw in raw_items],
+        items=[read_item(raw) for raw in raw_items],
         atomic=atomic,
     )
     return _response(posted)
