@@ -3,6 +3,7 @@ POST /transaction would be, applied in order; all or none when atomic."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import re
 from typing import Any
@@ -427,3 +428,31 @@ async def test_a_failed_commit_answers_503_and_writes_nothing_of_the_request(
     assert failed.headers["Retry-After"] == "1"
     assert after == before
     assert [item["status"] for item in retried.json()["results"]] == [201, 201, 402][: len(items)]
+
+
+async def test_concurrent_batches_and_single_transfers_on_the_same_accounts_keep_order(
+    caja: Caja,
+) -> None:
+    """Batches over shared accounts, beside single transfers that hold the same rows: each
+    batch's chain still finds the money its earlier items brought."""
+    key = await caja.client_key()
+    a, b, c = await accounts(caja, key, 3, funds="1000.00")
+
+    def chain() -> list[Any]:
+        # b and c start empty: each item spends what the one before it brought.
+        return [
+            body
+            for _ in range(10)
+            for body in (transfer_body(a, b, "10"), transfer_body(b, c, "10"))
+        ]
+
+    batches = [post_batch(caja, key, chain()) for _ in range(4)]
+    singles = [caja.transfer(key, transfer_body(a, c, "1.00")) for _ in range(20)]
+    answers = await asyncio.gather(*batches, *singles)
+
+    for response in answers[:4]:
+        assert response.status_code == 200, response.text
+        assert {item["status"] for item in response.json()["results"]} == {201}
+    assert {response.status_code for response in answers[4:]} == {201}
+    assert [await caja.balance(key, token) for token in (a, b, c)] == ["580.00", "0.00", "420.00"]
+    assert (await caja.verify()).ok
