@@ -58,6 +58,7 @@ def every_command(tmp_path: Path) -> list[list[str]]:
         ["deposits", "banks"],
         ["deposits", "cancel", "coopacc-x"],
         ["deposits", "receive", *receive],
+        ["import", str(tmp_path / "transfers.csv"), "--client", "cli-x"],
     ]
 
 
@@ -70,6 +71,10 @@ COMMANDS = [
 @pytest.fixture(params=range(len(COMMANDS)), ids=COMMANDS)
 def command(request: pytest.FixtureRequest, tmp_path: Path) -> list[str]:
     (tmp_path / "catalog.json").write_text(json.dumps({"operators": []}), encoding="utf-8")
+    (tmp_path / "transfers.csv").write_text(
+        "origin_account,destination_account,amount,description,unique_transfer_token\n"
+        "acc-a,acc-b,1,x,k1\n"
+    )
     return every_command(tmp_path)[request.param]
 
 

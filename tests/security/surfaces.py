@@ -51,6 +51,11 @@ def requests(c: Client, key: str, account_key: str) -> dict[str, Callable[[], Re
             f"{V1}/transaction",
             {"headers": v1, "json": transfer_body(*c.ledger, "1.00")},
         ),
+        "ledger v1 batch": lambda: (
+            "POST",
+            f"{V1}/transaction/batch",
+            {"headers": v1, "json": {"transactions": [transfer_body(*c.ledger, "1.00")]}},
+        ),
         "ledger v0 account": lambda: (
             "POST",
             f"{V0}/account",

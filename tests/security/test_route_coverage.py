@@ -17,7 +17,7 @@ from caja.db.engine import Database
 
 # The modules whose tests register what they cover, imported so that running this file
 # alone sees their registrations too.
-from tests.integration import test_wallet_requests  # noqa: F401
+from tests.integration import test_bulk_transfers, test_wallet_requests  # noqa: F401
 from tests.security import (  # noqa: F401
     test_isolation_deposit,
     test_isolation_events,
@@ -82,6 +82,7 @@ OWNED: dict[tuple[str, str], frozenset[str]] = {
         {"origin_account", "destination_account", "unique_transfer_token"}
     ),
     ("GET", f"{V1}/transaction/{{unique_transfer_token}}"): frozenset({"unique_transfer_token"}),
+    ("POST", f"{V1}/transaction/batch"): frozenset({"transactions"}),
     ("POST", f"{V0}/account"): frozenset(
         {"phone_number", "owner_legal_id_type", "owner_legal_id_number"}
     ),

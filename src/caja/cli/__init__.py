@@ -18,6 +18,7 @@ from caja.cli.clients import clients_app
 from caja.cli.common import PlainGroup, debugging, plain_everywhere
 from caja.cli.demo_server import demo
 from caja.cli.deposits import deposits_app
+from caja.cli.imports import import_file
 from caja.cli.monitors import monitors_app
 from caja.cli.ops import backup_command, fund, restore_command, verify
 from caja.cli.runner import webhooks_run
@@ -89,4 +90,5 @@ app.command("restore")(restore_command)
 app.command()(demo)
 app.command()(reconcile)
 app.command()(statement)
+app.command("import")(import_file)
 plain_everywhere(app)

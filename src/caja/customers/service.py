@@ -39,6 +39,7 @@ __all__ = [
     "CustomerAccount",
     "Opened",
     "OwnerData",
+    "Rendered",
     "Transferred",
     "account_for_key",
     "get_account",
@@ -46,6 +47,8 @@ __all__ = [
     "history",
     "open_customer_account",
     "transfer",
+    "transfer_order",
+    "transferred",
 ]
 
 ASSET = "COP"
@@ -245,7 +248,7 @@ class Transferred(Result):
     body: bytes | None = None
 
 
-class _Rendered:
+class Rendered:
     """The ``events`` of a transfer's order: its ``ledger.transfer.created`` event, whose
     data is the transaction's JSON, kept for the answer."""
 
@@ -264,8 +267,7 @@ class _Rendered:
         )
 
 
-async def transfer(
-    batcher: Batcher,
+def transfer_order(
     *,
     key_digest: str,
     authorize: Authorize,
@@ -275,14 +277,9 @@ async def transfer(
     amount_minor: int,
     description: str,
     idempotency_key: str,
-) -> Transferred:
-    """Move money between two of the caller's accounts; raises the outcome's error.
-
-    The caller's key is checked, and the accounts found, inside the batch that posts the
-    transfer: ``authorize`` turns the key's principal (None for an unknown or revoked key)
-    into the caller or raises. A new transfer's ``ledger.transfer.created`` event is
-    written in the batch's transaction; its data is the answer's JSON.
-    """
+) -> tuple[Order, Rendered]:
+    """The order of one transfer between two of the caller's accounts, and what keeps its
+    answer's JSON (see :func:`transfer`, :func:`transferred`)."""
 
     def build(lookups: Lookups) -> NewTransfer:
         principal = authorize(lookups.principal(key_digest))
@@ -305,18 +302,19 @@ async def transfer(
         )
 
     refs = (origin, destination)
-    rendered = _Rendered()
-    result = await batcher.submit(
-        Order(
-            build,
-            key_digests=(key_digest,),
-            account_tokens=tuple(ref.token for ref in refs if ref.token is not None),
-            phone_numbers=tuple(ref.phone_number for ref in refs if ref.phone_number),
-            events=rendered,
-        )
+    rendered = Rendered()
+    order = Order(
+        build,
+        key_digests=(key_digest,),
+        account_tokens=tuple(ref.token for ref in refs if ref.token is not None),
+        phone_numbers=tuple(ref.phone_number for ref in refs if ref.phone_number),
+        events=rendered,
     )
-    if result.error is not None:
-        raise result.error
+    return order, rendered
+
+
+def transferred(result: Result, rendered: Rendered) -> Transferred:
+    """A posted transfer's outcome with, when it is new, its JSON as its event has it."""
     return Transferred(
         result.transfer,
         result.replayed,
@@ -324,6 +322,41 @@ async def transfer(
         result.more,
         None if result.replayed else rendered.body,
     )
+
+
+async def transfer(
+    batcher: Batcher,
+    *,
+    key_digest: str,
+    authorize: Authorize,
+    surface: str | Callable[[Principal], str],
+    origin: AccountRef,
+    destination: AccountRef,
+    amount_minor: int,
+    description: str,
+    idempotency_key: str,
+) -> Transferred:
+    """Move money between two of the caller's accounts; raises the outcome's error.
+
+    The caller's key is checked, and the accounts found, inside the batch that posts the
+    transfer: ``authorize`` turns the key's principal (None for an unknown or revoked key)
+    into the caller or raises. A new transfer's ``ledger.transfer.created`` event is
+    written in the batch's transaction; its data is the answer's JSON.
+    """
+    order, rendered = transfer_order(
+        key_digest=key_digest,
+        authorize=authorize,
+        surface=surface,
+        origin=origin,
+        destination=destination,
+        amount_minor=amount_minor,
+        description=description,
+        idempotency_key=idempotency_key,
+    )
+    result = await batcher.submit(order)
+    if result.error is not None:
+        raise result.error
+    return transferred(result, rendered)
 
 
 async def get_transfer(

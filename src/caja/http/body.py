@@ -24,6 +24,7 @@ __all__ = [
     "MAX_EXPONENT",
     "UnsupportedMediaType",
     "body_schema",
+    "check_text",
     "json_response",
     "money_number",
     "read_json",
@@ -79,6 +80,11 @@ def _unstorable(text: str) -> bool:
     return False
 
 
+def check_text(data: Any) -> None:
+    """Refuse a string or key in ``data`` that no database can store, naming where it is."""
+    _check_text(data)
+
+
 def _check_text(data: Any) -> None:
     """Refuse any key or string in ``data`` that cannot be stored, naming where it is.
     Iterative, so that a deeply nested body cannot exhaust the stack."""
@@ -101,15 +107,15 @@ def _check_text(data: Any) -> None:
                 pending.append((f"{where}.{index}" if where else str(index), item))
 
 
-async def _read_capped(request: Request) -> bytes:
+async def _read_capped(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+    if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge()
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > MAX_BODY_BYTES:
+        if size > limit:
             raise PayloadTooLarge()
         chunks.append(chunk)
     return b"".join(chunks)
@@ -124,11 +130,14 @@ def _validation_error(error: ValidationError) -> InvalidInput:
     return InvalidInput(field, message)
 
 
-async def read_object(request: Request) -> dict[str, Any]:
-    """Parse a JSON object body; numbers with a fraction become Decimal, never float."""
+async def read_object(
+    request: Request, *, limit: int = MAX_BODY_BYTES, check_text: bool = True
+) -> dict[str, Any]:
+    """Parse a JSON object body; numbers with a fraction become Decimal, never float.
+    Without ``check_text`` the caller checks the strings itself (:func:`check_text`)."""
     if not _is_json(request.headers.get("content-type")):
         raise UnsupportedMediaType()
-    body = await _read_capped(request)
+    body = await _read_capped(request, limit)
     try:
         # Strict UTF-8: json.loads on bytes would let encoded surrogates through.
         text = body.decode()
@@ -141,7 +150,7 @@ async def read_object(request: Request) -> dict[str, Any]:
         raise InvalidInput("", "the body must be a JSON object", code="InvalidJSON") from error
     if not isinstance(data, dict):
         raise InvalidInput("", "the body must be a JSON object", code="InvalidJSON")
-    if "\\u" in text:  # only an escape can put NUL or a lone surrogate in valid JSON
+    if check_text and "\\u" in text:  # only an escape can put NUL or a lone surrogate
         _check_text(data)
     return data
 

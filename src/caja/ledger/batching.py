@@ -56,6 +56,7 @@ __all__ = [
     "Order",
     "post",
     "run",
+    "run_in_order",
 ]
 
 # The principal of each active key among the digests asked for (the clients' own lookup).
@@ -513,3 +514,56 @@ async def post(database: Database, operations: Sequence[Operation]) -> list[Resu
 
 def _fixed(operation: Operation) -> Callable[[Lookups], Operation]:
     return lambda _lookups: operation
+
+
+class _Refused(Exception):
+    """A transaction rolled back because it wrote nothing, or because one of its orders
+    was refused and they were to be posted all or none."""
+
+    def __init__(self, outcomes: list[Result | Exception]) -> None:
+        super().__init__("rolled back")
+        self.outcomes = outcomes
+
+
+async def run_in_order(
+    database: Database,
+    orders: Sequence[Order],
+    *,
+    principals: KeyResolver = _no_keys,
+    all_or_none: bool = False,
+) -> list[Result | Exception]:
+    """Post ``orders`` in one transaction of their own, in order, each seeing the earlier
+    ones' movements: an order is never deferred (the transaction waits for the rows it
+    needs, within the database's bounded lock wait). One outcome each: its ``Result``
+    (refused ones with their error), or the exception of an order whose own code failed.
+
+    With ``all_or_none``, when any order is refused nothing is written (the outcomes say
+    which were refused). Raises :class:`Unavailable` (or the ``CajaError`` of the write,
+    such as :class:`Contended`) when the transaction failed as a whole: nothing was written.
+    """
+    if not orders:
+        return []
+    started = time.perf_counter()
+    batch = list(orders)
+    written = _Written()
+
+    def work(connection: Connection) -> list[Result | Exception]:
+        outcomes = written.note(_apply(connection, batch, principals))
+        if written.token is None or (all_or_none and any(map(_unwritten, outcomes))):
+            raise _Refused(outcomes)
+        return outcomes
+
+    try:
+        outcomes = await database.write(work, committed=written.committed)
+    except _Refused as refused:
+        return refused.outcomes
+    except CajaError:
+        raise
+    except Exception as error:
+        log.exception("a batch of %d orders failed; none was written", len(batch))
+        raise Unavailable() from error
+    metrics.observe_batch(len(batch), time.perf_counter() - started)
+    metrics.count_posted(
+        sum(isinstance(o, Result) and o.transfer is not None and not o.replayed for o in outcomes)
+    )
+    return outcomes

@@ -12,6 +12,7 @@ from starlette.routing import Route
 
 from caja.api import statements
 from caja.api.deps import DatabaseDep, keyed_body, refuse_nul, services_of
+from caja.api.ledger_v1.batch import post_transaction_batch
 from caja.api.ledger_v1.render import (
     account_json,
     statement_layout,
@@ -20,6 +21,8 @@ from caja.api.ledger_v1.render import (
 )
 from caja.api.ledger_v1.schemas import (
     ACCOUNT_EXAMPLE,
+    BATCH_EXAMPLE,
+    BATCH_REJECTED_EXAMPLE,
     ERROR_EXAMPLE,
     STATEMENT_CSV_EXAMPLE,
     STATEMENT_EXAMPLE,
@@ -27,7 +30,10 @@ from caja.api.ledger_v1.schemas import (
     TRANSFER_TOKEN_PATTERN,
     AccountIn,
     AccountOut,
+    BatchRejectedOut,
     StatementOut,
+    TransactionBatchIn,
+    TransactionBatchOut,
     TransactionIn,
     TransactionOut,
     TransactionsOut,
@@ -322,8 +328,73 @@ async def post_transaction(request: Request) -> Response:
     return transfer_response(result)
 
 
+@router.post(
+    "/transaction/batch",
+    summary="Create transactions in bulk",
+    status_code=200,
+    openapi_extra=body_schema(
+        TransactionBatchIn,
+        {
+            "transactions": [
+                {
+                    "origin_account": "acc-sen2h7an42w2smdtpqhpscr6bwlh",
+                    "destination_account": "acc-ttwhmsaaw9in276w37ev04t66ho5",
+                    "amount": "1000",
+                    "description": "test tx",
+                    "unique_transfer_token": "unique_transfer_token",
+                },
+                {
+                    "origin_account": "acc-ttwhmsaaw9in276w37ev04t66ho5",
+                    "destination_account": "acc-sen2h7an42w2smdtpqhpscr6bwlh",
+                    "amount": "500",
+                    "description": "change",
+                    "unique_transfer_token": "unique_transfer_token_2",
+                },
+            ],
+            "atomic": False,
+        },
+    ),
+    responses={
+        200: documented(
+            TransactionBatchOut,
+            "Each transaction's own answer, in request order (some may be refused)",
+            BATCH_EXAMPLE,
+        ),
+        409: documented(
+            BatchRejectedOut,
+            "An atomic batch of which some transaction would be refused: nothing was written",
+            BATCH_REJECTED_EXAMPLE,
+        ),
+        422: ledger_error(
+            "The envelope is invalid: no list, an empty one, or over 1,000 transactions",
+            {
+                "code": "InvalidData",
+                "message": "transactions: must hold from 1 to 1,000 transactions",
+            },
+        ),
+        413: ledger_error("The body is over 1 MiB"),
+        415: _TOO_LARGE[415],
+        **_COMMON,
+    },
+)
+async def create_transaction_batch(
+    request: Request, _key: Annotated[str | None, Security(_api_key)]
+) -> Response:
+    """Up to 1,000 transactions in one request, applied in order in one database
+    transaction. Retry a whole batch after a 5XX: nothing of it was written."""
+    return await post_batch(request)
+
+
+async def post_batch(request: Request) -> Response:
+    """The bulk transfer endpoint, served as a plain route (see ``FAST_ROUTES``)."""
+    return await post_transaction_batch(request, KEY_HEADER, _authorize_client, NAME)
+
+
 # Served ahead of the FastAPI routes of the same path, which document them in OpenAPI.
-FAST_ROUTES = [Route(f"{PREFIX}/transaction", post_transaction, methods=["POST"])]
+FAST_ROUTES = [
+    Route(f"{PREFIX}/transaction", post_transaction, methods=["POST"]),
+    Route(f"{PREFIX}/transaction/batch", post_batch, methods=["POST"]),
+]
 
 
 @router.get(

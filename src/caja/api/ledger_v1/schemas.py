@@ -21,6 +21,8 @@ from caja.customers.service import OwnerData
 
 __all__ = [
     "ACCOUNT_EXAMPLE",
+    "BATCH_EXAMPLE",
+    "BATCH_REJECTED_EXAMPLE",
     "ERROR_EXAMPLE",
     "STATEMENT_CSV_EXAMPLE",
     "STATEMENT_EXAMPLE",
@@ -29,10 +31,14 @@ __all__ = [
     "AccountIn",
     "AccountOut",
     "Amount",
+    "BatchRejectedOut",
+    "BatchResultOut",
     "Body",
     "ErrorOut",
     "OwnerOut",
     "StatementOut",
+    "TransactionBatchIn",
+    "TransactionBatchOut",
     "TransactionIn",
     "TransactionOut",
     "TransactionsOut",
@@ -272,3 +278,74 @@ STATEMENT_CSV_EXAMPLE = (
     "2022-12-21T11:26:46.621603Z,tx-56o13n99xglijvcg3rvgb8tuz0ryi,test tx,"
     "acc-ttwhmsaaw9in276w37ev04t66ho5,-1000.00,9000.00\r\n"
 )
+
+
+class TransactionBatchIn(Body):
+    transactions: list[TransactionIn] = Field(
+        min_length=1,
+        max_length=1000,
+        description="From 1 to 1,000 bodies of `POST /transaction`, applied in this order",
+    )
+    atomic: bool = Field(
+        default=False,
+        description="true: every transaction is written, or none is (409 when any would "
+        "be refused); false (the default): each on its own",
+    )
+
+
+class BatchResultOut(BaseModel):
+    """One transaction's answer: the status and the body its own `POST /transaction` would
+    have answered, side by side."""
+
+    status: int = Field(
+        description="201 created, 208 already made with this unique_transfer_token, "
+        "402, 409, 422 or 500 as for one transaction; 424 when an atomic batch was "
+        "refused because of another transaction"
+    )
+    transaction: TransactionOut | None = Field(default=None, description="With 201 and 208")
+    code: str | None = Field(default=None, description="With an error status")
+    message: str | None = Field(default=None, description="With an error status")
+
+
+class TransactionBatchOut(BaseModel):
+    results: list[BatchResultOut] = Field(description="One per transaction, in request order")
+
+
+class BatchRejectedOut(BaseModel):
+    code: str
+    message: str
+    results: list[BatchResultOut] = Field(
+        description="One per transaction, in request order: the refused ones with their "
+        "error, the others 424 NotApplied"
+    )
+
+
+_SECOND_EXAMPLE: dict[str, Any] = {
+    "token": "tx-56o13n99xglijvcg3rvgb8tuz0rz2",
+    "date_created": "2022-12-21T11:26:46.621603Z",
+    "origin_account": "acc-ttwhmsaaw9in276w37ev04t66ho5",
+    "origin_account_balance": 500.00,
+    "destination_account": "acc-sen2h7an42w2smdtpqhpscr6bwlh",
+    "amount": "500.00",
+    "description": "change",
+    "unique_transfer_token": "unique_transfer_token_2",
+}
+BATCH_EXAMPLE: dict[str, Any] = {
+    "results": [
+        {"status": 201, "transaction": TRANSACTION_EXAMPLE},
+        {"status": 201, "transaction": _SECOND_EXAMPLE},
+        {"status": 402, **ERROR_EXAMPLE},
+    ]
+}
+BATCH_REJECTED_EXAMPLE: dict[str, Any] = {
+    "code": "BatchRejected",
+    "message": "No transaction was applied: at least one of this atomic batch was refused.",
+    "results": [
+        {
+            "status": 424,
+            "code": "NotApplied",
+            "message": "Not applied: another transaction of this atomic batch was refused.",
+        },
+        {"status": 402, **ERROR_EXAMPLE},
+    ],
+}
