@@ -44,9 +44,7 @@ async def test_the_sender_sends_signed_and_answers_each() -> None:
             answers += await sender.send(_messages(receiver.url, 3)[2:])
             child = sender._child
             assert child is not None
-            lower = os.getpriority(os.PRIO_PROCESS, child.pid) - os.getpriority(
-                os.PRIO_PROCESS, 0
-            )
+            lower = os.getpriority(os.PRIO_PROCESS, child.pid) - os.getpriority(os.PRIO_PROCESS, 0)
         finally:
             await sender.close()
 
