@@ -197,7 +197,7 @@ def _webhook_note(
         f"{workload} at {connections} conns: {rate:.0f} transfers/s = {ratio}; deliveries: {made}"
     )
     if not any(counts.values()):
-        line += " (none: the transfers wrote no ledger.transfer.created events)"
+        line += " (none yet: the runner had not fanned out any of its events when it ended)"
     result.notes.append(line)
 
 
