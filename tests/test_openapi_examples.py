@@ -1,5 +1,6 @@
 """Every success answer in the served OpenAPI document has a schema and an example, and
-each example is valid for its schema: a client reading /docs sees what it will get."""
+each example is valid for its schema: a client reading /docs sees what it will get. A
+204 is the exception: it has no body (RFC 9110), and documents none."""
 
 from __future__ import annotations
 
@@ -43,6 +44,8 @@ def problems_of(
     document: dict[str, Any], where: str, media_type: str, media: dict[str, Any]
 ) -> list[str]:
     schema = media.get("schema") or {}
+    if where.endswith(" 204"):
+        return [f"{where}: a 204 has no body"] if media_type else []
     if not media_type:
         return [f"{where}: no body documented"]
     if media_type == "application/json" and not ({"$ref", "type", "properties"} & schema.keys()):
@@ -94,7 +97,10 @@ def test_the_checks_see_a_missing_example_and_an_invalid_one() -> None:
                             }
                         },
                         "202": {"content": {"application/json": {"schema": {}, "example": {}}}},
-                        "204": {"description": "nothing"},
+                        "204": {
+                            "description": "a body documented",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        },
                         "404": {"description": "not checked"},
                     }
                 }

@@ -105,6 +105,7 @@ SHAPES: dict[str, Checker] = {
     "topup": _gateway,
     "deposit": _deposit,
     "wallet": _wallet,
+    "events": _ledger,
 }
 
 

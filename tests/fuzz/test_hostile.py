@@ -158,6 +158,14 @@ ENDPOINTS = [
         "wallet", "/profile/send-to-profile", _send,
         ("from_account_id", "to_profile_id", "asset_key"), ("amount",),
     ),
+    Endpoint(
+        "events", "/endpoints", lambda world: {"url": _real(world, "url")}, ("url",),
+    ),
+    Endpoint(
+        "events", "/monitors",
+        lambda world: {"account_token": _real(world, "account_token"), "below": "100.00"},
+        ("account_token",), ("below",),
+    ),
 ]  # fmt: skip
 
 HOSTILE_TEXT = {

@@ -31,6 +31,7 @@ PREFIXES = {
     "topup": "/api/gateway_topup/v1",
     "deposit": "/api/coopcentral/v1",
     "wallet": "/api/wallet/v1",
+    "events": "/api/events/v1",
 }
 WALLET_PASSWORD = "fuzzing password"
 _serial = itertools.count(1)
@@ -255,10 +256,47 @@ async def wallet(caja: Caja) -> World:
     )
 
 
+async def events(caja: Caja) -> World:
+    """A client with an account that moved money (so it has events), an endpoint, a
+    delivery (a replay of its event) and a monitor."""
+    key = await caja.client_key("ledger:admin", name="fuzz events")
+    headers = {"X-Account-api-key": key}
+    api = PREFIXES["events"]
+    origin, destination = await caja.account(key), await caja.account(key)
+    await caja.fund(origin["token"], "1000000.00")
+    body = transfer_body(origin["token"], destination["token"], "10.00")
+    await _ok(caja.transfer(key, body), 201)
+    url = "http://127.0.0.1:9/hooks"
+    endpoint = await _ok(caja.http.post(f"{api}/endpoints", json={"url": url}, headers=headers))
+    page = await _ok(caja.http.get(f"{api}/events", headers=headers), 200)
+    event_ids = [event["id"] for event in page["events"]]
+    await _ok(caja.http.post(f"{api}/events/{event_ids[0]}/replay", headers=headers), 202)
+    deliveries = await _ok(caja.http.get(f"{api}/deliveries", headers=headers), 200)
+    monitor = {"account_token": origin["token"], "below": "100.00"}
+    made = await _ok(caja.http.post(f"{api}/monitors", json=monitor, headers=headers), 201)
+    tokens = [origin["token"], destination["token"]]
+    return World(
+        headers={"": headers},
+        values={
+            "endpoint_id": [endpoint["endpoint_id"]],
+            "event_id": event_ids,
+            "delivery_id": [str(item["delivery_id"]) for item in deliveries["deliveries"]],
+            "monitor_id": [made["monitor_id"]],
+            "account_token": tokens,
+            "url": [url, "https://hooks.example.com/caja"],
+            "events": [["ledger.transfer.created"], []],
+            "type": ["ledger.transfer.created", "balance.crossed"],
+            "below": ["100.00", "0", -5],
+            "above": ["100.00", 7],
+        },
+    )
+
+
 SETUPS: dict[str, Callable[[Caja], Awaitable[World]]] = {
     "ledger_v1": ledger_v1,
     "ledger_v0": ledger_v0,
     "topup": topup,
     "deposit": deposit,
     "wallet": wallet,
+    "events": events,
 }

@@ -243,14 +243,7 @@ def _answer(status: int, model: type[BaseModel], description: str, example: Any)
 
 def _empty(description: str) -> Responses:
     """A 204: no body."""
-    return {
-        204: {
-            "description": description,
-            "content": {
-                "text/plain": {"schema": {"type": "string", "maxLength": 0}, "example": ""}
-            },
-        }
-    }
+    return {204: {"description": description}}
 
 
 ENDPOINT_CREATED: Responses = {

@@ -18,6 +18,9 @@ def parse_threshold(value: object, scale: int, field: str) -> int:
     if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
         raise InvalidInput(field, 'must be an amount such as "1000.00"')
     text = str(value).strip()
-    if text.startswith("-"):
-        return -parse_amount(text[1:], scale, field, allow_zero=True)
-    return parse_amount(text, scale, field, allow_zero=True)
+    if not text.startswith("-"):
+        return parse_amount(text, scale, field, allow_zero=True)
+    below_zero = -parse_amount(text[1:], scale, field, allow_zero=True)
+    if below_zero == 0:
+        raise InvalidInput(field, "a negative zero: write 0")
+    return below_zero

@@ -81,6 +81,11 @@ _COMMON: Responses = {
         "You do not have enough permissions to perform this action, "
         "please contact the support team.",
     ),
+    422: docs.error(
+        "A parameter out of its bounds (an id too long, a bad number)",
+        "InvalidData",
+        "endpoint_id: String should have at most 64 characters",
+    ),
     503: docs.error(
         "Temporary failure; nothing changed, it is safe to retry",
         "TemporarilyUnavailable",
@@ -102,7 +107,7 @@ router = APIRouter(prefix=PREFIX, tags=["Events"])
 
 def _responses(*parts: Responses) -> Responses:
     merged: Responses = {}
-    for part in (*parts, _COMMON):
+    for part in (_COMMON, *parts):
         merged.update(part)
     return merged
 
