@@ -33,7 +33,8 @@ pytestmark = pytest.mark.slow
 
 LIVE = "https://hooks.acme.example/caja"
 DEAD = "https://old.acme.example/webhooks"
-REASON = "no 2XX answer for 24 hours"
+# As the runner words it; the console says it in the page's language.
+REASON = "failing since 2026-12-05T15:00:00Z: 8 attempts, the last HTTP 503"
 
 
 @dataclass
@@ -119,7 +120,8 @@ def spanish_on_a_phone(browser: Browser, server: str, seeded: Seeded, kind: str)
     # The overview warns, and links to the endpoint.
     warning = page.locator("#webhook-warning")
     expect(warning).to_contain_text("Un endpoint de webhooks está deshabilitado")
-    expect(warning).to_contain_text(REASON)
+    expect(warning).to_contain_text("falla desde el ")
+    expect(warning).to_contain_text(": 8 intentos, el último HTTP 503")
     expect(page.locator("#stat-failed b")).to_have_text("1")
     shot(page, "console-webhooks-1-overview-es", kind)
     warning.locator(f"a:has-text('{DEAD}')").click()
@@ -130,6 +132,7 @@ def spanish_on_a_phone(browser: Browser, server: str, seeded: Seeded, kind: str)
     expect(dead).to_have_attribute("data-state", "disabled")
     expect(dead).to_have_class("endpoint off focus")
     expect(dead.locator(".reason")).to_contain_text("Deshabilitado desde el ")
+    expect(dead.locator(".reason")).to_contain_text("8 intentos, el último HTTP 503")
     expect(dead.locator("button.enable")).to_have_text("Habilitar")
     expect(page.locator(f"#ep-{seeded.live}")).to_have_attribute("data-state", "enabled")
     expect(page.locator(f"#ep-{seeded.live} button.enable")).to_have_count(0)
@@ -177,6 +180,9 @@ def english_on_a_laptop(browser: Browser, server: str, seeded: Seeded, kind: str
     expect(page.locator("#webhook-warning")).to_contain_text("A webhook endpoint is disabled")
     page.click("nav a[data-route=webhooks]")
     expect(page.locator(f"#ep-{seeded.dead} .reason")).to_contain_text("Disabled since")
+    expect(page.locator(f"#ep-{seeded.dead} .reason")).to_contain_text(
+        "8 attempts, the last HTTP 503"
+    )
     inside(page, "#deliveries th")
     shot(page, "console-webhooks-4-endpoints-en", kind)
 
