@@ -22,6 +22,7 @@ from caja.config import DatabaseSettings, database_settings
 from caja.core import metrics
 from caja.core.errors import Contended, Unavailable
 from caja.db.readiness import Heartbeat
+from caja.db.sql import run_beginning
 from caja.db.urls import async_url
 
 __all__ = ["MAX_WRITE_ATTEMPTS", "Database", "async_url"]
@@ -411,4 +412,4 @@ def _configure_sqlite(engine: Engine, *, begin: str, busy_ms: int) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        connection.exec_driver_sql(begin)
+        run_beginning(connection, begin)

@@ -3,9 +3,14 @@
 A batch runs a handful of statements whatever its size; building, caching and binding
 them through SQLAlchemy's expression language costs more than running them. Statements
 written here in SQL that SQLite and PostgreSQL both read are sent with the driver's own
-placeholders (``?`` is rewritten for drivers that use ``%s`` or ``$1``) through
-``Connection.exec_driver_sql``, so connection events and the transaction are
-SQLAlchemy's as everywhere else. Rows come back as tuples in the column order written.
+placeholders (``?`` is rewritten for drivers that use ``%s`` or ``$1``) on a cursor of
+the connection's driver connection, in SQLAlchemy's transaction: no execution context or
+result object is built for them (``Connection.exec_driver_sql`` spent 20 to 45 µs of
+Python on each), yet the connection's ``before_cursor_execute`` and
+``after_cursor_execute`` events still fire, and a driver error is handled as SQLAlchemy
+handles it everywhere else (wrapped as a ``DBAPIError``, a broken connection invalidated,
+the ``handle_error`` events called). Rows come back as tuples (PostgreSQL: records) in
+the column order written.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-__all__ = ["among", "run", "run_many"]
+__all__ = ["among", "run", "run_beginning", "run_many"]
 
 
 @cache
@@ -35,14 +40,54 @@ def _native(sql: str, paramstyle: str) -> str:
 
 def run(connection: Connection, sql: str, parameters: Sequence[Any]) -> list[Any]:
     """The rows of ``sql`` run with ``parameters``."""
-    native = _native(sql, connection.dialect.paramstyle)
-    return list(connection.exec_driver_sql(native, tuple(parameters)).all())
+    _begin(connection)
+    return _execute(connection, sql, tuple(parameters), many=False)
 
 
 def run_many(connection: Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
     """``sql`` run once per row of parameters (nothing when there are none)."""
     if rows:
-        connection.exec_driver_sql(_native(sql, connection.dialect.paramstyle), rows)
+        _begin(connection)
+        _execute(connection, sql, rows, many=True)
+
+
+def run_beginning(connection: Connection, sql: str) -> None:
+    """``sql`` run while the connection's transaction is being begun (its ``begin``
+    event), such as SQLite's ``BEGIN IMMEDIATE``."""
+    _execute(connection, sql, (), many=False)
+
+
+def _begin(connection: Connection) -> None:
+    """The connection's transaction begun, as any statement would begin it."""
+    if not connection.in_transaction():
+        connection.begin()
+
+
+def _execute(connection: Connection, sql: str, parameters: Any, *, many: bool) -> list[Any]:
+    """``sql`` on a cursor of the driver's connection, with the connection's events and
+    error handling."""
+    statement = _native(sql, connection.dialect.paramstyle)
+    cursor = connection.connection.cursor()
+    try:
+        events = connection._has_events or connection.engine._has_events
+        if events:
+            for before in connection.dispatch.before_cursor_execute:
+                statement, parameters = before(
+                    connection, cursor, statement, parameters, None, many
+                )
+        if many:
+            cursor.executemany(statement, parameters)
+        else:
+            cursor.execute(statement, parameters)
+        if events:
+            connection.dispatch.after_cursor_execute(
+                connection, cursor, statement, parameters, None, many
+            )
+        rows = list(cursor.fetchall()) if cursor.description is not None else []
+    except BaseException as error:
+        connection._handle_dbapi_exception(error, statement, parameters, cursor, None)
+    cursor.close()
+    return rows
 
 
 def among(connection: Connection, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:

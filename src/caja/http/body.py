@@ -62,6 +62,12 @@ def _integer(text: str) -> int | Decimal:
     return Decimal(text) if text == "-0" else int(text)
 
 
+# What ``json.loads`` with these hooks would build on every call, built once.
+_DECODER = json.JSONDecoder(
+    parse_float=_decimal, parse_int=_integer, parse_constant=_refuse_constant
+)
+
+
 def _is_json(content_type: str | None) -> bool:
     media = (content_type or "").split(";", 1)[0].strip().lower()
     return media == "application/json" or (
@@ -141,9 +147,7 @@ async def read_object(
     try:
         # Strict UTF-8: json.loads on bytes would let encoded surrogates through.
         text = body.decode()
-        data = json.loads(
-            text, parse_float=_decimal, parse_int=_integer, parse_constant=_refuse_constant
-        )
+        data = _DECODER.decode(text)
     except (ValueError, RecursionError) as error:
         if isinstance(error, InvalidInput):
             raise

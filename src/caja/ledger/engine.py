@@ -99,6 +99,14 @@ class _Plan:
     new_tokens: dict[int, list[str]] = field(default_factory=dict)
     # (index of a replay, index of the earlier result in this batch it repeats)
     replays: list[tuple[int, int]] = field(default_factory=list)
+    # Each operation's request digest, computed once (by the operation's id).
+    digests: dict[int, str | None] = field(default_factory=dict)
+
+    def digest(self, operation: Operation) -> str | None:
+        key = id(operation)
+        if key not in self.digests:
+            self.digests[key] = _digest(operation)
+        return self.digests[key]
 
 
 Check = Callable[[Connection, BatchView], None]
@@ -301,7 +309,7 @@ class _Batch:
             self.plan.new_tokens[len(self.results)] = tokens
             self.results.append(Result())
         if key is not None:
-            self.seen[key] = (_digest(first), len(self.results) - 1)
+            self.seen[key] = (self.plan.digest(first), len(self.results) - 1)
 
     def _replayed(self, key: _Key, operation: Operation) -> bool:
         """Answer ``operation`` when its key was used, stored or earlier in the batch."""
@@ -313,7 +321,7 @@ class _Batch:
             return False
         digest, index = self.seen[key]
         prior = self.results[index]
-        if not operation.any_body and digest != _digest(operation):
+        if not operation.any_body and digest != self.plan.digest(operation):
             self.results.append(Result(error=IdempotencyConflict()))
         elif prior.error is not None:
             self.results.append(prior)
@@ -486,7 +494,7 @@ def _add_transfer(
             "client_id": operation.client_id,
             "surface": operation.surface,
             "idempotency_key": operation.idempotency_key,
-            "request_digest": _digest(operation),
+            "request_digest": plan.digest(operation),
             "kind": kind.value,
             "status": status.value,
             "debit_account_id": debit.id,
