@@ -7,7 +7,8 @@ between (a process born during the window counts from zero; one that ended durin
 lost). The roles:
 
 - ``server``: the ``caja serve`` process group (the master and its workers), but not
-- ``runner``: the webhook runner, the server's child process ``caja webhooks run``;
+- ``runner``: the webhook runner, the server's child process ``caja webhooks run``, and its
+  sender (``python -m caja.webhooks.sender``);
 - ``database``: the PostgreSQL postmaster and every process it started (backends,
   writers, autovacuum); none for SQLite, which runs inside the server.
 
@@ -40,8 +41,9 @@ __all__ = [
 PROC = Path("/proc")
 SERVER, RUNNER, DATABASE = "server", "runner", "database"
 ROLES = (SERVER, RUNNER, DATABASE)
-# The webhook runner's command line: `python -c … webhooks run --parent PID`.
-RUNNER_MARK = b"\x00webhooks\x00run\x00"
+# The webhook runner's command line, `python -c … webhooks run --parent PID`, and its
+# sender's, `python -m caja.webhooks.sender SETTINGS`.
+RUNNER_MARKS = (b"\x00webhooks\x00run\x00", b"\x00caja.webhooks.sender\x00")
 
 # role -> pid -> ticks used by that process so far.
 Sample = dict[str, dict[int, int]]
@@ -88,9 +90,10 @@ def read_processes(proc: Path = PROC) -> dict[int, ProcStat]:
 
 def _is_runner(pid: int, proc: Path) -> bool:
     try:
-        return RUNNER_MARK in (proc / str(pid) / "cmdline").read_bytes() + b"\x00"
+        found = b"\x00" + (proc / str(pid) / "cmdline").read_bytes() + b"\x00"
     except OSError:
         return False
+    return any(mark in found for mark in RUNNER_MARKS)
 
 
 class Probe:

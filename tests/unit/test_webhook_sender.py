@@ -1,15 +1,18 @@
 """The runner's sender process: it sends what it is handed, signed, and answers what each
-attempt got; it runs at a lower priority than the runner; a dead sender fails its batch
-and the next batch starts a new one; closing it ends it."""
+attempt got and the CPU it took; it runs at a lower priority than the runner; a dead
+sender fails its batch and the next batch starts a new one; closing it ends it. And how
+long the runner rests after a round: the more crowded the cores, the longer."""
 
 from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 
 import pytest
 
 from caja.config import WebhookSettings
+from caja.webhooks import runner
 from caja.webhooks.delivery import Message
 from caja.webhooks.sender import NICE, Sender, SenderGone
 from tests.webhook_receiver import Answer, Receiver
@@ -39,9 +42,11 @@ async def test_the_sender_sends_signed_and_answers_each() -> None:
         receiver.secrets.append(SECRET)
         sender = Sender(SETTINGS, bound=10.0)
         try:
-            answers = await sender.send(_messages(receiver.url, 3)[:1])
-            answers += await sender.send(_messages(receiver.url, 3)[1:2])
-            answers += await sender.send(_messages(receiver.url, 3)[2:])
+            batches = [
+                await sender.send(_messages(receiver.url, 3)[part])
+                for part in (slice(0, 1), slice(1, 2), slice(2, 3))
+            ]
+            answers = [answer for sent in batches for answer in sent.answers]
             child = sender._child
             assert child is not None
             lower = os.getpriority(os.PRIO_PROCESS, child.pid) - os.getpriority(os.PRIO_PROCESS, 0)
@@ -56,12 +61,13 @@ async def test_the_sender_sends_signed_and_answers_each() -> None:
     assert sorted(r.webhook_id for r in receiver.requests) == ["evt_0", "evt_1", "evt_2"]
     assert lower == min(NICE, 19 - os.getpriority(os.PRIO_PROCESS, 0))
     assert child.returncode == 0
+    assert all(sent.cpu_seconds >= 0 for sent in batches)
 
 
 async def test_a_refused_connection_is_an_answer_not_a_failure() -> None:
     sender = Sender(SETTINGS, bound=10.0)
     try:
-        [answer] = await sender.send(_messages("http://127.0.0.1:9/hook", 1))
+        [answer] = (await sender.send(_messages("http://127.0.0.1:9/hook", 1))).answers
     finally:
         await sender.close()
     assert answer.status_code is None
@@ -79,7 +85,7 @@ async def test_a_dead_sender_fails_its_batch_and_the_next_starts_another() -> No
             os.kill(first.pid, signal.SIGKILL)
             with pytest.raises(SenderGone):
                 await sender.send(_messages(receiver.url, 1))
-            [answer] = await sender.send(_messages(receiver.url, 1))
+            [answer] = (await sender.send(_messages(receiver.url, 1))).answers
             second = sender._child
         finally:
             await sender.close()
@@ -97,3 +103,32 @@ async def test_a_stuck_sender_is_given_up_after_its_bound() -> None:
             assert sender._child is None
         finally:
             await sender.close()
+
+
+@pytest.mark.parametrize(
+    ("pressure", "rest"),
+    [
+        ("some avg10=0.00 avg60=0.00 avg300=0.00 total=1", 0.0),
+        ("some avg10=25.00 avg60=0.00 avg300=0.00 total=1", 0.05 * runner.PACE / 2),
+        ("some avg10=93.50 avg60=80.00 avg300=60.00 total=1", 0.05 * runner.PACE),
+    ],
+)
+def test_the_runner_rests_the_more_the_more_crowded_the_cores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pressure: str, rest: float
+) -> None:
+    found = tmp_path / "cpu"
+    found.write_text(pressure + "\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n")
+    monkeypatch.setattr(runner, "CPU_PRESSURE", found)
+    assert runner.rest_after(runner.Round(events=1, busy_seconds=0.05)) == pytest.approx(rest)
+
+
+def test_without_pressure_figures_the_load_average_tells(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runner, "CPU_PRESSURE", tmp_path / "missing")
+    monkeypatch.setattr(runner.os, "getloadavg", lambda: (4.0, 1.0, 1.0))
+    monkeypatch.setattr(runner.os, "cpu_count", lambda: 2)
+    assert runner.cpu_pressure() == 100.0
+    assert runner.rest_after(runner.Round(attempted=1, busy_seconds=0.1)) == pytest.approx(
+        0.1 * runner.PACE
+    )

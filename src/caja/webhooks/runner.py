@@ -37,12 +37,14 @@ import asyncio
 import contextlib
 import logging
 import math
+import os
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import or_, select, update
@@ -57,8 +59,9 @@ from caja.webhooks.delivery import (
     RESPONSE_CHARS,
     Answer,
     Message,
-    deliver_all,
+    Sent,
     new_client,
+    send_all,
 )
 from caja.webhooks.sender import Sender
 from caja.webhooks.service import DeliveryStatus, subscribed
@@ -83,6 +86,7 @@ __all__ = [
     "message_of",
     "outcomes_of",
     "record",
+    "rest_after",
     "run",
     "run_once",
 ]
@@ -96,9 +100,15 @@ FAN_OUT_EVENTS = 500
 CLAIM_ROUNDS = 8
 # Beyond the time a round's deliveries may take, how long a claim lasts.
 LEASE_MARGIN_SECONDS = 5.0
-# After a round, the runner rests this many times the time it spent on the database: at
-# most a twentieth of the database's time in its transactions.
+# After a round, on a machine whose cores are all taken, the runner rests this many times
+# what the round took (its database time, and its sender's CPU): under load it takes at
+# most a twentieth of that. On an idle machine it does not rest.
 PACE = 20.0
+# How crowded the cores are, from Linux's CPU pressure: the share of the last 10 s in
+# which some task waited for a core. At this share or more, the runner rests PACE times
+# its round; below it, proportionally less.
+CROWDED_PERCENT = 50.0
+CPU_PRESSURE = Path("/proc/pressure/cpu")
 # Each wait is stretched or shrunk by up to a tenth: the default schedule still retries for
 # more than 24 hours (99,305 s times 0.9).
 JITTER = (0.9, 1.1)
@@ -146,8 +156,8 @@ class Round:
     events: int = 0
     attempted: int = 0
     delivered: int = 0
-    # Time spent on the database (waiting for its locks included).
-    database_seconds: float = 0.0
+    # Time spent on the database (waiting for its locks included), and the sender's CPU.
+    busy_seconds: float = 0.0
 
 
 # Fan-out.
@@ -533,7 +543,7 @@ def record(connection: Connection, outcomes: Sequence[Outcome], schedule: Sequen
 # The loop.
 
 # Sends a batch of messages and answers what each got.
-Send = Callable[[list[Message]], Awaitable[list[Answer]]]
+Send = Callable[[list[Message]], Awaitable[Sent]]
 
 
 def claim_size(settings: WebhookSettings) -> int:
@@ -553,9 +563,9 @@ def _fan_out_and_claim(
     return fanned, claim(connection, claim_size(settings), settings)
 
 
-async def _in_process(settings: WebhookSettings, messages: list[Message]) -> list[Answer]:
+async def _in_process(settings: WebhookSettings, messages: list[Message]) -> Sent:
     async with new_client(settings) as client:
-        return await deliver_all(client, messages, settings)
+        return await send_all(client, messages, settings)
 
 
 async def run_once(
@@ -576,15 +586,34 @@ async def run_once(
         dues = await connection.run_sync(claimed, taken)
     spent = time.perf_counter() - started
     if not dues:
-        return Round(events=fanned, database_seconds=spent)
-    sent = time.perf_counter()
-    answers = await (send or partial(_in_process, settings))([message_of(due) for due in dues])
-    outcomes = outcomes_of(dues, answers, sent)
+        return Round(events=fanned, busy_seconds=spent)
+    leaving = time.perf_counter()
+    sent = await (send or partial(_in_process, settings))([message_of(due) for due in dues])
+    outcomes = outcomes_of(dues, sent.answers, leaving)
     recording = time.perf_counter()
     await database.write(partial(record, outcomes=outcomes, schedule=settings.retry_schedule))
-    spent += time.perf_counter() - recording
+    spent += time.perf_counter() - recording + sent.cpu_seconds
     delivered = sum(outcome.delivered for outcome in outcomes)
     return Round(fanned, len(outcomes), delivered, spent)
+
+
+def cpu_pressure() -> float:
+    """The percentage of the last 10 s in which some task waited for a core (Linux's
+    pressure stall information); where the kernel does not tell, the load average over
+    the cores, a load of one per core counting as 50."""
+    try:
+        some = CPU_PRESSURE.read_text().splitlines()[0]
+        return float(some.split("avg10=")[1].split()[0])
+    except (OSError, IndexError, ValueError):
+        return 50.0 * os.getloadavg()[0] / (os.cpu_count() or 1)
+
+
+def rest_after(done: Round) -> float:
+    """Money first: how long the runner leaves the machine to the server after a busy
+    round, up to :data:`PACE` times what the round took, the more the more crowded the
+    cores are (the database's lock waits count in the round's time)."""
+    crowded = min(cpu_pressure() / CROWDED_PERCENT, 1.0)
+    return done.busy_seconds * PACE * crowded
 
 
 async def _pause(stop: asyncio.Event, seconds: float) -> None:
@@ -619,8 +648,6 @@ async def run(
             if not (done.events or done.attempted):
                 await _pause(stop, settings.poll)
             else:
-                # Money first: the runner leaves the database to the server most of the
-                # time, the longer the busier the database is (its locks' waits count).
-                await _pause(stop, done.database_seconds * PACE)
+                await _pause(stop, rest_after(done))
     finally:
         await sender.close()

@@ -5,7 +5,8 @@ The runner keeps the database work (short transactions, at the server's priority
 that it never holds SQLite's write lock while the machine is too busy to run it); the
 sender does what costs CPU, signing and HTTP, and only when the server leaves a core to
 spare. They speak JSON lines over the sender's standard input and output: a list of
-messages in, a list of answers out. The sender ends when its input closes, which is
+messages in, a list of answers out with the CPU time they took (the runner rests in
+proportion to it). The sender ends when its input closes, which is
 also what happens when the runner dies.
 """
 
@@ -22,7 +23,7 @@ from typing import Any
 import orjson
 
 from caja.config import WebhookSettings
-from caja.webhooks.delivery import Answer, Message, deliver_all, new_client
+from caja.webhooks.delivery import Answer, Message, Sent, new_client, send_all
 
 __all__ = ["NICE", "Sender", "SenderGone", "main"]
 
@@ -55,12 +56,14 @@ def _decode_messages(line: bytes) -> list[Message]:
     ]
 
 
-def _encode_answers(answers: Sequence[Answer]) -> bytes:
-    return orjson.dumps([dataclasses.astuple(answer) for answer in answers]) + b"\n"
+def _encode_answers(sent: Sent) -> bytes:
+    answers = [dataclasses.astuple(answer) for answer in sent.answers]
+    return orjson.dumps([sent.cpu_seconds, answers]) + b"\n"
 
 
-def _decode_answers(line: bytes) -> list[Answer]:
-    return [Answer(*fields) for fields in orjson.loads(line)]
+def _decode_answers(line: bytes) -> Sent:
+    cpu_seconds, answers = orjson.loads(line)
+    return Sent([Answer(*fields) for fields in answers], cpu_seconds)
 
 
 class Sender:
@@ -73,7 +76,7 @@ class Sender:
         self.bound = bound
         self._child: asyncio.subprocess.Process | None = None
 
-    async def send(self, messages: list[Message]) -> list[Answer]:
+    async def send(self, messages: list[Message]) -> Sent:
         child = await self._started()
         assert child.stdin is not None
         assert child.stdout is not None
@@ -126,8 +129,7 @@ async def _serve(settings: WebhookSettings) -> None:
     out = sys.stdout.buffer
     async with new_client(settings) as client:
         while line := await reader.readline():
-            answers = await deliver_all(client, _decode_messages(line), settings)
-            out.write(_encode_answers(answers))
+            out.write(_encode_answers(await send_all(client, _decode_messages(line), settings)))
             out.flush()
 
 
