@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from caja.config import WebhookSettings
-from caja.webhooks import runner
+from caja.webhooks import crowding, runner
+from caja.webhooks.crowding import Crowding
 from caja.webhooks.delivery import Message
 from caja.webhooks.sender import NICE, Sender, SenderGone
 from tests.webhook_receiver import Answer, Receiver
@@ -105,30 +106,36 @@ async def test_a_stuck_sender_is_given_up_after_its_bound() -> None:
             await sender.close()
 
 
-@pytest.mark.parametrize(
-    ("pressure", "rest"),
-    [
-        ("some avg10=0.00 avg60=0.00 avg300=0.00 total=1", 0.0),
-        ("some avg10=25.00 avg60=0.00 avg300=0.00 total=1", 0.05 * runner.PACE / 2),
-        ("some avg10=93.50 avg60=80.00 avg300=60.00 total=1", 0.05 * runner.PACE),
-    ],
-)
+def _pressure(path: Path, stalled_micros: int) -> None:
+    path.write_text(
+        f"some avg10=0.00 avg60=0.00 avg300=0.00 total={stalled_micros}\n"
+        "full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n"
+    )
+
+
 def test_the_runner_rests_the_more_the_more_crowded_the_cores(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pressure: str, rest: float
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    clock = iter([100.0, 101.0, 102.0, 103.0])
+    monkeypatch.setattr(crowding.time, "monotonic", lambda: next(clock))
     found = tmp_path / "cpu"
-    found.write_text(pressure + "\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n")
-    monkeypatch.setattr(runner, "CPU_PRESSURE", found)
-    assert runner.rest_after(runner.Round(events=1, busy_seconds=0.05)) == pytest.approx(rest)
+    measured = Crowding(found)
+    done = runner.Round(events=1, busy_seconds=0.05)
+    rests = []
+    # Unknown at first: the worst is assumed. Then no task waited for a core in the
+    # second since; then a quarter of it; then all of it.
+    for stalled in (5_000_000, 5_000_000, 5_250_000, 6_250_000):
+        _pressure(found, stalled)
+        rests.append(runner.rest_after(done, measured))
+    full = 0.05 * runner.PACE
+    assert rests == pytest.approx([full, 0.0, full / 2, full])
 
 
 def test_without_pressure_figures_the_load_average_tells(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(runner, "CPU_PRESSURE", tmp_path / "missing")
-    monkeypatch.setattr(runner.os, "getloadavg", lambda: (4.0, 1.0, 1.0))
-    monkeypatch.setattr(runner.os, "cpu_count", lambda: 2)
-    assert runner.cpu_pressure() == 100.0
-    assert runner.rest_after(runner.Round(attempted=1, busy_seconds=0.1)) == pytest.approx(
-        0.1 * runner.PACE
-    )
+    monkeypatch.setattr(crowding.os, "getloadavg", lambda: (1.0, 1.0, 1.0))
+    monkeypatch.setattr(crowding.os, "cpu_count", lambda: 2)
+    measured = Crowding(tmp_path / "missing")
+    done = runner.Round(attempted=1, busy_seconds=0.1)
+    assert runner.rest_after(done, measured) == pytest.approx(0.1 * runner.PACE / 2)

@@ -37,14 +37,12 @@ import asyncio
 import contextlib
 import logging
 import math
-import os
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import or_, select, update
@@ -55,6 +53,7 @@ from caja.core.clock import database_now, iso_utc
 from caja.db.engine import Database
 from caja.db.sql import run_many
 from caja.ledger.events import EventRow, event_heads, events_by_ids, last_event_id
+from caja.webhooks.crowding import Crowding
 from caja.webhooks.delivery import (
     RESPONSE_CHARS,
     Answer,
@@ -102,13 +101,8 @@ CLAIM_ROUNDS = 8
 LEASE_MARGIN_SECONDS = 5.0
 # After a round, on a machine whose cores are all taken, the runner rests this many times
 # what the round took (its database time, and its sender's CPU): under load it takes at
-# most a twentieth of that. On an idle machine it does not rest.
+# most a twentieth of that. On an idle machine it does not rest (see Crowding).
 PACE = 20.0
-# How crowded the cores are, from Linux's CPU pressure: the share of the last 10 s in
-# which some task waited for a core. At this share or more, the runner rests PACE times
-# its round; below it, proportionally less.
-CROWDED_PERCENT = 50.0
-CPU_PRESSURE = Path("/proc/pressure/cpu")
 # Each wait is stretched or shrunk by up to a tenth: the default schedule still retries for
 # more than 24 hours (99,305 s times 0.9).
 JITTER = (0.9, 1.1)
@@ -597,23 +591,11 @@ async def run_once(
     return Round(fanned, len(outcomes), delivered, spent)
 
 
-def cpu_pressure() -> float:
-    """The percentage of the last 10 s in which some task waited for a core (Linux's
-    pressure stall information); where the kernel does not tell, the load average over
-    the cores, a load of one per core counting as 50."""
-    try:
-        some = CPU_PRESSURE.read_text().splitlines()[0]
-        return float(some.split("avg10=")[1].split()[0])
-    except (OSError, IndexError, ValueError):
-        return 50.0 * os.getloadavg()[0] / (os.cpu_count() or 1)
-
-
-def rest_after(done: Round) -> float:
+def rest_after(done: Round, crowding: Crowding) -> float:
     """Money first: how long the runner leaves the machine to the server after a busy
-    round, up to :data:`PACE` times what the round took, the more the more crowded the
-    cores are (the database's lock waits count in the round's time)."""
-    crowded = min(cpu_pressure() / CROWDED_PERCENT, 1.0)
-    return done.busy_seconds * PACE * crowded
+    round, up to :data:`PACE` times what the round took (the database's lock waits
+    included), the more the more crowded the cores have been."""
+    return done.busy_seconds * PACE * crowding.factor()
 
 
 async def _pause(stop: asyncio.Event, seconds: float) -> None:
@@ -634,6 +616,7 @@ async def run(
     :class:`~caja.webhooks.sender.Sender` process at a lower priority."""
     stop = stop if stop is not None else asyncio.Event()
     sender = Sender(settings, bound=lease_seconds(settings, claim_size(settings)))
+    crowding = Crowding()
     try:
         while not stop.is_set():
             if alive is not None and not alive():
@@ -648,6 +631,6 @@ async def run(
             if not (done.events or done.attempted):
                 await _pause(stop, settings.poll)
             else:
-                await _pause(stop, rest_after(done))
+                await _pause(stop, rest_after(done, crowding))
     finally:
         await sender.close()
