@@ -269,6 +269,36 @@ async def test_a_timeout_and_a_refused_connection_are_retried(caja: Caja) -> Non
     assert all(a.error and a.error.startswith("could not connect") for a in attempts)
 
 
+async def test_where_no_one_answers_one_delivery_tries_for_all(caja: Caja) -> None:
+    client_id = await _client(caja)
+    settings = replace(SETTINGS, retry_schedule=(30.0, 30.0))
+    closed = f"http://127.0.0.1:{free_port()}/hooks"
+    with Receiver() as receiver:
+        live = await _endpoint(caja, client_id, receiver.url)
+        dead = await _endpoint(caja, client_id, closed)
+        await _events(caja, client_id, 5)
+        done = await runner.run_once(caja.database, settings)
+        assert len(receiver.wait_for(5)) == 5
+
+    assert done.attempted == 10
+    found = await _deliveries(caja.database)
+    by_status = {
+        token: sorted(d.status for d in found if d.endpoint_token == token)
+        for token in (live.endpoint.token, dead.endpoint.token)
+    }
+    assert by_status[live.endpoint.token] == ["delivered"] * 5
+    assert by_status[dead.endpoint.token] == ["pending"] * 5
+    waiting = [d for d in found if d.endpoint_token == dead.endpoint.token]
+    # One attempt found no one there; the four others wait as long, none attempted.
+    assert sorted(d.attempts for d in waiting) == [0, 0, 0, 0, 1]
+    assert len({d.next_attempt_at for d in waiting}) == 1
+    tried = next(d for d in waiting if d.attempts == 1)
+    assert len(await _attempts(caja.database, tried.id)) == 1
+    for other in waiting:
+        if other is not tried:
+            assert await _attempts(caja.database, other.id) == []
+
+
 async def test_after_a_rotation_both_secrets_sign(caja: Caja) -> None:
     client_id = await _client(caja)
     with Receiver() as receiver:

@@ -58,10 +58,18 @@ class Answer:
     status_code: int | None = None
     response: str | None = None
     error: str | None = None
+    # False: not attempted, because an earlier message to the same URL found no one
+    # there (see :func:`deliver_all`).
+    sent: bool = True
 
     @property
     def delivered(self) -> bool:
         return self.status_code is not None and 200 <= self.status_code < 300
+
+    @property
+    def unreachable(self) -> bool:
+        """No answer at all: no connection, or none in time."""
+        return self.sent and self.status_code is None
 
 
 def headers_of(message: Message, moment: datetime) -> dict[str, str]:
@@ -140,7 +148,12 @@ async def deliver(
 async def deliver_all(
     client: aiohttp.ClientSession, messages: Sequence[Message], settings: WebhookSettings
 ) -> list[Answer]:
-    """Try every message, ``settings.concurrency`` at once; an answer each, in order."""
+    """Try every message, ``settings.concurrency`` at once; an answer each, in order.
+
+    Each URL is tried first with its first message: when nothing answers there (no
+    connection, or no answer in time), its other messages are not sent (their answers
+    say so), since they would only meet the same silence.
+    """
     gate = asyncio.Semaphore(settings.concurrency)
     origin = time.perf_counter()
 
@@ -154,7 +167,18 @@ async def deliver_all(
                 origin=origin,
             )
 
-    return list(await asyncio.gather(*(one(message) for message in messages)))
+    async def to(url: str, queued: list[Message]) -> list[Answer]:
+        first = await one(queued[0])
+        if first.unreachable:
+            return [first, *(Answer(m.key, first.started, 0, sent=False) for m in queued[1:])]
+        return [first, *await asyncio.gather(*(one(message) for message in queued[1:]))]
+
+    by_url: dict[str, list[Message]] = {}
+    for message in messages:
+        by_url.setdefault(message.url, []).append(message)
+    answered = await asyncio.gather(*(to(url, queued) for url, queued in by_url.items()))
+    found = {answer.key: answer for answers in answered for answer in answers}
+    return [found[message.key] for message in messages]
 
 
 @dataclass(frozen=True, slots=True)

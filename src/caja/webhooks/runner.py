@@ -137,6 +137,8 @@ class Outcome:
     status_code: int | None = None
     response: str | None = None
     error: str | None = None
+    # False: not attempted, as nothing answered at its URL this round.
+    sent: bool = True
 
     @property
     def delivered(self) -> bool:
@@ -407,6 +409,7 @@ def outcomes_of(claimed: Sequence[Due], answers: Sequence[Answer], sent: float) 
             status_code=answer.status_code,
             response=answer.response,
             error=answer.error,
+            sent=answer.sent,
         )
         for due, answer in zip(claimed, answers, strict=True)
     ]
@@ -471,7 +474,8 @@ def _disable_reason(outcome: Outcome) -> str:
 
 def _failed(
     connection: Connection, outcomes: list[Outcome], now: datetime, schedule: Sequence[float]
-) -> None:
+) -> dict[int, datetime]:
+    """Record failed attempts; when each endpoint's failed deliveries are due again."""
     changes = [_retry(outcome, now, schedule) for outcome in outcomes]
     run_many(
         connection,
@@ -502,14 +506,39 @@ def _failed(
             .where(_e.c.id == endpoint_id, _e.c.enabled.is_(True))
             .values(enabled=False, disabled_reason=reason, disabled_at=now)
         )
+    return {
+        outcome.due.endpoint_id: change.next_attempt_at
+        for outcome, change in zip(outcomes, changes, strict=True)
+    }
+
+
+def _held(connection: Connection, outcomes: list[Outcome], due: dict[int, datetime]) -> None:
+    """Deliveries not attempted, as nothing answered at their URL: released, due again
+    when the attempt that found no one there is (no attempt is counted for them)."""
+    run_many(
+        connection,
+        "UPDATE webhook_deliveries SET next_attempt_at = ?, claimed_until = NULL "
+        "WHERE id = ? AND status = ?",
+        [
+            (
+                _stamp(connection, due.get(outcome.due.endpoint_id, outcome.due.claimed_at)),
+                outcome.due.delivery_id,
+                DeliveryStatus.PENDING,
+            )
+            for outcome in outcomes
+        ],
+    )
 
 
 def record(connection: Connection, outcomes: Sequence[Outcome], schedule: Sequence[float]) -> None:
-    """Write the attempts and what they mean for their deliveries and endpoints."""
+    """Write the attempts and what they mean for their deliveries and endpoints; the
+    deliveries not attempted wait as long as their endpoint's failed attempt."""
     if not outcomes:
         return
     _without_durable_commit(connection)
     now = database_now(connection)
+    held = [outcome for outcome in outcomes if not outcome.sent]
+    outcomes = [outcome for outcome in outcomes if outcome.sent]
     run_many(
         connection,
         "INSERT INTO webhook_attempts (delivery_id, attempted_at, status_code, error, "
@@ -530,8 +559,9 @@ def record(connection: Connection, outcomes: Sequence[Outcome], schedule: Sequen
     failed = [outcome for outcome in outcomes if not outcome.delivered]
     if delivered:
         _delivered(connection, delivered, now)
-    if failed:
-        _failed(connection, failed, now, schedule)
+    due = _failed(connection, failed, now, schedule) if failed else {}
+    if held:
+        _held(connection, held, due)
 
 
 # The loop.
