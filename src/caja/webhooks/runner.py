@@ -289,6 +289,7 @@ def _due_ids(connection: Connection, now: datetime, limit: int, *, lock: bool = 
             or_(_d.c.claimed_until.is_(None), _d.c.claimed_until <= now),
             _e.c.enabled.is_(True),
             _e.c.removed_at.is_(None),
+            or_(_e.c.quiet_until.is_(None), _e.c.quiet_until <= now),
         )
         .order_by(_d.c.next_attempt_at, _d.c.id)
         .limit(limit)
@@ -512,27 +513,31 @@ def _failed(
     }
 
 
-def _held(connection: Connection, outcomes: list[Outcome], due: dict[int, datetime]) -> None:
-    """Deliveries not attempted, as nothing answered at their URL: released, due again
-    when the attempt that found no one there is (no attempt is counted for them)."""
+def _quiet(
+    connection: Connection, failed: list[Outcome], held: list[Outcome], due: dict[int, datetime]
+) -> None:
+    """Where an attempt found no one (no connection, no answer in time, an address
+    refused), the endpoint is quiet until that attempt's next one: none of its
+    deliveries is claimed before. Its deliveries held back this round are released,
+    with no attempt counted."""
+    quiet = {o.due.endpoint_id for o in failed if o.status_code is None}
+    if quiet:
+        run_many(
+            connection,
+            "UPDATE webhook_endpoints SET quiet_until = ? WHERE id = ?",
+            [(_stamp(connection, due[endpoint]), endpoint) for endpoint in sorted(quiet)],
+        )
     run_many(
         connection,
-        "UPDATE webhook_deliveries SET next_attempt_at = ?, claimed_until = NULL "
-        "WHERE id = ? AND status = ?",
-        [
-            (
-                _stamp(connection, due.get(outcome.due.endpoint_id, outcome.due.claimed_at)),
-                outcome.due.delivery_id,
-                DeliveryStatus.PENDING,
-            )
-            for outcome in outcomes
-        ],
+        "UPDATE webhook_deliveries SET claimed_until = NULL WHERE id = ?",
+        [(outcome.due.delivery_id,) for outcome in held],
     )
 
 
 def record(connection: Connection, outcomes: Sequence[Outcome], schedule: Sequence[float]) -> None:
     """Write the attempts and what they mean for their deliveries and endpoints; the
-    deliveries not attempted wait as long as their endpoint's failed attempt."""
+    deliveries not attempted wait, their endpoint quiet, as long as the attempt that found
+    no one there."""
     if not outcomes:
         return
     _without_durable_commit(connection)
@@ -559,9 +564,8 @@ def record(connection: Connection, outcomes: Sequence[Outcome], schedule: Sequen
     failed = [outcome for outcome in outcomes if not outcome.delivered]
     if delivered:
         _delivered(connection, delivered, now)
-    due = _failed(connection, failed, now, schedule) if failed else {}
-    if held:
-        _held(connection, held, due)
+    if failed:
+        _quiet(connection, failed, held, _failed(connection, failed, now, schedule))
 
 
 # The loop.

@@ -266,7 +266,7 @@ def enable_endpoint(connection: Connection, token: str, client_id: int | None = 
     connection.execute(
         update(webhook_endpoints)
         .where(webhook_endpoints.c.id == found.id)
-        .values(enabled=True, disabled_reason=None, disabled_at=None)
+        .values(enabled=True, disabled_reason=None, disabled_at=None, quiet_until=None)
     )
     connection.execute(
         update(webhook_deliveries)

@@ -40,6 +40,8 @@ webhook_endpoints = Table(
     Column("created_at", UtcDateTime, nullable=False),
     # Removed endpoints are kept for their deliveries' history.
     Column("removed_at", UtcDateTime, nullable=True),
+    # No one answered at the URL: no delivery is claimed before then (migration 0014).
+    Column("quiet_until", UtcDateTime, nullable=True),
     Index("ix_webhook_endpoints_client_id", "client_id"),
 )
 
