@@ -101,8 +101,8 @@ CLAIM_ROUNDS = 8
 LEASE_MARGIN_SECONDS = 5.0
 # After a round, on a machine whose cores are all taken, the runner rests this many times
 # what the round took (its database time, and its sender's CPU): under load it takes at
-# most a twentieth of that. On an idle machine it does not rest (see Crowding).
-PACE = 20.0
+# most a fiftieth of that. On an idle machine it does not rest (see Crowding).
+PACE = 50.0
 # Each wait is stretched or shrunk by up to a tenth: the default schedule still retries for
 # more than 24 hours (99,305 s times 0.9).
 JITTER = (0.9, 1.1)
