@@ -129,20 +129,16 @@ class Due:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """One attempt of a delivery."""
+    """One attempt of a delivery (or, when ``answer.sent`` is False, none): what it got,
+    and when it was made by the database's clock."""
 
     due: Due
     attempted_at: datetime
-    duration_ms: int
-    status_code: int | None = None
-    response: str | None = None
-    error: str | None = None
-    # False: not attempted, as nothing answered at its URL this round.
-    sent: bool = True
+    answer: Answer
 
     @property
     def delivered(self) -> bool:
-        return self.status_code is not None and 200 <= self.status_code < 300
+        return self.answer.delivered
 
 
 @dataclass(frozen=True, slots=True)
@@ -406,11 +402,7 @@ def outcomes_of(claimed: Sequence[Due], answers: Sequence[Answer], sent: float) 
         Outcome(
             due,
             due.claimed_at + timedelta(seconds=sent - due.claimed_clock + answer.started),
-            answer.duration_ms,
-            status_code=answer.status_code,
-            response=answer.response,
-            error=answer.error,
-            sent=answer.sent,
+            answer,
         )
         for due, answer in zip(claimed, answers, strict=True)
     ]
@@ -422,8 +414,8 @@ def outcomes_of(claimed: Sequence[Due], answers: Sequence[Answer], sent: float) 
 def _delivered(connection: Connection, outcomes: list[Outcome], now: datetime) -> None:
     by_status: dict[int, list[int]] = {}
     for outcome in outcomes:
-        assert outcome.status_code is not None
-        by_status.setdefault(outcome.status_code, []).append(outcome.due.delivery_id)
+        assert outcome.answer.status_code is not None
+        by_status.setdefault(outcome.answer.status_code, []).append(outcome.due.delivery_id)
     for status, ids in by_status.items():
         connection.execute(
             update(_d)
@@ -440,7 +432,7 @@ def _delivered(connection: Connection, outcomes: list[Outcome], now: datetime) -
 
 
 def _what(outcome: Outcome) -> str:
-    return outcome.error or f"HTTP {outcome.status_code}"
+    return outcome.answer.error or f"HTTP {outcome.answer.status_code}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -455,7 +447,7 @@ class _Retry:
 
 def _retry(outcome: Outcome, now: datetime, schedule: Sequence[float]) -> _Retry:
     attempts = outcome.due.attempts + 1
-    if outcome.status_code == 410 or attempts > len(schedule):
+    if outcome.answer.status_code == 410 or attempts > len(schedule):
         return _Retry(outcome.due.delivery_id, attempts, DeliveryStatus.FAILED, now)
     wait = schedule[attempts - 1] * random.uniform(*JITTER)
     return _Retry(
@@ -467,7 +459,7 @@ def _retry(outcome: Outcome, now: datetime, schedule: Sequence[float]) -> _Retry
 
 
 def _disable_reason(outcome: Outcome) -> str:
-    if outcome.status_code == 410:
+    if outcome.answer.status_code == 410:
         return "the endpoint answered 410 Gone"
     since = iso_utc(outcome.due.created_at)
     return f"failing since {since}: {outcome.due.attempts + 1} attempts, the last {_what(outcome)}"
@@ -487,8 +479,8 @@ def _failed(
             (
                 change.status,
                 change.attempts,
-                outcome.status_code,
-                (outcome.error or "")[:RESPONSE_CHARS] or None,
+                outcome.answer.status_code,
+                (outcome.answer.error or "")[:RESPONSE_CHARS] or None,
                 _stamp(connection, change.next_attempt_at),
                 change.delivery_id,
                 DeliveryStatus.PENDING,
@@ -520,7 +512,7 @@ def _quiet(
     refused), the endpoint is quiet until that attempt's next one: none of its
     deliveries is claimed before. Its deliveries held back this round are released,
     with no attempt counted."""
-    quiet = {o.due.endpoint_id for o in failed if o.status_code is None}
+    quiet = {o.due.endpoint_id for o in failed if o.answer.status_code is None}
     if quiet:
         run_many(
             connection,
@@ -542,8 +534,8 @@ def record(connection: Connection, outcomes: Sequence[Outcome], schedule: Sequen
         return
     _without_durable_commit(connection)
     now = database_now(connection)
-    held = [outcome for outcome in outcomes if not outcome.sent]
-    outcomes = [outcome for outcome in outcomes if outcome.sent]
+    held = [outcome for outcome in outcomes if not outcome.answer.sent]
+    outcomes = [outcome for outcome in outcomes if outcome.answer.sent]
     run_many(
         connection,
         "INSERT INTO webhook_attempts (delivery_id, attempted_at, status_code, error, "
@@ -552,10 +544,10 @@ def record(connection: Connection, outcomes: Sequence[Outcome], schedule: Sequen
             (
                 outcome.due.delivery_id,
                 _stamp(connection, outcome.attempted_at),
-                outcome.status_code,
-                outcome.error,
-                outcome.response,
-                outcome.duration_ms,
+                outcome.answer.status_code,
+                outcome.answer.error,
+                outcome.answer.response,
+                outcome.answer.duration_ms,
             )
             for outcome in outcomes
         ],
