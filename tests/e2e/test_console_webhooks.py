@@ -69,7 +69,7 @@ def _rows(connection: Connection, acme: int, shop: int) -> Seeded:
     first = service.deliveries(connection, endpoint_token=live, limit=100)[-1]
     webhook_rows.attempt(connection, first.id, 503, response="Service Unavailable", duration_ms=81)
     webhook_rows.attempt(
-        connection, first.id, None, error="timed out after 10 s", duration_ms=10002
+        connection, first.id, None, error="no answer within 10 s", duration_ms=10002
     )
     webhook_rows.attempt(connection, first.id, 200, response='{"ok":true}', outcome="delivered")
     last = service.deliveries(connection, endpoint_token=dead, limit=1)[0]
@@ -154,7 +154,7 @@ def spanish_on_a_phone(browser: Browser, server: str, seeded: Seeded, kind: str)
     attempts = page.locator("#attempts tbody tr")
     expect(attempts).to_have_count(3)
     expect(attempts.nth(0)).to_contain_text("Service Unavailable")
-    expect(attempts.nth(1)).to_contain_text("timed out after 10 s")
+    expect(attempts.nth(1)).to_contain_text("sin respuesta en 10 s")
     expect(attempts.nth(1)).to_contain_text("10.002 ms")
     expect(attempts.nth(2)).to_contain_text("200")
     expect(page.locator("#event-json")).to_contain_text(f'"id": "{seeded.event}"')
