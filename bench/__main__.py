@@ -107,6 +107,14 @@ def _parser() -> argparse.ArgumentParser:
         ("--duration", 1, MAX_SECONDS, 15, "measured seconds per run"),
         ("--warmup", 0, MAX_SECONDS, 2, "unmeasured seconds of the same load before each run"),
         ("--accounts", 2, MAX_ACCOUNTS, 10_000, "customer accounts made before the load"),
+        (
+            "--rounds",
+            1,
+            MAX_SECONDS,
+            5,
+            "with webhook modes: spread and they run in this many interleaved rounds, "
+            "each of --duration / ROUNDS seconds (at least 1), added into one run each",
+        ),
     ]
     for flag, low, high, default, meaning in numbers:
         add(flag, type=_whole(low, high), default=default, help=f"{meaning} (default: {default})")
@@ -153,6 +161,7 @@ def _plan(options: argparse.Namespace) -> Plan:
         pgbench_scale=options.pgbench_scale or max(options.connections),
         pgbench_init_steps=options.pgbench_init_steps,
         bulk_connections=options.bulk_connections,
+        rounds=options.rounds,
     )
 
 

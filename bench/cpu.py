@@ -32,6 +32,7 @@ __all__ = [
     "Sample",
     "children_us",
     "clock_ticks",
+    "combined",
     "measure",
     "parse_stat",
     "read_processes",
@@ -177,6 +178,23 @@ class CpuUse:
 
     def load_us_each(self, count: int) -> float | None:
         return None if count <= 0 else self.load_us / count
+
+
+def _total(values: list[int | None]) -> int | None:
+    """The sum of the windows' ticks of one role; None when it was never measured."""
+    known = [value for value in values if value is not None]
+    return sum(known) if known else None
+
+
+def combined(uses: list[CpuUse]) -> CpuUse:
+    """The CPU of several measured windows taken as one."""
+    return CpuUse(
+        ticks_per_second=uses[0].ticks_per_second,
+        server_ticks=_total([use.server_ticks for use in uses]),
+        runner_ticks=_total([use.runner_ticks for use in uses]),
+        database_ticks=_total([use.database_ticks for use in uses]),
+        load_us=sum(use.load_us for use in uses),
+    )
 
 
 def measure(probe: Probe, work: Callable[[], T]) -> tuple[T, CpuUse]:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bench.load import BULK_WORKLOADS, EMPTY
+from bench.load import BULK_WORKLOADS, EMPTY, HOOK_DEAD, HOOK_OK
 
 if TYPE_CHECKING:
     from bench.report import DatabaseResult
@@ -30,6 +30,7 @@ PYTHON_US = 60.0
 SQLITE_BULK_PER_SECOND = 25_000.0
 PG_BULK_VS_PGBENCH = 5.0
 HOT_VS_SPREAD = 0.5
+WEBHOOKS_VS_SPREAD = 0.9
 NAMES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 
 
@@ -173,6 +174,25 @@ def _hot(result: DatabaseResult) -> Goal:
     return _ratio_goal(db, goal, figures, HOT_VS_SPREAD, "hot over spread, transfers/s", missing)
 
 
+def _webhooks(result: DatabaseResult) -> list[Goal]:
+    """Spread with an endpoint subscribed to every transfer, answering and dead, against
+    spread without one."""
+    name = NAMES.get(result.db, result.db)
+    spread = result.run_at("spread", CONNECTIONS)
+    found = []
+    for workload in (HOOK_OK, HOOK_DEAD):
+        goal = f"{name} {workload} >= {WEBHOOKS_VS_SPREAD}x spread at {CONNECTIONS} connections"
+        run = result.run_at(workload, CONNECTIONS)
+        figures = (
+            None if run is None else run.per_second,
+            None if spread is None else spread.per_second,
+        )
+        what = f"{workload} over spread, transfers/s"
+        missing = f"{workload} and spread at {CONNECTIONS} connections"
+        found.append(_ratio_goal(result.db, goal, figures, WEBHOOKS_VS_SPREAD, what, missing))
+    return found
+
+
 def _of_database(result: DatabaseResult) -> list[Goal]:
     checks: list[Callable[[DatabaseResult], Goal]] = [
         _spread_vs_baseline,
@@ -185,6 +205,7 @@ def _of_database(result: DatabaseResult) -> list[Goal]:
         [_pg_tail(result), _clean(result)] if result.db == "postgresql" else [_clean(result)]
     )
     found.extend(_bulk(result))
+    found.extend(_webhooks(result))
     return found
 
 

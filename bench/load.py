@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import shutil
+import statistics
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bench import programs
 from bench.cpu import CpuUse
+from bench.cpu import combined as combined_cpu
 
 __all__ = [
     "BULK",
@@ -25,6 +29,7 @@ __all__ = [
     "TRANSFER_PATH",
     "WORKLOADS",
     "LoadRun",
+    "combined",
     "find_wrk",
     "run_wrk",
     "write_accounts_file",
@@ -88,6 +93,8 @@ class LoadRun:
     items: dict[int, int] = field(default_factory=dict)
     # CPU used during the run, when measured.
     cpu: CpuUse | None = None
+    # wrk runs added into this one (interleaved rounds): each may leave requests in flight.
+    segments: int = 1
 
     @property
     def is_bulk(self) -> bool:
@@ -149,6 +156,34 @@ class LoadRun:
     def load_us(self) -> float | None:
         """wrk's CPU µs per transfer (per request for ``empty``)."""
         return None if self.cpu is None else self.cpu.load_us_each(self.expected)
+
+
+def _added(counts: list[dict[Any, int]]) -> dict[Any, int]:
+    total: Counter[Any] = Counter()
+    for each in counts:
+        total.update(each)
+    return dict(total)
+
+
+def combined(runs: list[LoadRun]) -> LoadRun:
+    """Runs of one workload at one connection count, in segments, taken as one run: their
+    counts and seconds added, the median of their p50s and the highest of their p99s
+    (wrk reports percentiles, not the latencies, so none can be merged exactly)."""
+    uses = [run.cpu for run in runs if run.cpu is not None]
+    return LoadRun(
+        workload=runs[0].workload,
+        connections=runs[0].connections,
+        seconds=sum(run.seconds for run in runs),
+        requests=sum(run.requests for run in runs),
+        statuses=_added([run.statuses for run in runs]),
+        socket_errors=_added([run.socket_errors for run in runs]),
+        replays_sent=sum(run.replays_sent for run in runs),
+        p50_ms=statistics.median(run.p50_ms for run in runs),
+        p99_ms=max(run.p99_ms for run in runs),
+        items=_added([run.items for run in runs]),
+        cpu=combined_cpu(uses) if len(uses) == len(runs) else None,
+        segments=sum(run.segments for run in runs),
+    )
 
 
 def find_wrk() -> str:

@@ -88,9 +88,10 @@ class DatabaseResult:
     def unanswered_bound(self) -> int:
         """At most one request per connection is still in flight when a wrk run ends:
         the server may commit it (two ledger transfers for a deposit request, a batch's
-        1,000 for a bulk one), but no one reads its answer."""
+        1,000 for a bulk one), but no one reads its answer. A run made of interleaved
+        rounds counts one wrk run per round."""
         runs = [*self.runs, *self.warmups]
-        return sum(run.connections * run.posted_per_request for run in runs)
+        return sum(run.segments * run.connections * run.posted_per_request for run in runs)
 
     @property
     def accounted(self) -> bool | None:

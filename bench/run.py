@@ -7,6 +7,7 @@ import re
 import secrets
 import sys
 import time
+from collections import Counter
 from contextlib import ExitStack
 from dataclasses import dataclass
 from functools import partial
@@ -20,6 +21,8 @@ from bench.load import (
     DEPOSIT_PATH,
     EMPTY,
     WORKLOADS,
+    LoadRun,
+    combined,
     run_wrk,
     write_accounts_file,
 )
@@ -29,7 +32,7 @@ from bench.server import Server, run_caja
 from bench.setup_data import DEPOSIT_ACCOUNTS, Prepared, prepare
 from bench.webhooks import NOTE, WEBHOOK_WORKLOADS, Hooks
 
-__all__ = ["DEFAULT_WORKERS", "Plan", "Tags", "bench_database"]
+__all__ = ["DEFAULT_WORKERS", "Plan", "Stage", "Tags", "bench_database"]
 
 DEFAULT_WORKERS = {"sqlite": 2, "postgresql": 2}
 UPGRADE_TIMEOUT_SECONDS = 300
@@ -54,6 +57,8 @@ class Plan:
     pgbench_init_steps: str | None
     # The connection counts of the bulk workloads.
     bulk_connections: list[int] = dataclasses.field(default_factory=lambda: [4])
+    # Spread and the webhook modes run in this many interleaved rounds (at most one a second).
+    rounds: int = 5
 
     def workers_for(self, db: str) -> int:
         return self.workers or DEFAULT_WORKERS[db]
@@ -116,101 +121,107 @@ def _accounts_files(prepared: Prepared, work: Path) -> dict[str, Path]:
     return files
 
 
-def _load(
-    plan: Plan,
-    server: Server,
-    files: dict[str, Path],
-    tags: Tags,
-    result: DatabaseResult,
-    probe: Probe,
-    hooks: Hooks | None = None,
-) -> None:
-    """Every workload at its connection counts: the empty endpoint first. The measured
-    run's CPU is read around it (not the warm-up's)."""
-    deliveries: list[tuple[str, int, dict[str, int]]] = []
+@dataclass(frozen=True, slots=True)
+class Stage:
+    """What one database's load runs against, and where its figures go."""
+
+    plan: Plan
+    server: Server
+    files: dict[str, Path]
+    tags: Tags
+    result: DatabaseResult
+    probe: Probe
+    hooks: Hooks | None
+
+    def measure(
+        self, workload: str, connections: int, seconds: int
+    ) -> tuple[LoadRun, dict[str, int]]:
+        """One run after its warm-up, its CPU read around it (not the warm-up's); for a
+        webhook mode, its endpoint is there for both, and its deliveries are counted after."""
+        hooks = self.hooks if workload in WEBHOOK_WORKLOADS else None
+        if hooks is not None:
+            hooks.attach(workload)
+        where = (self.server.base_url, workload, connections)
+        accounts_file = self.files[workload]
+        if self.plan.warmup:
+            warmup = run_wrk(*where, self.plan.warmup, accounts_file, self.tags.next())
+            self.result.warmups.append(warmup)
+        load = partial(run_wrk, *where, seconds, accounts_file, self.tags.next())
+        measured, cpu = measure(self.probe, load)
+        counts = {} if hooks is None else hooks.detach()
+        self.server.check_alive()
+        return dataclasses.replace(measured, cpu=cpu), counts
+
+
+def _interleaved(plan: Plan, hooks: Hooks | None) -> list[str]:
+    """Spread and the webhook modes when both are run: they are measured in rounds."""
+    if hooks is None or "spread" not in plan.workloads:
+        return []
+    return ["spread", *(workload for workload in plan.workloads if workload in WEBHOOK_WORKLOADS)]
+
+
+def _load(stage: Stage) -> None:
+    """Every workload at its connection counts, the empty endpoint first; spread and the
+    webhook modes last, in interleaved rounds."""
+    plan, result = stage.plan, stage.result
+    rounds = _interleaved(plan, stage.hooks)
     for workload in [EMPTY, *plan.workloads]:
-        accounts_file = files[workload]
+        if workload in rounds:
+            continue
         for connections in plan.connections_for(workload):
             say(f"  {result.db}: {workload} at {connections} connections")
-            if hooks is not None and workload in WEBHOOK_WORKLOADS:
-                hooks.attach(workload)
-            where = (server.base_url, workload, connections)
-            if plan.warmup:
-                warmup = run_wrk(*where, plan.warmup, accounts_file, tags.next())
-                result.warmups.append(warmup)
-            load = partial(run_wrk, *where, plan.duration, accounts_file, tags.next())
-            measured, cpu = measure(probe, load)
-            result.runs.append(dataclasses.replace(measured, cpu=cpu))
-            if hooks is not None and workload in WEBHOOK_WORKLOADS:
-                counts = hooks.detach()
-                deliveries.append((workload, connections, counts))
-                say(f"  {result.db}: {workload} at {connections}: deliveries {counts}")
-            server.check_alive()
-    if deliveries and "spread" in plan.workloads:
-        _spread_again(plan, server, files, tags, result, probe)
-    for workload, connections, counts in deliveries:
-        _webhook_note(result, workload, connections, counts)
+            run, counts = stage.measure(workload, connections, plan.duration)
+            result.runs.append(run)
+            if workload in WEBHOOK_WORKLOADS:
+                result.notes.append(_webhook_note(run, counts, None))
+    for connections in plan.connections_for("spread") if rounds else []:
+        _rounds(stage, rounds, connections)
 
 
-def _spread_again(
-    plan: Plan,
-    server: Server,
-    files: dict[str, Path],
-    tags: Tags,
-    result: DatabaseResult,
-    probe: Probe,
-) -> None:
-    """Spread once more after the webhook runs: each of them is compared with the mean of
-    spread before and after it, so that the machine's drift and the database's growth
-    over the runs weigh on both sides alike."""
-    for connections in plan.connections_for("spread"):
-        say(f"  {result.db}: spread again at {connections} connections")
-        load = partial(
-            run_wrk,
-            server.base_url,
-            "spread",
-            connections,
-            plan.duration,
-            files["spread"],
-            tags.next(),
-        )
-        measured, cpu = measure(probe, load)
-        result.runs.append(dataclasses.replace(measured, cpu=cpu))
-        server.check_alive()
-
-
-def _webhook_note(
-    result: DatabaseResult, workload: str, connections: int, counts: dict[str, int]
-) -> None:
-    """The run's throughput against spread's, and its deliveries right after it."""
-    rate = next(
-        r.per_second for r in result.runs if r.workload == workload and r.connections == connections
+def _rounds(stage: Stage, workloads: list[str], connections: int) -> None:
+    """``workloads`` in turns of short runs, each turn in another order, so that the
+    machine's drift and the database's growth weigh on all of them alike; each
+    workload's runs are then taken as one."""
+    plan, result = stage.plan, stage.result
+    count = min(plan.rounds, plan.duration)
+    seconds = plan.duration // count
+    segments: dict[str, list[LoadRun]] = {workload: [] for workload in workloads}
+    deliveries: dict[str, Counter[str]] = {workload: Counter() for workload in workloads}
+    for number in range(count):
+        turn = number % len(workloads)
+        for workload in workloads[turn:] + workloads[:turn]:
+            say(f"  {result.db}: {workload} at {connections} connections, {number + 1}/{count}")
+            run, counts = stage.measure(workload, connections, seconds)
+            segments[workload].append(run)
+            deliveries[workload].update(counts)
+    runs = {workload: combined(segments[workload]) for workload in workloads}
+    result.runs.extend(runs.values())
+    result.notes.append(
+        f"spread and {', '.join(workloads[1:])} at {connections} conns: {count} rounds of "
+        f"{seconds} s each, interleaved, each workload's rounds added into one run "
+        "(its p50 the median of theirs, its p99 the highest)"
     )
-    spread = [
-        r.per_second for r in result.runs if r.workload == "spread" and r.connections == connections
-    ]
-    ratio = _to_spread(rate, spread)
+    for workload in workloads[1:]:
+        note = _webhook_note(runs[workload], dict(deliveries[workload]), runs["spread"])
+        result.notes.append(note)
+
+
+def _webhook_note(run: LoadRun, counts: dict[str, int], spread: LoadRun | None) -> str:
+    """The run's throughput against spread's, and its deliveries counted right after
+    each of its rounds."""
+    ratio = "spread not run"
+    if spread is not None and spread.per_second:
+        ratio = f"{run.per_second / spread.per_second:.2f} x spread ({spread.per_second:.0f}/s)"
     made = ", ".join(
         f"{counts.get(status, 0)} {status}" for status in ("delivered", "pending", "failed")
     )
     line = (
-        f"{workload} at {connections} conns: {rate:.0f} transfers/s = {ratio}; deliveries: {made}"
+        f"{run.workload} at {run.connections} conns: {run.per_second:.0f} transfers/s = "
+        f"{ratio}; deliveries: {made}"
     )
     if not any(counts.values()):
         line += " (none yet: the runner had not fanned out any of its events when it ended)"
-    result.notes.append(line)
-
-
-def _to_spread(rate: float, spread: list[float]) -> str:
-    """``rate`` against spread's: the mean of spread before and after the webhook runs
-    when both were measured."""
-    if not spread or not all(spread):
-        return "spread not run"
-    if len(spread) == 1:
-        return f"{rate / spread[0]:.2f} x spread ({spread[0]:.0f}/s)"
-    mean = sum(spread) / len(spread)
-    both = " and ".join(f"{figure:.0f}/s" for figure in spread)
-    return f"{rate / mean:.2f} x spread (the mean of {both}, before and after the webhook runs)"
+    return line
 
 
 def _pgbench(
@@ -277,7 +288,8 @@ def bench_database(db: str, plan: Plan, work: Path, logs: Path, tags: Tags) -> D
             result.notes.append(NOTE)
             hooks = stack.enter_context(Hooks(url, prepared.api_key, logs / f"{db}-receiver.log"))
         postmaster = None if server_url is None else postmaster_pid(url)
-        _load(plan, server, files, tags, result, Probe(server.group, postmaster), hooks)
+        probe = Probe(server.group, postmaster)
+        _load(Stage(plan, server, files, tags, result, probe, hooks))
         server.stop()
         say(f"  {db}: caja verify")
         result.verify, ledger_transfers = _verify(url)

@@ -1,6 +1,6 @@
 """The webhook modes: the spread workload with an endpoint subscribed to every transfer,
 one answering 200 (``webhook-200``) and one dead (``webhook-dead``), measured in the same
-run as ``spread`` without webhooks."""
+run as ``spread`` without webhooks, in interleaved rounds."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ NOTE = (
     f"{HOOK_DEAD}: the same with the endpoint on a closed 127.0.0.1 port (refused, retried "
     "on the default schedule). Deliveries are counted right after each run; the runner is "
     "the server's child process, its sender the runner's (nice 10). Each is compared with "
-    "the mean of spread before and after the webhook runs"
+    "spread run in the same interleaved rounds"
 )
 
 
