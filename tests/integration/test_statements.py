@@ -14,10 +14,14 @@ from typing import Any
 
 import httpx
 import pytest
+from alembic import command
+from sqlalchemy.engine import Connection
 
 from caja.core.clock import BOGOTA
+from caja.db.engine import Database
+from caja.db.migrate import alembic_config
+from caja.ledger import queries, store
 from caja.ledger import statements as ledger_statements
-from caja.ledger import store
 from caja.ledger.queries import account_by
 from tests.helpers import V1, Caja, Clock, transfer_body
 from tests.integration.test_deposits import (
@@ -411,3 +415,73 @@ async def test_deposit_reads_of_another_clients_account_or_a_bad_at_answer_422(
     assert naive.json()["field"] == "at"
     assert naive.json()["error_code"] == "invalid_datetime"
     assert naive.json()["value"] == "2026-03-10T00:00:00"
+
+
+async def _made_on_a_whole_second(caja: Caja, clock: Clock) -> str:
+    """The origin of a transfer of 300 made exactly at the first instant of March 10
+    (Bogotá), no fraction of a second; it was funded with 1,000 on March 9."""
+    key = await caja.client_key("ledger:admin")
+    origin = (await caja.account(key))["token"]
+    destination = (await caja.account(key))["token"]
+    await caja.fund(origin, "1000")
+    clock.now = MARCH_10_START
+    response = await caja.transfer(key, transfer_body(origin, destination, "300"))
+    assert response.status_code == 201, response.text
+    return str(origin)
+
+
+async def _moved(database: Database, token: str, start: datetime, end: datetime) -> tuple[int, int]:
+    def read(connection: Connection) -> tuple[int, int]:
+        account = account_by(connection, token=token)
+        assert account is not None
+        return queries.moved_between(connection, account.id, start, end)
+
+    async with database.read() as connection:
+        return await connection.run_sync(read)
+
+
+async def test_a_transfer_made_on_a_whole_second_counts_from_that_second(
+    caja: Caja, clock: Clock, database: Database
+) -> None:
+    """Made exactly at the first instant of a Bogotá day, a transfer is of that day, not
+    of the one before, wherever days are compared."""
+    origin = await _made_on_a_whole_second(caja, clock)
+
+    assert await _moved(database, origin, MARCH_10_START, MARCH_11_START) == (0, 30000)
+    # The day before holds the funding only.
+    day_before = MARCH_10_START - timedelta(days=1)
+    assert await _moved(database, origin, day_before, MARCH_10_START) == (100000, 0)
+
+
+def _migrate(connection: Connection, revision: str) -> None:
+    if revision == "head":
+        command.upgrade(alembic_config(connection), revision)
+    else:
+        command.downgrade(alembic_config(connection), revision)
+
+
+def _strip_fractions(connection: Connection) -> None:
+    """Whole-second times as the driver used to write them on SQLite."""
+    if connection.dialect.name == "sqlite":
+        for table in ("transfers", "events"):
+            connection.exec_driver_sql(
+                f"UPDATE {table} SET created_at = substr(created_at, 1, 19) "
+                "WHERE created_at LIKE '%.000000'"
+            )
+
+
+async def test_the_migration_gives_whole_second_times_their_fraction(
+    caja: Caja, clock: Clock, database: Database
+) -> None:
+    origin = await _made_on_a_whole_second(caja, clock)
+    await database.write(lambda connection: _migrate(connection, "0014"))
+    await database.write(_strip_fractions)
+    day_before = MARCH_10_START - timedelta(days=1)
+    wrong = (100000, 30000) if database.is_sqlite else (100000, 0)
+    assert await _moved(database, origin, day_before, MARCH_10_START) == wrong
+
+    await database.write(lambda connection: _migrate(connection, "head"))
+
+    assert await _moved(database, origin, day_before, MARCH_10_START) == (100000, 0)
+    assert await _moved(database, origin, MARCH_10_START, MARCH_11_START) == (0, 30000)
+    assert (await caja.verify()).ok

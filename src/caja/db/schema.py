@@ -15,9 +15,9 @@ from sqlalchemy import (
     MetaData,
     TypeDecorator,
 )
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Connection, Dialect
 
-__all__ = ["Id", "UtcDateTime", "metadata"]
+__all__ = ["Id", "UtcDateTime", "metadata", "stored_moment"]
 
 metadata = MetaData(
     naming_convention={
@@ -48,3 +48,13 @@ class UtcDateTime(TypeDecorator[datetime]):
             return None
         assert isinstance(value, datetime)
         return value.replace(tzinfo=UTC)
+
+
+def stored_moment(connection: Connection, moment: datetime) -> Any:
+    """``moment`` as a :class:`UtcDateTime` column holds it, for plain SQL: converted as
+    SQLAlchemy converts it for this database. On SQLite that is text with every digit
+    of the microseconds; the driver's own conversion leaves out a zero fraction, and
+    such a text compares below the same moment written by SQLAlchemy."""
+    dialect = connection.dialect
+    process = UtcDateTime().dialect_impl(dialect).bind_processor(dialect)
+    return process(moment) if process is not None else moment

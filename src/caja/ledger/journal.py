@@ -73,7 +73,7 @@ Entry = tuple[int, int, int]  # account_id, amount_minor, balance_after_minor
 
 def _moment(value: Any) -> str:
     """A stored ``created_at`` as one text on every database: PostgreSQL hands back a
-    datetime, SQLite the text its driver wrote (without the fraction when it is zero)."""
+    datetime, SQLite text (written before migration 0015 without a zero fraction)."""
     moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
     return moment.strftime("%Y-%m-%d %H:%M:%S.%f")
 

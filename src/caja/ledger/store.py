@@ -10,9 +10,9 @@ from sqlalchemy.engine import Connection
 
 from caja.core import clock
 from caja.core.clock import utcnow
+from caja.db.schema import stored_moment
 from caja.db.sql import among, run, run_many
 from caja.ledger import journal
-from caja.ledger.tables import transfers
 
 __all__ = [
     "ACCOUNT_COLUMNS",
@@ -291,9 +291,8 @@ def _postings_sqlite(
 
 
 def created_at(connection: Connection, now: datetime) -> Any:
-    """``now`` as the driver stores the transfers' ``created_at``."""
-    process = transfers.c.created_at.type.bind_processor(connection.dialect)
-    return process(now) if process is not None else now
+    """``now`` as the transfers' ``created_at`` holds it, for plain SQL."""
+    return stored_moment(connection, now)
 
 
 def database_now(connection: Connection) -> datetime:

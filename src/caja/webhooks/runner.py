@@ -51,6 +51,7 @@ from sqlalchemy.engine import Connection
 from caja.config import WebhookSettings
 from caja.core.clock import database_now, iso_utc
 from caja.db.engine import Database
+from caja.db.schema import stored_moment
 from caja.db.sql import run_many
 from caja.ledger.events import EventRow, event_heads, events_by_ids, last_event_id
 from caja.webhooks.crowding import Crowding
@@ -197,13 +198,6 @@ def _without_durable_commit(connection: Connection) -> None:
         connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
 
 
-def _stamp(connection: Connection, moment: datetime) -> Any:
-    """``moment`` as the driver stores the runner's times, for plain SQL."""
-    dialect = connection.dialect
-    process = _d.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
-    return process(moment) if process is not None else moment
-
-
 @dataclass(frozen=True, slots=True)
 class Spread:
     """A fan-out worked out by a read: the cursor it starts from and the one it moves to,
@@ -253,7 +247,7 @@ def apply_spread(connection: Connection, found: Spread) -> int:
         return 0
     _without_durable_commit(connection)
     if found.pairs:
-        now = _stamp(connection, database_now(connection))
+        now = stored_moment(connection, database_now(connection))
         pending = DeliveryStatus.PENDING
         run_many(
             connection,
@@ -481,7 +475,7 @@ def _failed(
                 change.attempts,
                 outcome.answer.status_code,
                 (outcome.answer.error or "")[:RESPONSE_CHARS] or None,
-                _stamp(connection, change.next_attempt_at),
+                stored_moment(connection, change.next_attempt_at),
                 change.delivery_id,
                 DeliveryStatus.PENDING,
             )
@@ -517,7 +511,7 @@ def _quiet(
         run_many(
             connection,
             "UPDATE webhook_endpoints SET quiet_until = ? WHERE id = ?",
-            [(_stamp(connection, due[endpoint]), endpoint) for endpoint in sorted(quiet)],
+            [(stored_moment(connection, due[endpoint]), endpoint) for endpoint in sorted(quiet)],
         )
     run_many(
         connection,
@@ -543,7 +537,7 @@ def record(connection: Connection, outcomes: Sequence[Outcome], schedule: Sequen
         [
             (
                 outcome.due.delivery_id,
-                _stamp(connection, outcome.attempted_at),
+                stored_moment(connection, outcome.attempted_at),
                 outcome.answer.status_code,
                 outcome.answer.error,
                 outcome.answer.response,
