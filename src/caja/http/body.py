@@ -9,6 +9,7 @@ refused before a route sees it, in the surface's own error body.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -22,11 +23,13 @@ from caja.core.money import format_minor
 __all__ = [
     "MAX_BODY_BYTES",
     "MAX_EXPONENT",
+    "Parsed",
     "UnsupportedMediaType",
     "body_schema",
     "check_text",
     "json_response",
     "money_number",
+    "parse_object",
     "read_json",
     "read_object",
     "validate",
@@ -136,11 +139,19 @@ def _validation_error(error: ValidationError) -> InvalidInput:
     return InvalidInput(field, message)
 
 
-async def read_object(
-    request: Request, *, limit: int = MAX_BODY_BYTES, check_text: bool = True
-) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """A JSON object body, and whether its text had a ``\\u`` escape: only an escape can
+    put a NUL character or an unpaired surrogate in a string (strict UTF-8 refuses them
+    written out, and JSON a raw control character)."""
+
+    data: dict[str, Any]
+    escaped: bool
+
+
+async def parse_object(request: Request, *, limit: int = MAX_BODY_BYTES) -> Parsed:
     """Parse a JSON object body; numbers with a fraction become Decimal, never float.
-    Without ``check_text`` the caller checks the strings itself (:func:`check_text`)."""
+    Its strings are not checked: see :func:`read_object`, :func:`check_text`."""
     if not _is_json(request.headers.get("content-type")):
         raise UnsupportedMediaType()
     body = await _read_capped(request, limit)
@@ -154,9 +165,15 @@ async def read_object(
         raise InvalidInput("", "the body must be a JSON object", code="InvalidJSON") from error
     if not isinstance(data, dict):
         raise InvalidInput("", "the body must be a JSON object", code="InvalidJSON")
-    if check_text and "\\u" in text:  # only an escape can put NUL or a lone surrogate
-        _check_text(data)
-    return data
+    return Parsed(data, "\\u" in text)
+
+
+async def read_object(request: Request, *, limit: int = MAX_BODY_BYTES) -> dict[str, Any]:
+    """Parse a JSON object body whose every key and string can be stored."""
+    parsed = await parse_object(request, limit=limit)
+    if parsed.escaped:
+        _check_text(parsed.data)
+    return parsed.data
 
 
 def validate(model: type[M], data: dict[str, Any]) -> M:

@@ -17,7 +17,7 @@ from caja.customers import bulk
 from caja.customers.bulk import BatchRejected, Item, NotApplied, Outcome
 from caja.customers.public import transaction_json
 from caja.customers.service import AccountRef, Authorize, Transferred
-from caja.http.body import check_text, read_object, validate
+from caja.http.body import check_text, parse_object, validate
 
 __all__ = ["MAX_BATCH_BODY_BYTES", "item_status", "post_transaction_batch", "read_item"]
 
@@ -46,12 +46,14 @@ def _envelope(data: dict[str, Any]) -> tuple[list[Any], bool]:
     return items, atomic
 
 
-def read_item(raw: Any) -> Item | CajaError:
-    """One item as ``POST /transaction`` reads its body, or the refusal it would answer."""
+def read_item(raw: Any, *, escaped: bool = True) -> Item | CajaError:
+    """One item as ``POST /transaction`` reads its body, or the refusal it would answer.
+    Its strings are checked unless the text it came from had no escape (``escaped``)."""
     if not isinstance(raw, dict):
         return InvalidInput(*_NOT_AN_OBJECT, code="InvalidJSON")
     try:
-        check_text(raw)
+        if escaped:
+            check_text(raw)
         body = validate(TransactionIn, raw)
     except CajaError as error:
         return error
@@ -113,14 +115,14 @@ async def post_transaction_batch(
         raise Unauthorized()
     services = services_of(request.app)
     _caller: Principal = authorize(await authenticate(services.database, key))
-    data = await read_object(request, limit=MAX_BATCH_BODY_BYTES, check_text=False)
-    raw_items, atomic = _envelope(data)
+    parsed = await parse_object(request, limit=MAX_BATCH_BODY_BYTES)
+    raw_items, atomic = _envelope(parsed.data)
     posted = await bulk.transfer_many(
         services.batcher,
         key_digest=digest,
         authorize=authorize,
         surface=surface,
-        items=[read_item(raw) for raw in raw_items],
+        items=[read_item(raw, escaped=parsed.escaped) for raw in raw_items],
         atomic=atomic,
     )
     return _response(posted)
