@@ -144,7 +144,8 @@ class Outcome:
 
 @dataclass(frozen=True, slots=True)
 class Round:
-    """What a round did: events fanned out, deliveries attempted and delivered."""
+    """What a round did: events fanned out, deliveries attempted (sent: not those held
+    back where no one answered) and delivered."""
 
     events: int = 0
     attempted: int = 0
@@ -607,8 +608,9 @@ async def run_once(
     recording = time.perf_counter()
     await database.write(partial(record, outcomes=outcomes, schedule=settings.retry_schedule))
     spent += time.perf_counter() - recording + sent.cpu_seconds
+    attempted = sum(outcome.answer.sent for outcome in outcomes)
     delivered = sum(outcome.delivered for outcome in outcomes)
-    return Round(fanned, len(outcomes), delivered, spent)
+    return Round(fanned, attempted, delivered, spent)
 
 
 def rest_after(done: Round, crowding: Crowding) -> float:
