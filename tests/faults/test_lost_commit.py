@@ -17,7 +17,7 @@ from caja.db.engine import Database
 from caja.ledger.tables import transfers
 from tests.faults.common import SHORT, ledger_pair, migrated, serving
 from tests.faults.proxy import CommitCutter
-from tests.helpers import Caja, transfer_body
+from tests.helpers import V1, Caja, account_body, transfer_body
 
 pytestmark = pytest.mark.anyio
 _names = itertools.count()
@@ -82,3 +82,71 @@ async def test_a_commit_that_never_arrived_is_503_and_the_retry_201(
     assert retried.status_code == 201, retried.text
     assert await _stored(caja.database, body["unique_transfer_token"]) == 1
     assert await caja.balance(key, origin) == "90.00"
+
+
+# Writes outside the batches carry no token of their own to look up: the witness each
+# leaves (caja.db.witness) tells whether the lost commit is in.
+
+MONITORS = "/api/events/v1/monitors"
+
+
+async def _monitors(caja: Caja, key: str) -> list[dict[str, object]]:
+    listed = await caja.http.get(MONITORS, headers={"X-Account-api-key": key})
+    assert listed.status_code == 200, listed.text
+    found: list[dict[str, object]] = listed.json()["monitors"]
+    return found
+
+
+async def test_a_monitor_whose_commit_reached_the_database_is_answered_201_once(
+    cut: tuple[Caja, CommitCutter],
+) -> None:
+    caja, proxy = cut
+    key, origin, _destination = await ledger_pair(caja)
+
+    proxy.armed = "after"
+    response = await caja.http.post(
+        MONITORS,
+        json={"account_token": origin, "below": "50.00"},
+        headers={"X-Account-api-key": key},
+    )
+
+    assert proxy.cuts == 1
+    assert response.status_code == 201, response.text
+    assert [m["monitor_id"] for m in await _monitors(caja, key)] == [response.json()["monitor_id"]]
+
+
+async def test_a_monitor_whose_commit_never_arrived_is_503_and_nothing(
+    cut: tuple[Caja, CommitCutter],
+) -> None:
+    caja, proxy = cut
+    key, origin, _destination = await ledger_pair(caja)
+
+    proxy.armed = "before"
+    response = await caja.http.post(
+        MONITORS,
+        json={"account_token": origin, "below": "50.00"},
+        headers={"X-Account-api-key": key},
+    )
+
+    assert proxy.cuts == 1
+    assert response.status_code == 503, response.text
+    assert response.json()["code"] == "TemporarilyUnavailable"
+    assert await _monitors(caja, key) == []
+
+
+async def test_an_account_whose_commit_reached_the_database_is_answered_201(
+    cut: tuple[Caja, CommitCutter],
+) -> None:
+    caja, proxy = cut
+    key = await caja.client_key("ledger:admin")
+
+    proxy.armed = "after"
+    response = await caja.http.post(
+        f"{V1}/account", json=account_body(), headers={"X-Account-api-key": key}
+    )
+
+    assert proxy.cuts == 1
+    assert response.status_code == 201, response.text
+    token = response.json()["token"]
+    found = await caja.http.get(f"{V1}/account/{token}", headers={"X-Account-api-key": key})
+    assert found.status_code == 200, found.text

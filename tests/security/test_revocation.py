@@ -40,8 +40,10 @@ async def _revoke(how: str, database: Database, database_url: str, client_id: st
 
 
 def _without_keys(rows: Rows) -> Rows:
-    """The rows, less the clients' and keys', where a revocation writes."""
-    return {name: found for name, found in rows.items() if name not in ("clients", "api_keys")}
+    """The rows, less where a revocation writes: the clients', the keys', and the witness
+    it leaves of its commit."""
+    revocation = ("clients", "api_keys", "commit_witnesses")
+    return {name: found for name, found in rows.items() if name not in revocation}
 
 
 @pytest.mark.parametrize("how", ["service", "cli"])

@@ -11,6 +11,7 @@ import time
 import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import create_engine, event, text
@@ -21,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from caja.config import DatabaseSettings, database_settings
 from caja.core import metrics
 from caja.core.errors import Contended, Unavailable
+from caja.db import witness
 from caja.db.readiness import Heartbeat
 from caja.db.sql import run_beginning
 from caja.db.urls import async_url
@@ -105,7 +107,9 @@ class Database:
             )
         self.engine: AsyncEngine = create_async_engine(async_url(url), **options)
         self._lock_path = _lock_path(url) if self.is_sqlite else None
-        self.heartbeat = Heartbeat(self.write, self.settings.ready, _database_file(url))
+        self.heartbeat = Heartbeat(
+            partial(self.write, witnessed=False), self.settings.ready, _database_file(url)
+        )
         # SQLite only: the writing connection, and the writer lock. One writer at a time:
         # an asyncio lock within the process, and an exclusive lock on a file beside the
         # database across processes (``caja serve --workers``, the ``caja`` commands).
@@ -144,34 +148,49 @@ class Database:
         work: Callable[[Connection], T],
         *,
         committed: Callable[[Connection], bool] | None = None,
+        witnessed: bool = True,
     ) -> T:
         """Run ``work`` in one transaction and commit it, retrying bounded conflicts.
 
         ``committed`` tells, on a fresh connection, whether the transaction of the last
         run of ``work`` is in the database: when the answer to a COMMIT is lost, caja
         reconnects (for up to the reconnect bound, to whichever host is primary now) and
-        asks it. True returns the result as if the commit had answered; False, no answer
-        within the bound, or no ``committed`` raise :class:`Unavailable`.
+        asks it. True returns the result as if the commit had answered; False, or no
+        answer within the bound, raise :class:`Unavailable`. Without ``committed``, a
+        transaction that changed something leaves a witness to ask about
+        (:mod:`caja.db.witness`), unless ``witnessed`` is False (for callers that try
+        again anyway and need no answer: then a lost commit raises :class:`Unavailable`).
         """
         for attempt in range(MAX_WRITE_ATTEMPTS):
             try:
+                witnessing = witnessed and committed is None
                 if self.writer is not None:
-                    return await self._write_sqlite(work, attempt, self.writer)
-                return await self._write_async(work, attempt)
+                    return await self._write_sqlite(
+                        work, attempt, self.writer, witnessed=witnessing
+                    )
+                return await self._write_async(work, attempt, witnessed=witnessing)
             except _Conflict:
                 await asyncio.sleep(_pause(attempt))
             except _LostCommit as lost:
-                if committed is not None and await self._found(committed, lost.server_pid):
+                probe = committed or witness.probe(lost.witness)
+                if probe is not None and await self._found(probe, lost.server_pid):
                     log.warning("commit lost its answer and is in the database: %s", lost)
                     return cast(T, lost.result)
                 raise _commit_failed(lost) from lost
         raise Unavailable()
 
-    async def _write_async(self, work: Callable[[Connection], T], attempt: int) -> T:
+    async def _write_async(
+        self, work: Callable[[Connection], T], attempt: int, *, witnessed: bool
+    ) -> T:
+        """``work`` in a transaction; ``witnessed``, it leaves a witness when it changed
+        something (:mod:`caja.db.witness`)."""
         async with self.engine.connect() as connection:
+            token = None
             try:
                 await connection.begin()
                 result = await connection.run_sync(work)
+                if witnessed:
+                    token = await witness.leave(connection)
             except DBAPIError as error:
                 await connection.rollback()
                 raise self._conflict(error, attempt) from error
@@ -184,18 +203,22 @@ class Database:
                 # The driver connection's state is unknown now: drop it, which rolls back
                 # whatever it still holds, rather than pool it.
                 await connection.invalidate()
-                raise _LostCommit(result, server_pid) from error
+                raise _LostCommit(result, server_pid, token) from error
             metrics.observe_commit(time.perf_counter() - committing)
             return result
 
     async def _write_sqlite(
-        self, work: Callable[[Connection], T], attempt: int, writer: Engine
+        self, work: Callable[[Connection], T], attempt: int, writer: Engine, *, witnessed: bool
     ) -> T:
         async with self._sqlite_writer():
             with writer.connect() as connection:
+                token = None
                 try:
                     await self._begin_sqlite(connection)
+                    changes = witness.changes(connection)
                     result = work(connection)
+                    if witnessed and witness.changes(connection) != changes:
+                        token = witness.leave_sqlite(connection)
                 except DBAPIError as error:
                     connection.rollback()
                     raise self._conflict(error, attempt) from error
@@ -204,7 +227,7 @@ class Database:
                     await asyncio.to_thread(connection.commit)
                 except Exception as error:
                     connection.invalidate()
-                    raise _LostCommit(result, None) from error
+                    raise _LostCommit(result, None, token) from error
                 metrics.observe_commit(time.perf_counter() - committing)
                 return result
 
@@ -312,10 +335,11 @@ class _Conflict(Exception):
 class _LostCommit(Exception):
     """A COMMIT whose answer never came: the transaction may or may not be in."""
 
-    def __init__(self, result: object, server_pid: int | None) -> None:
+    def __init__(self, result: object, server_pid: int | None, witness: str | None = None) -> None:
         super().__init__("the answer to COMMIT was lost")
         self.result = result
         self.server_pid = server_pid
+        self.witness = witness
 
 
 async def _server_pid(connection: AsyncConnection) -> int | None:
