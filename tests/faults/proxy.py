@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 from typing import Literal
 
-__all__ = ["CommitCutter"]
+__all__ = ["CommitCutter", "Cut"]
 
 Cut = Literal["before", "after"]
 _CHUNK = 65536

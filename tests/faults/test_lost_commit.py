@@ -10,13 +10,14 @@ from __future__ import annotations
 import itertools
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 
 from caja.db.engine import Database
 from caja.ledger.tables import transfers
 from tests.faults.common import SHORT, ledger_pair, migrated, serving
-from tests.faults.proxy import CommitCutter
+from tests.faults.proxy import CommitCutter, Cut
 from tests.helpers import V1, Caja, account_body, transfer_body
 
 pytestmark = pytest.mark.anyio
@@ -97,20 +98,27 @@ async def _monitors(caja: Caja, key: str) -> list[dict[str, object]]:
     return found
 
 
-async def test_a_monitor_whose_commit_reached_the_database_is_answered_201_once(
-    cut: tuple[Caja, CommitCutter],
-) -> None:
+async def _monitor_cut(
+    cut: tuple[Caja, CommitCutter], when: Cut
+) -> tuple[Caja, str, httpx.Response]:
+    """A monitor added with its COMMIT cut ``when``: the client key and the answer."""
     caja, proxy = cut
     key, origin, _destination = await ledger_pair(caja)
-
-    proxy.armed = "after"
+    proxy.armed = when
     response = await caja.http.post(
         MONITORS,
         json={"account_token": origin, "below": "50.00"},
         headers={"X-Account-api-key": key},
     )
-
     assert proxy.cuts == 1
+    return caja, key, response
+
+
+async def test_a_monitor_whose_commit_reached_the_database_is_answered_201_once(
+    cut: tuple[Caja, CommitCutter],
+) -> None:
+    caja, key, response = await _monitor_cut(cut, "after")
+
     assert response.status_code == 201, response.text
     assert [m["monitor_id"] for m in await _monitors(caja, key)] == [response.json()["monitor_id"]]
 
@@ -118,17 +126,8 @@ async def test_a_monitor_whose_commit_reached_the_database_is_answered_201_once(
 async def test_a_monitor_whose_commit_never_arrived_is_503_and_nothing(
     cut: tuple[Caja, CommitCutter],
 ) -> None:
-    caja, proxy = cut
-    key, origin, _destination = await ledger_pair(caja)
+    caja, key, response = await _monitor_cut(cut, "before")
 
-    proxy.armed = "before"
-    response = await caja.http.post(
-        MONITORS,
-        json={"account_token": origin, "below": "50.00"},
-        headers={"X-Account-api-key": key},
-    )
-
-    assert proxy.cuts == 1
     assert response.status_code == 503, response.text
     assert response.json()["code"] == "TemporarilyUnavailable"
     assert await _monitors(caja, key) == []
