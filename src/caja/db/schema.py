@@ -5,7 +5,9 @@ the migrations in ``migrations/`` build them."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
@@ -55,6 +57,12 @@ def stored_moment(connection: Connection, moment: datetime) -> Any:
     SQLAlchemy converts it for this database. On SQLite that is text with every digit
     of the microseconds; the driver's own conversion leaves out a zero fraction, and
     such a text compares below the same moment written by SQLAlchemy."""
-    dialect = connection.dialect
-    process = UtcDateTime().dialect_impl(dialect).bind_processor(dialect)
+    process = _moment_processor(connection.dialect)
     return process(moment) if process is not None else moment
+
+
+@lru_cache(maxsize=16)
+def _moment_processor(dialect: Dialect) -> Callable[[Any], Any] | None:
+    """SQLAlchemy's conversion of a :class:`UtcDateTime` value for ``dialect``, built once
+    (building it costs more than converting)."""
+    return UtcDateTime().dialect_impl(dialect).bind_processor(dialect)
