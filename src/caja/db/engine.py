@@ -215,10 +215,10 @@ class Database:
                 token = None
                 try:
                     await self._begin_sqlite(connection)
-                    changes = witness.changes(connection)
+                    changed = witness.changes(connection)
                     result = work(connection)
-                    if witnessed and witness.changes(connection) != changes:
-                        token = witness.leave_sqlite(connection)
+                    if witnessed:
+                        token = witness.leave_sqlite(connection, changed)
                 except DBAPIError as error:
                     connection.rollback()
                     raise self._conflict(error, attempt) from error

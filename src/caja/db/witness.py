@@ -66,8 +66,12 @@ def changes(connection: Connection) -> int:
     return int(connection.connection.dbapi_connection.total_changes)  # type: ignore[union-attr]
 
 
-def leave_sqlite(connection: Connection) -> str:
-    """SQLite: the token of the witness written in the transaction."""
+def leave_sqlite(connection: Connection, changed_before: int) -> str | None:
+    """SQLite: the token of the witness written in the transaction, or None when it
+    changed nothing since the connection had changed ``changed_before`` rows
+    (:func:`changes`)."""
+    if changes(connection) == changed_before:
+        return None
     token = secrets.token_hex(16)
     now = utcnow()
     connection.execute(_LEAVE_SQLITE, {"token": token, "at": stored_moment(connection, now)})

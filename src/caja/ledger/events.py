@@ -24,6 +24,7 @@ from sqlalchemy.engine import Connection
 
 from caja.core.clock import iso_utc
 from caja.core.tokens import new_tokens
+from caja.db.schema import stored_moment
 from caja.db.sql import among, run, run_many
 from caja.ledger import store
 
@@ -113,14 +114,14 @@ def write(connection: Connection, events: Sequence[NewEvent], moment: datetime) 
     journal's row already (a batch that posted transfers does)."""
     if not events:
         return
-    stored_moment = store.created_at(connection, moment)
+    stored = stored_moment(connection, moment)
     rows = [
         (
             token,
             event.client_id,
             event.type,
             event.transfer_id,
-            stored_moment,
+            stored,
             orjson.dumps(event.data).decode(),
         )
         for token, event in zip(_tokens(len(events)), events, strict=True)
@@ -256,6 +257,6 @@ def event_heads(
         connection,
         f"SELECT id, client_id, type, created_at FROM events WHERE {matching} "
         "AND id > ? AND id <= ? AND created_at >= ? ORDER BY id LIMIT ?",
-        (*parameters, ids[0], ids[1], store.created_at(connection, since), limit),
+        (*parameters, ids[0], ids[1], stored_moment(connection, since), limit),
     )
     return [EventHead(int(row[0]), int(row[1]), row[2], _utc(row[3])) for row in rows]

@@ -17,7 +17,6 @@ from caja.ledger import journal
 __all__ = [
     "ACCOUNT_COLUMNS",
     "account_rows",
-    "created_at",
     "database_now",
     "stored_key_rows",
     "write_postings",
@@ -191,8 +190,8 @@ def write_postings(
     # Taken last, just before the insert: a PostgreSQL writer holds the journal's row from
     # here to its commit, having locked everything else it writes already.
     head_hash, moment = _head(connection)
-    stored_moment = created_at(connection, moment)
-    rows = [(*row, stored_moment) for row in transfers]
+    stored = stored_moment(connection, moment)
+    rows = [(*row, stored) for row in transfers]
     links = journal.chain(head_hash, rows, entries)
     chained = [(*row, *link) for row, link in zip(rows, links, strict=True)]
     last_hash = links[-1][1]
@@ -288,11 +287,6 @@ def _postings_sqlite(
         [(last_hash, ids[chained[-1][0]])],
     )
     return ids
-
-
-def created_at(connection: Connection, now: datetime) -> Any:
-    """``now`` as the transfers' ``created_at`` holds it, for plain SQL."""
-    return stored_moment(connection, now)
 
 
 def database_now(connection: Connection) -> datetime:
