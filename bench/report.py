@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.driver import DriverRun
 from bench.goals import evaluate, goal_lines
 from bench.load import EMPTY, LoadRun
 from bench.pgbench import PgbenchRun
@@ -57,6 +58,8 @@ class DatabaseResult:
     pgbench_scale: int | None = None
     pgbench_init_seconds: float | None = None
     pgbench: list[PgbenchRun] = field(default_factory=list)
+    # pgbench's own transaction sent from Python (asyncpg), at one connection.
+    driver: DriverRun | None = None
     verify: Verify | None = None
     # Transfers in the ledger after the run, when it started empty: fundings plus what every
     # 201 posted.
@@ -248,7 +251,8 @@ def _accounting_line(result: DatabaseResult) -> str | None:
 
 
 def one_connection_line(result: DatabaseResult) -> str | None:
-    """spread's median at one connection, beside pgbench's single client of the same run."""
+    """spread's median at one connection, beside pgbench's single client of the same run
+    and pgbench's transaction sent from Python."""
     spread = result.run_at("spread", 1)
     if spread is None:
         return None
@@ -260,7 +264,17 @@ def one_connection_line(result: DatabaseResult) -> str | None:
             f" = {spread.p50_ms / bench.p50_ms:.2f}x pgbench's single client "
             f"(p50 {bench.p50_ms:.2f} ms{average})"
         )
+        if result.driver is not None:
+            line += "; " + _driver_words(result.driver, bench.p50_ms)
     return line
+
+
+def _driver_words(driver: DriverRun, pgbench_p50_ms: float) -> str:
+    return (
+        f"pgbench's transaction from Python (asyncpg on uvloop, prepared): p50 "
+        f"{driver.p50_ms:.2f} ms = {driver.p50_ms / pgbench_p50_ms:.2f}x pgbench's, latency "
+        f"average {driver.average_ms:.2f}, {driver.client_us:.0f} µs of the client's CPU each"
+    )
 
 
 def _runner_line(result: DatabaseResult) -> str | None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from bench import pgbench
+from bench import driver, pgbench
 from bench.cpu import Probe, measure
 from bench.load import (
     BULK_WORKLOADS,
@@ -240,6 +240,9 @@ def _pgbench(
         run = partial(pgbench.run, url, connections, plan.duration, log_dir)
         measured, cpu = measure(probe, run)
         result.pgbench.append(dataclasses.replace(measured, cpu=cpu))
+        if connections == 1:
+            say(f"  {result.db}: pgbench's transaction from Python at 1 connection")
+            result.driver = driver.run(url, plan.pgbench_scale, plan.duration)
     result.notes.append(
         "pgbench: built-in TPC-B, default (simple) protocol, --jobs min(conns, 2), "
         "database 'pgbench' of the same PostgreSQL server, run after the caja server stopped"
