@@ -69,7 +69,9 @@ def _execute(connection: Connection, sql: str, parameters: Any, *, many: bool) -
     statement = _native(sql, connection.dialect.paramstyle)
     cursor = connection.connection.cursor()
     try:
-        events = connection._has_events or connection.engine._has_events
+        events = (connection._has_events or connection.engine._has_events) and bool(
+            connection.dispatch.before_cursor_execute or connection.dispatch.after_cursor_execute
+        )
         if events:
             for before in connection.dispatch.before_cursor_execute:
                 statement, parameters = before(
