@@ -16,7 +16,7 @@ from caja.db import migrate
 from caja.db.engine import Database
 from tests.helpers import Caja
 
-__all__ = ["SHORT", "ledger_pair", "migrated", "serving", "shortened"]
+__all__ = ["SHORT", "empty_database", "ledger_pair", "migrated", "serving", "shortened"]
 
 # Bounds short enough for a test to see each one end, in seconds.
 SHORT = DatabaseSettings(
@@ -35,15 +35,21 @@ def shortened(**overrides: Any) -> DatabaseSettings:
     return dataclasses.replace(SHORT, **overrides)
 
 
-async def migrated(server_url: str, name: str) -> str:
-    """A new database ``name`` on the server, migrated; its URL."""
+async def empty_database(server_url: str, name: str) -> str:
+    """A new, empty database ``name`` on the server (an old one of that name dropped);
+    its URL."""
     admin = await asyncpg.connect(server_url)
     try:
         await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         await admin.execute(f"CREATE DATABASE {name}")
     finally:
         await admin.close()
-    url = server_url.rsplit("/", 1)[0] + f"/{name}"
+    return server_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+async def migrated(server_url: str, name: str) -> str:
+    """A new database ``name`` on the server, migrated; its URL."""
+    url = await empty_database(server_url, name)
     database = Database(url, settings=SHORT)
     try:
         await migrate.upgrade(database)

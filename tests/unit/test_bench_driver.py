@@ -10,17 +10,8 @@ from bench import driver
 from bench.pgbench import PgbenchRun, initialize
 from bench.report import DatabaseResult, one_connection_line
 
+from tests.faults.common import empty_database
 from tests.unit.test_bench_goals import _run
-
-
-async def _fresh(postgres_url: str, name: str) -> str:
-    admin = await asyncpg.connect(postgres_url)
-    try:
-        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        await admin.execute(f"CREATE DATABASE {name}")
-    finally:
-        await admin.close()
-    return postgres_url.rsplit("/", 1)[0] + f"/{name}"
 
 
 async def _sums(url: str) -> tuple[int, int, int, int]:
@@ -38,7 +29,7 @@ async def _sums(url: str) -> tuple[int, int, int, int]:
 
 
 def test_the_driver_run_makes_pgbench_transactions_and_times_them(postgres_url: str) -> None:
-    url = asyncio.run(_fresh(postgres_url, "caja_bench_driver"))
+    url = asyncio.run(empty_database(postgres_url, "caja_bench_driver"))
     initialize(url, 1, None, 120)
 
     run = driver.run(url, 1, 0.5)

@@ -108,6 +108,9 @@ class Database:
                 pool_size=pool_size,
                 max_overflow=2 * pool_size,
                 pool_timeout=self.settings.pool,
+                # The connection used last is taken first: under light load the same
+                # few stay busy and skip the idle check (caja.db.pool).
+                pool_use_lifo=True,
                 connect_args=_postgres_connect_args(self.settings),
             )
         self.engine: AsyncEngine = create_async_engine(async_url(url), **options)
