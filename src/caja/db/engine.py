@@ -82,8 +82,9 @@ class Database:
     On PostgreSQL the function runs on the async engine (``AsyncConnection.run_sync``):
     each statement awaits its round trip and the event loop goes on meanwhile. On SQLite,
     which lives in the process, it runs at once on a blocking connection of its own,
-    under the one writer lock, and only the durable commit (an fsync) and a wait for
-    another process's write lock are awaited in a thread.
+    under the one writer lock, and only the durable commit (an fsync; on the loop for a
+    transaction of at most ``SMALL_COMMIT_ROWS`` rows) and a wait for another process's
+    write lock are awaited in a thread.
 
     Every wait is bounded (``caja.config.database_settings``): pooled connections idle
     for a while are checked before use (:mod:`caja.db.pool`), and a connection found dead
@@ -375,9 +376,9 @@ def _postgres_connect_args(settings: DatabaseSettings) -> dict[str, Any]:
             "statement_timeout": str(int(settings.statement * 1000)),
             "lock_timeout": str(int(settings.lock * 1000)),
             "idle_in_transaction_session_timeout": str(int(settings.idle_in_transaction * 1000)),
-            # caja's statements find rows by key: one plan fits every parameter, made once
-            # per connection rather than at each execution (a third of a millisecond of
-            # PostgreSQL's CPU per batch of transfers).
+            # caja's statements find rows by key or by range: one plan fits every
+            # parameter, made once per connection rather than at each execution (a third
+            # of a millisecond of PostgreSQL's CPU per batch of transfers).
             "plan_cache_mode": "force_generic_plan",
         },
     }

@@ -3,11 +3,11 @@
 A connection taken from the pool within a second of its last use is used as it is: it
 was alive a moment ago, and the check (SQLAlchemy's pre-ping: BEGIN, an empty query and
 a ROLLBACK, three round trips) made a batch of one transfer eleven round trips instead of
-eight. One idle for longer is checked first; a dead one is
-dropped with every connection made before it (after a failover they all point at the
-old primary) and a new one is made in its place. The pool hands out the connection used
-last first (``pool_use_lifo``), so under light load the same few stay busy and skip the
-check while the others idle.
+eight. One idle for longer is checked first; a dead one is dropped with every connection
+made before it (after a failover they all point at the old primary) and a new one is
+made in its place. The pool hands out the connection used last first
+(``pool_use_lifo``), so under light load the same few stay busy and skip the check while
+the others idle.
 
 A connection that dies in the second after its last use fails its next statement
 instead: :meth:`caja.db.engine.Database.write` runs the write once more on a new one
