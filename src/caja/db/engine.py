@@ -25,7 +25,7 @@ from caja.core.errors import Contended, Unavailable
 from caja.db import witness
 from caja.db.pool import check_when_idle
 from caja.db.readiness import Heartbeat
-from caja.db.sql import run_beginning
+from caja.db.sql import rows_changed, run_beginning
 from caja.db.urls import async_url
 
 __all__ = ["MAX_WRITE_ATTEMPTS", "Database", "async_url"]
@@ -225,7 +225,7 @@ class Database:
                 token = None
                 try:
                     await self._begin_sqlite(connection)
-                    changed = witness.changes(connection)
+                    changed = rows_changed(connection)
                     result = work(connection)
                     if witnessed:
                         token = witness.leave_sqlite(connection, changed)
@@ -395,7 +395,7 @@ def _drop_read_only(context: ExceptionContext) -> None:
 async def _commit_sqlite(connection: Connection, changed_before: int) -> None:
     """COMMIT on the loop when the transaction changed few rows since the connection had
     changed ``changed_before``, else in a worker thread (``SMALL_COMMIT_ROWS``)."""
-    if witness.changes(connection) - changed_before <= SMALL_COMMIT_ROWS:
+    if rows_changed(connection) - changed_before <= SMALL_COMMIT_ROWS:
         connection.commit()
     else:
         await asyncio.to_thread(connection.commit)

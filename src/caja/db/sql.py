@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-__all__ = ["among", "run", "run_beginning", "run_many"]
+__all__ = ["among", "rows_changed", "run", "run_beginning", "run_many"]
 
 
 @cache
@@ -90,6 +90,12 @@ def _execute(connection: Connection, sql: str, parameters: Any, *, many: bool) -
         connection._handle_dbapi_exception(error, statement, parameters, cursor, None)
     cursor.close()
     return rows
+
+
+def rows_changed(connection: Connection) -> int:
+    """SQLite: the rows the connection has changed since it opened; compared before and
+    after a write's work, how many that work changed."""
+    return int(connection.connection.dbapi_connection.total_changes)  # type: ignore[union-attr]
 
 
 def among(connection: Connection, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:

@@ -22,8 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from caja.core.clock import utcnow
 from caja.db.schema import stored_moment
+from caja.db.sql import rows_changed
 
-__all__ = ["PRUNE_ONE_IN", "changes", "leave", "leave_sqlite", "probe"]
+__all__ = ["PRUNE_ONE_IN", "leave", "leave_sqlite", "probe"]
 
 # One write in this many also removes old witnesses.
 PRUNE_ONE_IN = 32
@@ -60,17 +61,11 @@ async def leave(connection: AsyncConnection) -> str | None:
     return token
 
 
-def changes(connection: Connection) -> int:
-    """SQLite: the rows this connection has changed since it opened (compared before and
-    after a write's work, to tell whether it changed something)."""
-    return int(connection.connection.dbapi_connection.total_changes)  # type: ignore[union-attr]
-
-
 def leave_sqlite(connection: Connection, changed_before: int) -> str | None:
     """SQLite: the token of the witness written in the transaction, or None when it
     changed nothing since the connection had changed ``changed_before`` rows
-    (:func:`changes`)."""
-    if changes(connection) == changed_before:
+    (:func:`caja.db.sql.rows_changed`)."""
+    if rows_changed(connection) == changed_before:
         return None
     token = secrets.token_hex(16)
     now = utcnow()
